@@ -1,0 +1,125 @@
+"""The headless command line: ``run``, ``list`` and ``info`` (``open`` and no command
+start the window, which lives outside lab/)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from . import experiments
+from .params import ParamError, resolve_preset
+from .runfile import RunFileError, read_run
+from .runner import default_run_dir, run_experiment
+
+
+class ProgressPrinter:
+    """A one-line progress bar with rate and ETA on stderr, redrawn at most 5x a second."""
+
+    def __init__(self, stream=sys.stderr, width: int = 30):
+        self.stream, self.width = stream, width
+        self.t0 = time.monotonic()
+        self.last = 0.0
+
+    def __call__(self, kind: str, name: str, payload) -> None:
+        if kind != "progress":
+            return
+        done, total = payload
+        now = time.monotonic()
+        if now - self.last < 0.2 and done < total:
+            return
+        self.last = now
+        self.stream.write("\r" + progress_text(done, total, now - self.t0, self.width))
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def progress_text(done: int, total: int, elapsed: float, width: int = 30) -> str:
+    """``[#####.....]  50.0%  1,234/s  ETA 0:00:12``"""
+    frac = done / total if total else 0.0
+    fill = int(round(frac * width))
+    rate = done / elapsed if elapsed > 0 else 0.0
+    eta = (total - done) / rate if rate > 0 else float("nan")
+    eta_s = time.strftime("%H:%M:%S", time.gmtime(eta)) if eta == eta else "--:--:--"
+    return f"[{'#' * fill}{'.' * (width - fill)}] {100 * frac:5.1f}%  {rate:,.0f}/s  ETA {eta_s}"
+
+
+def cmd_run(args) -> int:
+    mod = experiments.get(args.experiment)
+    values = resolve_preset(mod.SPEC, mod.PRESETS, args.preset, mod.SPEC.parse_sets(args.set or []))
+    bar = ProgressPrinter()
+    result = run_experiment(args.experiment, values, out_dir=args.out, tag=args.preset or "", listeners=[bar])
+    bar.close()
+    print(f"status: {result.status}", file=sys.stderr)
+    if result.summary:
+        print("summary: " + json.dumps(result.summary), file=sys.stderr)
+    if result.error:
+        print(result.error, file=sys.stderr)
+    print(result.path)
+    return 0 if result.status == "completed" else 1
+
+
+def cmd_list(args) -> int:
+    for name, mod in experiments.registry().items():
+        if args.experiment and name != args.experiment:
+            continue
+        print(f"{name}: {mod.TITLE}")
+        for p in mod.SPEC.describe():
+            unit = f" [{p['unit']}]" if p["unit"] else ""
+            print(f"  {p['name']:<16} = {p['default']:<14} {p['allowed']}{unit}  -- {p['help']}")
+        if mod.PRESETS:
+            print("  presets: " + ", ".join(mod.PRESETS))
+        print()
+    return 0
+
+
+def cmd_info(args) -> int:
+    run = read_run(args.file)
+    h = run.header
+    print(f"file:        {h.path}")
+    print(f"experiment:  {h.experiment}")
+    print(f"status:      {h.display_status}" + (f" (diverged at step {h.diverged_step})" if h.status == "diverged" else ""))
+    print(f"created:     {h.created}   finished: {h.finished or '-'}")
+    print(f"device:      {h.device}   seed: {h.seed}")
+    print("parameters:  " + ", ".join(f"{k}={v}" for k, v in h.params.items()))
+    print("datasets:")
+    for path, arr in sorted(run.arrays.items()):
+        print(f"  {path:<28} {str(arr.shape):<16} {arr.dtype}")
+    print("summary:     " + json.dumps(h.summary))
+    if h.error:
+        print("error:\n" + h.error)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="noiselab", description="Noise Lab: experiments on noise in training. "
+                                "Without a command the window opens.")
+    sub = p.add_subparsers(dest="command")
+    r = sub.add_parser("run", help="run an experiment headless; prints the run file's path last")
+    r.add_argument("experiment")
+    r.add_argument("--preset", help="a named preset (see 'list')")
+    r.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a parameter (repeatable)")
+    r.add_argument("--out", default=None, help=f"folder for the run file (default {default_run_dir()})")
+    r.set_defaults(func=cmd_run)
+    ls = sub.add_parser("list", help="experiments, their parameters and presets")
+    ls.add_argument("experiment", nargs="?")
+    ls.set_defaults(func=cmd_list)
+    i = sub.add_parser("info", help="status, parameters, datasets and summary of a run file")
+    i.add_argument("file")
+    i.set_defaults(func=cmd_info)
+    o = sub.add_parser("open", help="open the window on a run file")
+    o.add_argument("file")
+    return p
+
+
+def main(argv=None) -> int:
+    """Headless commands; returns the exit code (2 for bad input, with a message)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ParamError, RunFileError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

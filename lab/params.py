@@ -1,0 +1,227 @@
+"""Declarative parameter specs: one declaration per parameter drives validation,
+the GUI form, the command line's ``--set name=value``, presets and the run file's
+attributes (DESIGN.md, contract 1).
+
+A bad value raises :class:`ParamError` naming the parameter, the value and what is
+allowed, so every front end can show the same message.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+KINDS = ("float", "int", "bool", "choice", "str", "path", "floats")
+
+
+class ParamError(ValueError):
+    """A parameter value that is not allowed; the message says which and why."""
+
+    def __init__(self, name: str, value: Any, allowed: str):
+        self.name, self.value, self.allowed = name, value, allowed
+        super().__init__(f"parameter '{name}': {value!r} is not allowed; expected {allowed}")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: name, kind, default, bounds or choices, unit, help and group.
+
+    ``kind`` is one of :data:`KINDS`; ``floats`` is a fixed-``length`` vector written
+    ``1,2`` on the command line. Bounds are inclusive. ``log`` asks the form for a
+    logarithmic slider/spin step (a hint only).
+    """
+
+    name: str
+    kind: str
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    choices: tuple = ()
+    length: int | None = None
+    unit: str = ""
+    help: str = ""
+    group: str = "General"
+    log: bool = False
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"{self.name}: unknown kind {self.kind!r}")
+        if self.kind == "choice" and not self.choices:
+            raise ValueError(f"{self.name}: a choice needs choices")
+        self.validate(self.default)  # a spec with a bad default is a bug, caught at import
+
+    def allowed(self) -> str:
+        """Human text of what this parameter accepts."""
+        if self.kind == "choice":
+            return "one of " + ", ".join(map(str, self.choices))
+        if self.kind == "bool":
+            return "true or false"
+        if self.kind in ("str", "path"):
+            return "a text" if self.kind == "str" else "a file or folder path"
+        what = {"float": "a number", "int": "an integer", "floats": f"{self.length} numbers separated by commas"}[self.kind]
+        lo = "-inf" if self.low is None else f"{self.low:g}"
+        hi = "inf" if self.high is None else f"{self.high:g}"
+        if self.low is None and self.high is None:
+            return what
+        return f"{what} in [{lo}, {hi}]" + (f" {self.unit}" if self.unit else "")
+
+    def _in_bounds(self, x: float) -> bool:
+        if not math.isfinite(x):
+            return False
+        return (self.low is None or x >= self.low) and (self.high is None or x <= self.high)
+
+    def validate(self, value: Any) -> Any:
+        """Return the value in canonical type, or raise :class:`ParamError`."""
+        bad = ParamError(self.name, value, self.allowed())
+        k = self.kind
+        if k == "bool":
+            if isinstance(value, bool):
+                return value
+            raise bad
+        if k == "choice":
+            if value in self.choices:
+                return value
+            raise bad
+        if k in ("str", "path"):
+            if isinstance(value, str):
+                return value
+            raise bad
+        if k == "int":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+                raise bad
+            if not self._in_bounds(float(value)):
+                raise bad
+            return int(value)
+        if k == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise bad
+            if not self._in_bounds(float(value)):
+                raise bad
+            return float(value)
+        # floats
+        try:
+            vals = [float(v) for v in value]
+        except (TypeError, ValueError):
+            raise bad from None
+        if (self.length is not None and len(vals) != self.length) or not all(self._in_bounds(v) for v in vals):
+            raise bad
+        return vals
+
+    def parse(self, text: str) -> Any:
+        """Parse a command-line or form text into a validated value."""
+        t = text.strip()
+        try:
+            if self.kind == "bool":
+                low = t.lower()
+                if low in ("1", "true", "yes", "on"):
+                    return True
+                if low in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError
+            if self.kind == "int":
+                f = float(t)
+                value: Any = int(f) if f == int(f) else f
+            elif self.kind == "float":
+                value = float(t)
+            elif self.kind == "floats":
+                value = [float(v) for v in t.strip("[]()").split(",") if v.strip()]
+            elif self.kind == "choice":
+                # choices may be numbers (batch sizes, say); match by text
+                matches = [c for c in self.choices if str(c) == t]
+                value = matches[0] if matches else t
+            else:
+                value = t
+        except (ValueError, OverflowError):
+            raise ParamError(self.name, text, self.allowed()) from None
+        return self.validate(value)
+
+    def format(self, value: Any) -> str:
+        """Inverse of :meth:`parse`."""
+        if self.kind == "floats":
+            return ",".join(f"{v:g}" for v in value)
+        if self.kind == "bool":
+            return "true" if value else "false"
+        if self.kind == "float":
+            return f"{value:g}"
+        return str(value)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """The ordered parameters of one experiment."""
+
+    params: tuple[Param, ...]
+    by_name: dict = field(init=False, repr=False, compare=False)
+
+    def __init__(self, *params: Param):
+        names = [p.name for p in params]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"duplicate parameter names: {sorted(dup)}")
+        object.__setattr__(self, "params", tuple(params))
+        object.__setattr__(self, "by_name", {p.name: p for p in params})
+
+    def __iter__(self):
+        return iter(self.params)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.by_name
+
+    def __getitem__(self, name: str) -> Param:
+        try:
+            return self.by_name[name]
+        except KeyError:
+            raise ParamError(name, "(unknown)", "one of " + ", ".join(self.by_name)) from None
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+    def groups(self) -> dict[str, list[Param]]:
+        out: dict[str, list[Param]] = {}
+        for p in self.params:
+            out.setdefault(p.group, []).append(p)
+        return out
+
+    def defaults(self) -> dict:
+        return {p.name: p.default for p in self.params}
+
+    def validate(self, values: Mapping[str, Any]) -> dict:
+        """Complete ``values`` with defaults and validate every entry; unknown names fail."""
+        for name in values:
+            self[name]  # raises for an unknown name
+        return {p.name: p.validate(values.get(p.name, p.default)) for p in self.params}
+
+    def parse_sets(self, sets: Iterable[str]) -> dict:
+        """Parse ``name=value`` strings (the CLI's ``--set``) into a dict of values."""
+        out = {}
+        for item in sets:
+            if "=" not in item:
+                raise ParamError(item, item, "name=value")
+            name, text = item.split("=", 1)
+            out[name.strip()] = self[name.strip()].parse(text)
+        return out
+
+    def to_json(self, values: Mapping[str, Any]) -> str:
+        return json.dumps({k: values[k] for k in self.names if k in values}, sort_keys=False)
+
+    def describe(self) -> list[dict]:
+        """Plain description of every parameter, for listings and docs."""
+        return [
+            {"name": p.name, "kind": p.kind, "default": p.format(p.default), "allowed": p.allowed(),
+             "unit": p.unit, "group": p.group, "help": p.help}
+            for p in self.params
+        ]
+
+
+def resolve_preset(spec: Spec, presets: Mapping[str, Mapping[str, Any]], name: str | None,
+                   overrides: Mapping[str, Any] | None = None) -> dict:
+    """Defaults, then the named preset, then ``overrides``; validated."""
+    values = spec.defaults()
+    if name:
+        if name not in presets:
+            raise ParamError("preset", name, "one of " + ", ".join(presets))
+        values.update(presets[name])
+    values.update(overrides or {})
+    return spec.validate(values)

@@ -1,0 +1,465 @@
+"""The HDF5 run file: write, append, follow, read and validate (DESIGN.md, contract 3).
+
+Layout of ``run.h5`` (full description in ``docs/runfile.md``)::
+
+    /                 attrs: format, format_version, experiment, status, params (JSON),
+                             seed, created, finished, versions (JSON), device, summary (JSON),
+                             error, diverged_step, and any experiment notes
+    /params           attrs: one attribute per parameter
+    /heartbeat        (T,) wall-clock time of every flush, so a reader tells live from dead
+    /series/...       growable datasets, axis 0 is the row (step) axis
+    /data, /theory,.. arrays
+
+Writing follows h5py's SWMR recipe: every group, dataset and attribute known in advance
+is created first; the first appended row switches the file to SWMR mode, after which
+rows are appended in buffered blocks (flushed at least every ``flush_interval``
+seconds). Attributes cannot change in SWMR mode, so the final status, summary, end
+time and arrays that were not declared in advance are written after closing and
+reopening the file normally. A killed writer leaves ``status = running`` and a file
+that opens with ``swmr=True`` holding every flushed row; readers always try that first.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterable, Mapping
+
+import h5py
+import numpy as np
+
+FORMAT = "noiselab-run"
+FORMAT_VERSION = 1
+STATUSES = ("running", "completed", "cancelled", "failed", "diverged")
+#: a running file whose heartbeat is older than this is shown as interrupted
+STALE_AFTER_S = 15.0
+
+
+class RunFileError(Exception):
+    """A file that is missing, corrupt or not a Noise Lab run; the message says which."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset declared before the run starts.
+
+    ``growable``: ``shape`` is the shape of one row and rows are appended along a new
+    axis 0 (chunked, ``maxshape=(None, *shape)``). Otherwise ``shape`` is the full shape
+    and the array is created filled with ``fill`` and written in place, possibly piece
+    by piece while the run goes on (a phase map filled in row by row).
+    """
+
+    path: str
+    shape: tuple = ()
+    dtype: str = "f8"
+    growable: bool = True
+    fill: float = np.nan
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+    chunk_rows: int = 1024
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _versions() -> dict:
+    from importlib import metadata
+
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for pkg in ("noiselab", "numpy", "h5py", "torch", "torchvision"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    out["hdf5"] = h5py.version.hdf5_version
+    return out
+
+
+def _attr_value(v: Any) -> Any:
+    """HDF5-storable form of a parameter value."""
+    if isinstance(v, (list, tuple)):
+        return np.asarray(v)
+    return v
+
+
+class RunWriter:
+    """Creates a run file and streams rows into it; see the module docstring."""
+
+    def __init__(self, path: str | os.PathLike, *, experiment: str, params: Mapping[str, Any],
+                 seed: int, device: str, layout: Iterable[Dataset] = (),
+                 flush_interval: float = 0.5, block_rows: int = 1000):
+        self.path = os.fspath(path)
+        self.flush_interval = flush_interval
+        self.block_rows = block_rows
+        self._buffers: dict[str, list[np.ndarray]] = {}
+        self._buffered_rows = 0
+        self._last_flush = time.monotonic()
+        self._deferred_arrays: dict[str, np.ndarray] = {}
+        self._deferred_attrs: dict[str, Any] = {}
+        self.swmr = False
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        self.f = h5py.File(self.path, "w-", libver="latest")
+        a = self.f.attrs
+        a["format"] = FORMAT
+        a["format_version"] = FORMAT_VERSION
+        a["experiment"] = experiment
+        a["status"] = "running"
+        a["params"] = json.dumps(dict(params))
+        a["seed"] = int(seed)
+        a["created"] = _now()
+        a["finished"] = ""
+        a["versions"] = json.dumps(_versions())
+        a["device"] = device
+        a["summary"] = "{}"
+        a["error"] = ""
+        a["diverged_step"] = -1
+        a["writer"] = f"{socket.gethostname()}:{os.getpid()}"
+        g = self.f.create_group("params")
+        for k, v in params.items():
+            g.attrs[k] = _attr_value(v)
+        self.f.create_dataset("heartbeat", shape=(0,), maxshape=(None,), dtype="f8",
+                              chunks=(256,)).attrs["growable"] = True
+        for d in layout:
+            self.declare(d)
+
+    # -- declaring -------------------------------------------------------------------------
+    def declare(self, d: Dataset) -> None:
+        if self.swmr:
+            raise RuntimeError(f"cannot declare {d.path!r} after the run started streaming")
+        if d.growable:
+            ds = self.f.create_dataset(d.path, shape=(0, *d.shape), maxshape=(None, *d.shape),
+                                       dtype=d.dtype, chunks=(d.chunk_rows, *d.shape))
+        else:
+            ds = self.f.create_dataset(d.path, shape=d.shape, dtype=d.dtype,
+                                       fillvalue=d.fill if np.dtype(d.dtype).kind == "f" else 0)
+        ds.attrs["growable"] = d.growable
+        for k, v in d.attrs.items():
+            ds.attrs[k] = v
+
+    def has(self, path: str) -> bool:
+        return path in self.f
+
+    # -- writing ---------------------------------------------------------------------------
+    def start_streaming(self) -> None:
+        """Switch to SWMR mode; from here on nothing new can be created."""
+        if not self.swmr:
+            self.f.swmr_mode = True
+            self.swmr = True
+
+    def append(self, path: str, rows: np.ndarray) -> None:
+        """Buffer ``rows`` (shape ``(k, *row_shape)``) for the growable dataset ``path``."""
+        if path not in self.f:
+            raise KeyError(f"series {path!r} was not declared in the experiment's layout")
+        rows = np.asarray(rows)
+        ds = self.f[path]
+        if rows.shape[1:] != ds.shape[1:]:
+            raise ValueError(f"{path}: rows of shape {rows.shape[1:]} but the series holds {ds.shape[1:]}")
+        self.start_streaming()
+        self._buffers.setdefault(path, []).append(rows)
+        self._buffered_rows += len(rows)
+        self.maybe_flush()
+
+    def maybe_flush(self) -> None:
+        if self._buffered_rows >= self.block_rows or time.monotonic() - self._last_flush >= self.flush_interval:
+            self.flush()
+
+    def flush(self) -> None:
+        for path, chunks in self._buffers.items():
+            if not chunks:
+                continue
+            rows = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+            ds = self.f[path]
+            n = ds.shape[0]
+            ds.resize(n + len(rows), axis=0)
+            ds[n:] = rows
+            chunks.clear()
+        self._buffered_rows = 0
+        if self.swmr:
+            hb = self.f["heartbeat"]
+            hb.resize(hb.shape[0] + 1, axis=0)
+            hb[-1] = time.time()
+        self.f.flush()
+        self._last_flush = time.monotonic()
+
+    def save(self, path: str, array: Any, index: Any = None) -> None:
+        """Write an array: in place if declared (``index`` selects a part), else created
+        now, or after the run if the file is already streaming."""
+        array = np.asarray(array)
+        if path in self.f:
+            ds = self.f[path]
+            if index is None:
+                ds[...] = array
+            else:
+                ds[index] = array
+            if self.swmr:
+                self.maybe_flush()
+            return
+        if index is not None:
+            raise KeyError(f"cannot write part of {path!r}: it was not declared")
+        if self.swmr:
+            self._deferred_arrays[path] = array
+        else:
+            self.f.create_dataset(path, data=array)
+
+    def attr(self, key: str, value: Any) -> None:
+        """Set a root attribute now, or at the end if the file is streaming."""
+        if self.swmr:
+            self._deferred_attrs[key] = value
+        else:
+            self.f.attrs[key] = value
+
+    # -- finishing -------------------------------------------------------------------------
+    def finish(self, status: str, *, summary: Mapping[str, Any] | None = None,
+               error: str = "", diverged_step: int = -1) -> None:
+        """Flush, close, reopen without SWMR and record the final state."""
+        if status not in STATUSES or status == "running":
+            raise ValueError(f"bad final status {status!r}")
+        self.flush()
+        self.f.close()
+        with _open_retry(self.path, "r+") as f:
+            for path, arr in self._deferred_arrays.items():
+                if path in f:
+                    del f[path]
+                f.create_dataset(path, data=arr)
+            for k, v in self._deferred_attrs.items():
+                f.attrs[k] = v
+            f.attrs["status"] = status
+            f.attrs["finished"] = _now()
+            f.attrs["summary"] = json.dumps(_jsonable(summary or {}))
+            f.attrs["error"] = error
+            f.attrs["diverged_step"] = int(diverged_step)
+
+    def close_abruptly(self) -> None:
+        """Close without recording a final status (tests simulate a killed writer)."""
+        self.f.close()
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return str(obj)
+    return obj
+
+
+def _open_retry(path: str, mode: str, tries: int = 50, **kw) -> h5py.File:
+    """Open, retrying briefly while a reader in another process holds a lock."""
+    for i in range(tries):
+        try:
+            return h5py.File(path, mode, libver="latest", **kw)
+        except (OSError, BlockingIOError):
+            if i == tries - 1:
+                raise
+            time.sleep(0.1)
+    raise AssertionError("unreachable")
+
+
+# ====================================================================== reading ======
+def open_h5(path: str | os.PathLike) -> h5py.File:
+    """Open a run file for reading: SWMR first (a live or killed writer), then plainly.
+
+    Raises :class:`RunFileError` with a message a user can act on.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise RunFileError(f"{path}: no such file")
+    if not h5py.is_hdf5(path):
+        raise RunFileError(f"{path}: not an HDF5 file (corrupt, truncated or another format)")
+    errors = []
+    for kw in ({"swmr": True, "libver": "latest"}, {}):
+        try:
+            return h5py.File(path, "r", **kw)
+        except (OSError, ValueError) as e:
+            errors.append(str(e))
+    raise RunFileError(f"{path}: cannot be opened as HDF5 ({errors[-1]}); "
+                       "the file may be corrupt or still locked by a writer that is not in SWMR mode")
+
+
+def _check_format(f: h5py.File, path: str) -> None:
+    fmt = f.attrs.get("format")
+    if isinstance(fmt, bytes):
+        fmt = fmt.decode()
+    if fmt != FORMAT:
+        raise RunFileError(f"{path}: an HDF5 file, but not a Noise Lab run (no 'format = {FORMAT}' attribute)")
+    version = int(f.attrs.get("format_version", -1))
+    if version > FORMAT_VERSION:
+        raise RunFileError(f"{path}: run-file format version {version} is newer than this Noise Lab "
+                           f"reads ({FORMAT_VERSION}); update Noise Lab")
+
+
+def _str(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+@dataclass
+class RunHeader:
+    """The root attributes of a run, decoded."""
+
+    path: str
+    experiment: str
+    status: str
+    params: dict
+    seed: int
+    created: str
+    finished: str
+    device: str
+    summary: dict
+    error: str
+    diverged_step: int
+    versions: dict
+    last_heartbeat: float | None
+    attrs: dict
+
+    @property
+    def interrupted(self) -> bool:
+        """A run that says ``running`` but whose writer stopped beating: it was killed."""
+        if self.status != "running":
+            return False
+        host, _, pid = str(self.attrs.get("writer", "")).rpartition(":")
+        if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
+            return True
+        return self.last_heartbeat is None or time.time() - self.last_heartbeat > STALE_AFTER_S
+
+    @property
+    def display_status(self) -> str:
+        return "interrupted" if self.interrupted else self.status
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _header(f: h5py.File, path: str) -> RunHeader:
+    _check_format(f, path)
+    a = {k: (_str(v) if isinstance(v, (bytes, str)) else v) for k, v in f.attrs.items()}
+    hb = f["heartbeat"] if "heartbeat" in f else None
+    if hb is not None and f.swmr_mode:
+        hb.refresh()
+    last = float(hb[-1]) if hb is not None and hb.shape[0] else None
+
+    def js(key):
+        try:
+            return json.loads(a.get(key, "{}") or "{}")
+        except json.JSONDecodeError as e:
+            raise RunFileError(f"{path}: attribute {key!r} is not valid JSON ({e})") from None
+
+    return RunHeader(path=path, experiment=a.get("experiment", "?"), status=a.get("status", "?"),
+                     params=js("params"), seed=int(a.get("seed", -1)), created=a.get("created", ""),
+                     finished=a.get("finished", ""), device=a.get("device", ""), summary=js("summary"),
+                     error=a.get("error", ""), diverged_step=int(a.get("diverged_step", -1)),
+                     versions=js("versions"), last_heartbeat=last, attrs=a)
+
+
+def read_header(path: str | os.PathLike) -> RunHeader:
+    path = os.fspath(path)
+    with open_h5(path) as f:
+        try:
+            return _header(f, path)
+        except (KeyError, OSError) as e:
+            raise RunFileError(f"{path}: damaged run file ({e})") from None
+
+
+@dataclass
+class RunData:
+    """A run in memory: its header and every dataset by path (``series/beta_noisy``...).
+
+    Growable datasets can be extended (:meth:`extend`) from a live worker's chunks or
+    from :class:`RunFollower`; views draw from this object only.
+    """
+
+    header: RunHeader
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    growable: set = field(default_factory=set)
+
+    def __getitem__(self, path: str) -> np.ndarray:
+        return self.arrays[path]
+
+    def __contains__(self, path: str) -> bool:
+        return path in self.arrays
+
+    def get(self, path: str, default=None):
+        return self.arrays.get(path, default)
+
+    def extend(self, path: str, rows: np.ndarray) -> None:
+        rows = np.asarray(rows)
+        old = self.arrays.get(path)
+        self.arrays[path] = rows.copy() if old is None or len(old) == 0 else np.concatenate([old, rows])
+        self.growable.add(path)
+
+    def series(self, *paths: str) -> list[np.ndarray]:
+        """The named growable datasets cut to their common length (a row is complete)."""
+        arrs = [self.arrays.get(p, np.empty((0,))) for p in paths]
+        n = min(len(a) for a in arrs)
+        return [a[:n] for a in arrs]
+
+
+def _walk(f: h5py.File) -> list[tuple[str, h5py.Dataset]]:
+    out = []
+    f.visititems(lambda name, obj: out.append((name, obj)) if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+def read_run(path: str | os.PathLike) -> RunData:
+    """Read a whole run (finished, live or killed) into memory."""
+    path = os.fspath(path)
+    with open_h5(path) as f:
+        try:
+            run = RunData(_header(f, path))
+            for name, ds in _walk(f):
+                if f.swmr_mode:
+                    ds.refresh()
+                run.arrays[name] = ds[()]
+                if ds.attrs.get("growable", False):
+                    run.growable.add(name)
+        except (KeyError, OSError) as e:
+            raise RunFileError(f"{path}: damaged run file ({e})") from None
+    return run
+
+
+class RunFollower:
+    """Follows a run file another process is writing: each :meth:`poll` reopens the file
+    in SWMR mode, reads the rows appended since the last poll and the header."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+        self.lengths: dict[str, int] = {}
+
+    def poll(self) -> tuple[RunHeader, dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Return ``(header, new_rows_by_path, fixed_arrays_by_path)``.
+
+        Raises :class:`RunFileError` if the file cannot be read right now (the caller
+        may simply try again at the next tick).
+        """
+        new, fixed = {}, {}
+        with open_h5(self.path) as f:
+            try:
+                header = _header(f, self.path)
+                for name, ds in _walk(f):
+                    if f.swmr_mode:
+                        ds.refresh()
+                    if ds.attrs.get("growable", False):
+                        n0, n = self.lengths.get(name, 0), ds.shape[0]
+                        if n > n0:
+                            new[name] = ds[n0:n]
+                            self.lengths[name] = n
+                    else:
+                        fixed[name] = ds[()]
+            except (KeyError, OSError) as e:
+                raise RunFileError(f"{self.path}: damaged run file ({e})") from None
+        return header, new, fixed

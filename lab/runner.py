@@ -1,0 +1,86 @@
+"""Run one experiment into one run file, recording how it ended.
+
+The same function serves the command line, the GUI worker, sweeps and tests, so a run
+file never depends on who started it.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import traceback
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable, Mapping
+
+import torch
+
+from . import experiments
+from .context import Cancelled, Diverged, Listener, RunContext
+from .device import resolve_device
+from .runfile import RunWriter
+
+
+def default_run_dir() -> str:
+    """Where runs go unless told otherwise: ``$NOISELAB_RUNS`` or ``~/noiselab-runs``."""
+    return os.environ.get("NOISELAB_RUNS") or os.path.join(os.path.expanduser("~"), "noiselab-runs")
+
+
+def new_run_path(out_dir: str, experiment: str, tag: str = "") -> str:
+    """A fresh, sortable file name: ``ols-fig1-g-20261123-142501-3fa2.h5``."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    parts = [experiment] + ([tag] if tag else []) + [stamp, uuid.uuid4().hex[:4]]
+    return os.path.join(out_dir, "-".join(parts) + ".h5")
+
+
+@dataclass
+class RunResult:
+    path: str
+    status: str
+    summary: dict
+    error: str = ""
+    diverged_step: int = -1
+
+
+def prepare(name: str, values: Mapping[str, Any]):
+    """The experiment module and its validated parameters (raises ParamError)."""
+    mod = experiments.get(name)
+    return mod, mod.SPEC.validate(values)
+
+
+def run_experiment(name: str, values: Mapping[str, Any], *, path: str | None = None,
+                   out_dir: str | None = None, tag: str = "",
+                   cancel_event: threading.Event | None = None,
+                   listeners: Iterable[Listener] = ()) -> RunResult:
+    """Validate, create the run file, run, and record the final status.
+
+    Parameter errors and a missing CUDA device raise before any file is made. Anything
+    raised by the experiment is recorded in the file (``failed`` with the traceback) and
+    returned, not re-raised: what was written stays readable. Ctrl-C records
+    ``cancelled`` and is re-raised.
+    """
+    mod, params = prepare(name, values)
+    device = resolve_device(params["device"])
+    path = path or new_run_path(out_dir or default_run_dir(), name, tag)
+    seed = int(params["seed"])
+    torch.manual_seed(seed)
+    writer = RunWriter(path, experiment=name, params=params, seed=seed, device=str(device),
+                       layout=mod.layout(params))
+    ctx = RunContext(writer, device=device, seed=seed, cancel_event=cancel_event, listeners=listeners)
+    status, error, step, interrupt = "completed", "", -1, None
+    try:
+        ctx.summary.update(mod.run(params, ctx) or {})
+        if ctx.cancelled:
+            status = "cancelled"
+    except Cancelled:
+        status = "cancelled"
+    except Diverged as e:
+        status, error, step = "diverged", str(e), e.step
+    except KeyboardInterrupt as e:
+        status, interrupt = "cancelled", e
+    except Exception:  # recorded in the run file and returned to the caller
+        status, error = "failed", traceback.format_exc()
+    writer.finish(status, summary=ctx.summary, error=error, diverged_step=step)
+    if interrupt is not None:
+        raise interrupt
+    return RunResult(path, status, dict(ctx.summary), error, step)

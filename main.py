@@ -1,0 +1,20 @@
+"""Noise Lab entry point: no arguments opens the window, ``open FILE`` opens it on a run,
+any other command runs headless (see ``python main.py --help``)."""
+from __future__ import annotations
+
+import sys
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] == "open":
+        from widgets.app import run_app  # Qt is imported only when a window is wanted
+
+        return run_app(argv[1:2])
+    from lab.cli import main as cli_main
+
+    return cli_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
