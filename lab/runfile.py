@@ -273,13 +273,17 @@ def open_h5(path: str | os.PathLike) -> h5py.File:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise RunFileError(f"{path}: no such file")
-    if not h5py.is_hdf5(path):
+    try:
+        is_hdf5 = h5py.is_hdf5(path)
+    except OSError as e:
+        raise RunFileError(f"{path}: cannot be read ({e})") from None
+    if not is_hdf5:
         raise RunFileError(f"{path}: not an HDF5 file (corrupt, truncated or another format)")
     errors = []
     for kw in ({"swmr": True, "libver": "latest"}, {}):
         try:
             return h5py.File(path, "r", **kw)
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, RuntimeError) as e:  # h5py's errors for broken files
             errors.append(str(e))
     raise RunFileError(f"{path}: cannot be opened as HDF5 ({errors[-1]}); "
                        "the file may be corrupt or still locked by a writer that is not in SWMR mode")
@@ -326,9 +330,15 @@ class RunHeader:
         if self.status != "running":
             return False
         host, _, pid = str(self.attrs.get("writer", "")).rpartition(":")
-        if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
-            return True
-        return self.last_heartbeat is None or time.time() - self.last_heartbeat > STALE_AFTER_S
+        if host == socket.gethostname() and pid.isdigit():
+            return not _alive(int(pid))
+        if self.last_heartbeat is None:  # another machine, nothing streamed yet: judge by age
+            try:
+                started = datetime.fromisoformat(self.created).timestamp()
+            except ValueError:
+                return True
+            return time.time() - started > STALE_AFTER_S
+        return time.time() - self.last_heartbeat > STALE_AFTER_S
 
     @property
     def display_status(self) -> str:
@@ -371,7 +381,7 @@ def read_header(path: str | os.PathLike) -> RunHeader:
     with open_h5(path) as f:
         try:
             return _header(f, path)
-        except (KeyError, OSError) as e:
+        except (KeyError, OSError, RuntimeError) as e:
             raise RunFileError(f"{path}: damaged run file ({e})") from None
 
 
@@ -427,7 +437,7 @@ def read_run(path: str | os.PathLike) -> RunData:
                 run.arrays[name] = ds[()]
                 if ds.attrs.get("growable", False):
                     run.growable.add(name)
-        except (KeyError, OSError) as e:
+        except (KeyError, OSError, RuntimeError) as e:
             raise RunFileError(f"{path}: damaged run file ({e})") from None
     return run
 
@@ -460,6 +470,6 @@ class RunFollower:
                             self.lengths[name] = n
                     else:
                         fixed[name] = ds[()]
-            except (KeyError, OSError) as e:
+            except (KeyError, OSError, RuntimeError) as e:
                 raise RunFileError(f"{self.path}: damaged run file ({e})") from None
         return header, new, fixed

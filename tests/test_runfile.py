@@ -1,0 +1,159 @@
+"""Run files: round trip, statuses, a killed writer, live following, bad files."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from lab.runfile import FORMAT, RunFileError, RunFollower, read_header, read_run
+from lab.runner import run_experiment
+
+from . import fake_experiment
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(autouse=True)
+def fake():
+    return fake_experiment.install()
+
+
+def test_round_trip(tmp_path):
+    r = run_experiment("fake", {"steps": 2500, "seed": 3}, out_dir=str(tmp_path))
+    assert r.status == "completed" and os.path.exists(r.path)
+    run = read_run(r.path)
+    h = run.header
+    assert h.experiment == "fake" and h.status == "completed" and h.seed == 3
+    assert h.params["steps"] == 2500 and h.params["mode"] == "ok"
+    assert h.summary == {"last_loss": 1 / 2500}
+    assert h.created and h.finished and h.device == "cpu"
+    assert "numpy" in h.versions and "h5py" in h.versions
+    np.testing.assert_array_equal(run["series/step"], np.arange(2500))
+    np.testing.assert_allclose(run["series/loss"], 1 / (np.arange(2500) + 1))
+    np.testing.assert_array_equal(run["data/x"], [0, 1, 2])
+    np.testing.assert_array_equal(run["final/w"], np.ones(4))  # saved while streaming: deferred
+    with h5py.File(r.path, "r") as f:  # plain h5py sees the documented attributes
+        assert f.attrs["format"] == FORMAT and json.loads(f.attrs["params"])["steps"] == 2500
+        assert f["params"].attrs["steps"] == 2500
+        assert f["series/loss"].chunks is not None and f["series/loss"].maxshape == (None,)
+
+
+def test_blocks_are_buffered(tmp_path):
+    """2500 rows stream in blocks: far fewer heartbeats (one per flush) than rows."""
+    r = run_experiment("fake", {"steps": 2500}, out_dir=str(tmp_path))
+    assert 1 <= len(read_run(r.path)["heartbeat"]) <= 10
+
+
+@pytest.mark.parametrize("mode,status", [("fail", "failed"), ("nan", "diverged")])
+def test_failure_statuses_keep_rows(tmp_path, mode, status):
+    r = run_experiment("fake", {"steps": 1000, "mode": mode}, out_dir=str(tmp_path))
+    assert r.status == status
+    run = read_run(r.path)
+    assert run.header.status == status
+    assert len(run["series/loss"]) == 500  # everything before the failure is kept
+    if status == "failed":
+        assert "broke on purpose" in run.header.error
+    else:
+        assert run.header.diverged_step == 500 and "NaN" in run.header.error
+    assert run.header.summary["last_loss"] == pytest.approx(1 / 500)
+
+
+def test_cancel_from_listener(tmp_path):
+    ev = threading.Event()
+
+    def listener(kind, name, payload):
+        if kind == "progress" and payload[0] >= 300:
+            ev.set()
+
+    r = run_experiment("fake", {"steps": 100000}, out_dir=str(tmp_path), cancel_event=ev, listeners=[listener])
+    assert r.status == "cancelled"
+    assert read_run(r.path).header.status == "cancelled"
+    assert 300 <= len(read_run(r.path)["series/loss"]) <= 301
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {root!r}); sys.path.insert(0, {tests!r})
+    import fake_experiment
+    from lab.runner import run_experiment
+    fake_experiment.install()
+    run_experiment("fake", {{"steps": 10**7, "mode": "slow"}}, path=sys.argv[1])
+""")
+
+
+def test_killed_writer_leaves_a_readable_file_and_can_be_followed(tmp_path):
+    path = str(tmp_path / "live.h5")
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER.format(root=ROOT, tests=os.path.join(ROOT, "tests")))
+    proc = subprocess.Popen([sys.executable, str(script), path])
+    try:
+        follower = RunFollower(path)
+        seen, deadline = 0, time.monotonic() + 60
+        while seen < 300 and time.monotonic() < deadline:  # follow it live from another process
+            time.sleep(0.2)
+            try:
+                header, new, fixed = follower.poll()
+            except RunFileError:
+                continue  # created but not yet streaming
+            seen += len(new.get("series/loss", []))
+            assert header.status == "running" and not header.interrupted
+        assert seen >= 300
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    run = read_run(path)
+    assert run.header.status == "running"
+    assert run.header.interrupted and run.header.display_status == "interrupted"
+    n = len(run["series/loss"])
+    assert n >= seen
+    np.testing.assert_allclose(run["series/loss"], 1 / (np.arange(n) + 1))
+
+
+def test_corrupt_and_foreign_files(tmp_path):
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"\x89HDF\r\n\x1a\n" + os.urandom(3000))
+    with pytest.raises(RunFileError, match="not an HDF5 file|cannot be opened"):
+        read_run(bad)
+    foreign = tmp_path / "foreign.h5"
+    with h5py.File(foreign, "w") as f:
+        f["x"] = np.arange(3)
+    with pytest.raises(RunFileError, match="not a Noise Lab run"):
+        read_header(foreign)
+    with pytest.raises(RunFileError, match="no such file"):
+        read_run(tmp_path / "missing.h5")
+    r = run_experiment("fake", {"steps": 50}, out_dir=str(tmp_path))
+    with open(r.path, "r+b") as fh:  # truncate a real run file
+        fh.truncate(os.path.getsize(r.path) // 2)
+    with pytest.raises(RunFileError):
+        read_run(r.path)
+
+
+def test_newer_format_is_refused(tmp_path):
+    r = run_experiment("fake", {"steps": 5}, out_dir=str(tmp_path))
+    with h5py.File(r.path, "r+") as f:
+        f.attrs["format_version"] = 99
+    with pytest.raises(RunFileError, match="newer"):
+        read_header(r.path)
+
+
+def test_import_contracts():
+    """lab/ never imports Qt, widgets or workers; workers never import widgets (import-linter)."""
+    exe = os.path.join(os.path.dirname(sys.executable), "lint-imports")
+    out = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_core_never_imports_qt():
+    code = ("import sys, pkgutil, importlib, lab, lab.experiments as E\n"
+            "[importlib.import_module(m.name) for m in pkgutil.walk_packages(lab.__path__, 'lab.')]\n"
+            "E.registry()\n"
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'widgets', 'workers')]\n"
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
