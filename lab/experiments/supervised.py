@@ -1,0 +1,58 @@
+"""Plain supervised training: cross-entropy, any model on any data set, optional label
+noise and dropout. It exercises the shared engine end to end and trains the teachers
+that distillation experiments load.
+
+Final weights: ``weights/<state-dict key>`` arrays (parameters and buffers, float32 for
+floating ones) with the key order in the root attribute ``weights_keys``; the model is
+rebuilt from the run's parameters with :func:`lab.models.model_from_params` (see
+:func:`load_trained_model`).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+
+from ..data import DATA_PARAMS, NOISE_PARAMS, data_layout, load_data
+from ..models import MODEL_PARAMS, model_from_params, n_parameters
+from ..params import Spec
+from ..runfile import read_run
+from ..training import TRAINING_PARAMS, Trainer, engine_layout, load_weights
+from ._common import RUN_PARAMS
+
+NAME = "supervised"
+TITLE = "Supervised training (cross-entropy) of any model on any data set"
+SPEC = Spec(*DATA_PARAMS, *NOISE_PARAMS, *MODEL_PARAMS, *TRAINING_PARAMS, *RUN_PARAMS)
+PRESETS = {
+    "digits-mlp": {"dataset": "digits", "model": "mlp", "mlp_widths": "256", "lr": 0.05, "weight_decay": 5e-4,
+                   "epochs": 10, "batch": 64, "schedule": "cosine"},
+    "cifar10-resnet56": {"dataset": "cifar10", "model": "resnet56", "lr": 0.1, "momentum": 0.9,
+                         "weight_decay": 1e-4, "epochs": 200, "batch": 64, "schedule": "multistep",
+                         "milestones": "100,150", "gamma": 0.1, "train_fraction": 0.8},
+    "cifar10-wrn-40-2": {"dataset": "cifar10", "model": "wrn-40-2", "lr": 0.1, "momentum": 0.9,
+                         "weight_decay": 5e-4, "epochs": 200, "batch": 128, "schedule": "multistep",
+                         "milestones": "60,120,150", "gamma": 0.2},
+}
+
+
+def layout(params: Mapping[str, Any]):
+    return engine_layout() + data_layout(params)
+
+
+def run(params: Mapping[str, Any], ctx) -> dict:
+    data = load_data(params, ctx.device)
+    data.save_labels(ctx)
+    model = model_from_params(params, data).to(ctx.device)
+    ctx.summary["n_parameters"] = n_parameters(model)
+    return Trainer(model, data, params, ctx).fit()
+
+
+def load_trained_model(path: str, data=None, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """The model a ``supervised`` run trained, with its final weights, in eval mode.
+    ``data`` (a :class:`lab.data.Data`) gives the input shape and classes; without it the
+    run's data set is loaded again."""
+    run_data = read_run(path)
+    params = SPEC.validate(run_data.header.params)
+    data = data or load_data(params, device)
+    model = model_from_params(params, data)
+    return load_weights(run_data.arrays, model).to(device).eval()
