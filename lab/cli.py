@@ -94,6 +94,46 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_data(args) -> int:
+    """Per data set: found or missing, counts and classes, or the layout expected."""
+    from .data import DataError, download, scan
+
+    if args.download:
+        try:
+            download(args.download, args.folder)
+        except DataError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+    print("built-in     digits (1,797 8x8 images, 10 classes) and gaussian (synthetic mixture)")
+    print(f"data folder  {args.folder}")
+    for s in scan(args.folder):
+        if s.found:
+            print(f"  {s.name:<14} found    train {s.n_train:>7,}  test {s.n_test:>7,}  classes {s.num_classes:>3}  in {s.folder}")
+        else:
+            print(f"  {s.name:<14} {s.state:<10} " + s.problem.replace("\n", "\n" + " " * 28))
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from .sweep import SweepError, parse_values, run_sweep
+
+    mod = experiments.get(args.experiment)
+    base = resolve_preset(mod.SPEC, mod.PRESETS, args.preset, mod.SPEC.parse_sets(args.set or []))
+    grid = dict(parse_values(mod.SPEC, item) for item in args.param)
+
+    def report(entry, done, total):
+        print(f"[{done}/{total}] {entry['status']}: " + ", ".join(f"{k}={v}" for k, v in entry["values"].items()),
+              file=sys.stderr)
+
+    try:
+        path = run_sweep(args.experiment, base, grid, args.out, preset=args.preset or "", jobs=args.jobs, on_run=report)
+    except SweepError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="noiselab", description="Noise Lab: experiments on noise in training. "
                                 "Without a command the window opens.")
@@ -110,6 +150,20 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="status, parameters, datasets and summary of a run file")
     i.add_argument("file")
     i.set_defaults(func=cmd_info)
+    d = sub.add_parser("data", help="which data sets a folder holds (counts), or the layout expected")
+    d.add_argument("folder")
+    d.add_argument("--download", choices=("fashion-mnist", "cifar10", "cifar100", "svhn"),
+                   help="first download this data set into the folder through torchvision (needs a network)")
+    d.set_defaults(func=cmd_data)
+    sw = sub.add_parser("sweep", help="run an experiment over a grid of parameter values; prints the sweep file last")
+    sw.add_argument("experiment")
+    sw.add_argument("--param", action="append", required=True, metavar="NAME=v1,v2,...",
+                    help="values of a numeric parameter: v1,v2,v3 or lin:lo:hi:n or log:lo:hi:n (repeat for a grid)")
+    sw.add_argument("--preset", help="a named preset for the values not swept")
+    sw.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a parameter (repeatable)")
+    sw.add_argument("--jobs", type=int, default=1, help="parallel local processes (default 1)")
+    sw.add_argument("--out", required=True, help="an empty folder for sweep.json and the runs")
+    sw.set_defaults(func=cmd_sweep)
     o = sub.add_parser("open", help="open the window on a run file")
     o.add_argument("file")
     return p

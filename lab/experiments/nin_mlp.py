@@ -1,0 +1,188 @@
+"""``nin-mlp``: an MLP with a Noise Injection Node on one hidden layer (paper Figs. 1-3,
+App. B, Table 1), trained with the shared engine.
+
+The NIN adds ``W_NI eps`` to the preactivations of hidden layer ``nin_layer``;
+``eps ~ N(0, sigma_eps^2)`` is ``redraw`` (fresh each time a sample is used, i.e. each
+epoch) or ``fixed`` (one value per training sample, drawn once). Evaluation is in eval
+mode, where the NIN is off (eps = 0). Vanilla SGD (no momentum, no weight decay).
+
+Per epoch (extra series): ``niw_norm`` = |W_NI|, ``next_norm`` = Frobenius norm of the
+next layer's weights, ``train_objective`` / ``test_objective`` = the training objective
+(CE or MSE, :mod:`lab.nin.mlp`) with eps = 0 on the training split and on the held-out
+split (validation when ``train_fraction`` < 1, as the paper's 60/40 split, else test).
+At the end: exponential fits ``A exp(-t/tau) + C`` (:mod:`lab.fit`) of the three, from
+the epoch of each curve's maximum to the last (tau_NIW, tau_loss, tau_test in epochs,
+with fit range and R^2 in the summary, fitted curves under ``fit/``), and the phase
+(:func:`lab.nin.mlp.classify_run`).
+
+Initialisation (App. B): weights N(0, 1/fan_in), biases 0, and W_NI ~ N(0, 1/d) with d the
+fan-in of the NIN layer (``nin_init = fan_in``; the input dimension for the first layer).
+Read this way the next layer's curvature along the injected noise is about
+``sigma_eps^2 N_w / d``, so its stability limit scales as ``d_in / (N_w lr)``, the scaling
+of Table 1's MSE levels.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from ..context import Diverged
+from ..data import DATA_PARAMS, NOISE_PARAMS, data_layout, load_data
+from ..fit import fit_exponential
+from ..models import MODEL_PARAMS, model_from_params, n_parameters
+from ..nin.mlp import TABLE1, classify_run, objective, table1_sigma_eps
+from ..params import Param, Spec
+from ..runfile import Dataset
+from ..training import TRAINING_PARAMS, Hooks, Trainer, engine_layout
+from ._common import RUN_PARAMS
+
+NAME = "nin-mlp"
+TITLE = "Noise injection nodes in an MLP: NIW decay, phases and time-scales (paper Figs. 1-3)"
+
+#: vanilla SGD and the paper's Figs. 2-3 settings as defaults
+DEFAULTS = {"lr": 0.01, "momentum": 0.0, "weight_decay": 0.0, "schedule": "constant", "batch": 1000,
+            "epochs": 100, "mlp_widths": "1024", "init": "normal", "train_fraction": 0.6}
+
+
+def _with_default(p: Param) -> Param:
+    return dataclasses.replace(p, default=DEFAULTS[p.name]) if p.name in DEFAULTS else p
+
+
+G = "Noise injection"
+SPEC = Spec(
+    *(_with_default(p) for p in DATA_PARAMS),
+    *NOISE_PARAMS,
+    *(_with_default(p) for p in MODEL_PARAMS if p.name != "model"),
+    Param("nin_layer", "int", 0, low=0, high=63, group=G, help="Hidden layer (0 = first) whose preactivations get W_NI eps."),
+    Param("loss", "choice", "mse", choices=("mse", "ce"), group=G,
+          help="Training objective: mse (Keras: mean over outputs of (f - onehot)^2) or ce (cross-entropy)."),
+    Param("phase", "choice", "custom", choices=("custom", *TABLE1["ce"]), group=G,
+          help="custom: use sigma_eps; otherwise the paper's Table 1 noise level for that phase."),
+    Param("sigma_eps", "float", 1.0, low=0.0, high=1e6, log=True, group=G, help="Noise scale when phase = custom."),
+    Param("noise_timing", "choice", "redraw", choices=("redraw", "fixed"), group=G,
+          help="redraw: fresh eps every time a sample is used; fixed: one eps per training sample."),
+    Param("nin_init", "choice", "fan_in", choices=("fan_in", "unit"), group=G,
+          help="W_NI(0) per unit: fan_in = N(0, 1/d) with d the fan-in of the NIN layer (App. B), unit = N(0, 1)."),
+    *(_with_default(p) for p in TRAINING_PARAMS),
+    *RUN_PARAMS,
+)
+
+PRESETS = {
+    "fig1": {"mlp_widths": "1024,1024,1024", "loss": "ce", "batch": 128, "lr": 0.05, "epochs": 30, "phase": "decay"},
+    **{f"fig2-mse-{ph}": {"loss": "mse", "phase": ph} for ph in TABLE1["mse"]},
+    **{f"fig3-ce-{ph}": {"loss": "ce", "phase": ph} for ph in TABLE1["ce"]},
+}
+
+EXTRA = ("niw_norm", "next_norm", "train_objective", "test_objective")
+FITS = (("niw_norm", "tau_niw"), ("train_objective", "tau_loss"), ("test_objective", "tau_test"))
+
+
+def layout(params: Mapping[str, Any]) -> list[Dataset]:
+    n = params["epochs"] + 1
+    return engine_layout(*EXTRA) + data_layout(params) + [Dataset(f"fit/{k}", (n,), growable=False) for k, _ in FITS]
+
+
+class NINHooks(Hooks):
+    """Objective with the NIN's noise, fixed noise per sample, and per-step maxima."""
+
+    def __init__(self, loss: str, timing: str, sigma: float, held_out: str):
+        self.loss_kind, self.timing, self.sigma, self.held_out = loss, timing, sigma, held_out
+        self.history: list[dict] = []
+
+    def setup(self, trainer) -> None:
+        m = trainer.model
+        self.w_ni, self.w_next = m.nin.weight, m.next_layer().weight
+        dev = trainer.device
+        g = torch.Generator().manual_seed(trainer.ctx.seed + 1)
+        self.eps_fixed = (torch.randn(trainer.data.n_train, generator=g) * self.sigma).to(dev) \
+            if self.timing == "fixed" else None
+        with torch.no_grad():
+            self.wni0 = self.w_ni.norm().detach().clone()
+        self.wni_max = self.wni0.clone()
+        self.loss_max = torch.zeros((), device=dev)
+        self.loss_first: torch.Tensor | None = None
+
+    def loss(self, model, x, y, idx, epoch):
+        eps = self.eps_fixed[idx] if self.eps_fixed is not None else None
+        return objective(model(x, eps), y, self.loss_kind)
+
+    def step(self, trainer, x, y, idx, epoch):
+        loss = super().step(trainer, x, y, idx, epoch)
+        with torch.no_grad():
+            torch.maximum(self.wni_max, self.w_ni.norm(), out=self.wni_max)
+            torch.maximum(self.loss_max, loss.float(), out=self.loss_max)
+            if self.loss_first is None:
+                self.loss_first = loss.float().clone()
+        return loss
+
+    def epoch_end(self, trainer, epoch, evals) -> dict:
+        row = {"niw_norm": self.w_ni.detach().norm(), "next_norm": self.w_next.detach().norm(),
+               "train_objective": objective(evals["train"].logits, evals["train"].labels, self.loss_kind)}
+        held = evals.get(self.held_out)
+        row["test_objective"] = (objective(held.logits, held.labels, self.loss_kind) if held is not None
+                                 else torch.tensor(math.nan))
+        self.history.append({"epoch": epoch, **{k: float(v) for k, v in row.items()}})
+        return row
+
+
+def sigma_eps_of(p: Mapping[str, Any], d_in: int) -> float:
+    if p["phase"] == "custom":
+        return p["sigma_eps"]
+    width = [int(w) for w in p["mlp_widths"].split(",")][p["nin_layer"]]
+    return table1_sigma_eps(p["loss"], p["phase"], d_in, width, p["lr"])
+
+
+def fit_decays(history: list[dict], ctx) -> dict:
+    """tau_NIW, tau_loss, tau_test from the epoch of each curve's maximum to the end."""
+    out = {}
+    t = np.asarray([h["epoch"] for h in history], float)
+    for key, name in FITS:
+        y = np.asarray([h[key] for h in history], float)
+        if not np.isfinite(y).any():
+            continue
+        start = t[int(np.nanargmax(y))]
+        f = fit_exponential(t, y, t_range=(start, t[-1]))
+        out.update({name: f.tau, f"{name}_r2": f.r2, f"{name}_range": [f.t_min, f.t_max], f"{name}_ok": f.ok})
+        curve = np.where(t >= start, f.curve(t), np.nan)
+        ctx.save(f"fit/{key}", curve, index=np.s_[:len(t)])
+    return out
+
+
+def run(p: Mapping[str, Any], ctx) -> dict:
+    data = load_data(p, ctx.device)
+    data.save_labels(ctx)
+    d_in = int(np.prod(data.input_shape))
+    sigma = sigma_eps_of(p, d_in)
+    widths = [int(w) for w in p["mlp_widths"].split(",")]
+    fan_in = ([d_in] + widths)[p["nin_layer"]]
+    init_std = 1 / math.sqrt(fan_in) if p["nin_init"] == "fan_in" else 1.0
+    model = model_from_params({**p, "model": "mlp"}, data, nin_layer=p["nin_layer"], nin_sigma=sigma,
+                              nin_init_std=init_std).to(ctx.device)
+    held_out = "val" if data.size("val") > 0 else "test"
+    ctx.summary.update({"n_parameters": n_parameters(model), "sigma_eps": sigma, "sigma_eps2": sigma ** 2,
+                        "d_in": d_in, "nin_width": widths[p["nin_layer"]], "held_out_split": held_out})
+    ctx.attr("conventions", f"objective {p['loss']} (lab/nin/mlp.py); test metrics with eps = 0; "
+                            f"test_objective on the {held_out} split; vanilla SGD as set by momentum/weight_decay")
+    hooks = NINHooks(p["loss"], p["noise_timing"], sigma, held_out)
+    diverged = None
+    try:
+        Trainer(model, data, p, ctx, hooks).fit()
+    except Diverged as e:
+        diverged = e
+    h = hooks.history
+    ctx.summary["phase"] = classify_run(
+        diverged=diverged is not None, wni0=float(hooks.wni0), wni_max=float(hooks.wni_max),
+        wni_final=h[-1]["niw_norm"] if h else math.nan,
+        loss_first=float(hooks.loss_first) if hooks.loss_first is not None else math.nan,
+        loss_max=float(hooks.loss_max), objective0=h[0]["train_objective"] if h else math.nan,
+        objective_final=h[-1]["train_objective"] if h else math.nan)
+    ctx.summary.update({"niw_norm_initial": float(hooks.wni0), "niw_norm_max": float(hooks.wni_max),
+                        "niw_norm_final": h[-1]["niw_norm"] if h else math.nan})
+    if diverged is not None:
+        raise diverged
+    ctx.summary.update(fit_decays(h, ctx))
+    return dict(ctx.summary)

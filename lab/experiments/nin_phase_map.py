@@ -1,0 +1,116 @@
+"""``nin-phase-map``: the linear NIN model's phase over (sigma_eps, a second parameter),
+every grid point trained by one batched tensor program per block of rows
+(:mod:`lab.nin.phase_map`; phase rules in :mod:`lab.nin.toy`).
+
+Stored: ``phase_map/sigma_eps`` (columns, log-spaced), ``phase_map/y`` (rows; attribute
+``name``), ``phase_map/phase`` (int8 codes, names in its ``names`` attribute, 0 = not
+computed yet), the per-point summaries ``phase_map/<summary>`` (loss0, loss_max,
+loss_final, wni_max, wni_final, decay_step, blowup_step; steps are NaN when never
+reached), the paper's phase ``phase_map/theory_phase`` and the boundaries
+``theory/sigma_eps2_*`` per row. Rows are written as their block finishes
+(``series/rows_done`` counts them), so a viewer fills the map in live.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+from ..nin.params import MODEL_PARAMS
+from ..nin.phase_map import SUMMARIES, Y_PARAMS, draws_for, run_block
+from ..params import Param, Spec
+from ..runfile import Dataset
+from ..theory.nin import PHASE_CODE, PHASES, boundaries, theory_phase
+from ._common import RUN_PARAMS
+
+NAME = "nin-phase-map"
+TITLE = "Noise injection nodes: phase map of the linear model over (sigma_eps, y)"
+
+MAP = "Map"
+SPEC = Spec(
+    *MODEL_PARAMS,
+    Param("sigma_eps_min", "float", 1e-3, low=1e-8, high=1e6, group=MAP, log=True, help="Smallest sigma_eps (log axis)."),
+    Param("sigma_eps_max", "float", 1e3, low=1e-8, high=1e6, group=MAP, log=True, help="Largest sigma_eps (log axis)."),
+    Param("n_sigma", "int", 100, low=2, high=2000, group=MAP, help="Grid points along sigma_eps (columns)."),
+    Param("y_param", "choice", "lr", choices=Y_PARAMS, group=MAP, help="The second axis (rows)."),
+    Param("y_min", "float", 1e-3, low=-1e6, high=1e6, group=MAP, help="First value of the second axis."),
+    Param("y_max", "float", 1e-1, low=-1e6, high=1e6, group=MAP, help="Last value of the second axis."),
+    Param("n_y", "int", 100, low=1, high=2000, group=MAP, help="Grid points along the second axis (rows)."),
+    Param("y_log", "bool", True, group=MAP, help="Log-spaced second axis (needs y_min, y_max > 0)."),
+    Param("rows_per_block", "int", 25, low=1, high=2000, group=MAP,
+          help="Rows trained together in one tensor program; the map is written block by block."),
+    *RUN_PARAMS,
+)
+
+PRESETS = {
+    "lr": {},
+    "w_NI0": {"y_param": "w_NI0", "y_min": 0.01, "y_max": 3.0},
+    "w1_0": {"y_param": "w1_0", "y_min": 0.1, "y_max": 3.0},
+    "batch": {"y_param": "batch", "y_min": 1, "y_max": 256, "n_y": 50},
+    "small": {"n_sigma": 40, "n_y": 20, "steps": 2000},
+}
+
+THEORY = ("sigma_eps2_dec", "sigma_eps2_cat", "sigma_eps2_div", "sigma_eps2_div_uv")
+
+
+def axes(p: dict) -> tuple[np.ndarray, np.ndarray]:
+    """``(sigma_eps, y)`` grid values; raises ValueError with the fix for a bad range."""
+    if p["sigma_eps_max"] <= p["sigma_eps_min"]:
+        raise ValueError("sigma_eps_max must be larger than sigma_eps_min")
+    sig = np.geomspace(p["sigma_eps_min"], p["sigma_eps_max"], p["n_sigma"])
+    lo, hi = p["y_min"], p["y_max"]
+    if p["y_log"]:
+        if lo <= 0 or hi <= 0:
+            raise ValueError(f"y_log needs y_min and y_max > 0 (got {lo:g}, {hi:g}); set y_log=false")
+        y = np.geomspace(lo, hi, p["n_y"])
+    else:
+        y = np.linspace(lo, hi, p["n_y"])
+    if p["y_param"] == "batch":
+        y = np.clip(np.round(y), 1, None)
+    if p["y_param"] in ("lr", "sigma_x", "batch") and y.min() <= 0:
+        raise ValueError(f"{p['y_param']} must stay positive on the second axis")
+    return sig, y
+
+
+def layout(p: dict) -> list[Dataset]:
+    ny, ns = p["n_y"], p["n_sigma"]
+    names = {"names": json.dumps(PHASES)}
+    return ([Dataset("series/rows_done", (), "i8"),
+             Dataset("phase_map/sigma_eps", (ns,), growable=False, attrs={"unit": "", "log": True}),
+             Dataset("phase_map/y", (ny,), growable=False, attrs={"name": p["y_param"], "log": p["y_log"]}),
+             Dataset("phase_map/phase", (ny, ns), "i1", growable=False, attrs=names),
+             Dataset("phase_map/theory_phase", (ny, ns), "i1", growable=False, attrs=names)]
+            + [Dataset(f"phase_map/{k}", (ny, ns), growable=False) for k in SUMMARIES]
+            + [Dataset(f"theory/{k}", (ny,), growable=False) for k in THEORY])
+
+
+def run(p: dict, ctx) -> dict:
+    sig, y = axes(p)
+    ctx.save("phase_map/sigma_eps", sig)
+    ctx.save("phase_map/y", y)
+    rows = {k: np.full(len(y), p[k], dtype=float) for k in ("lr", "batch", "sigma_x", "M", "w0_0", "w1_0", "w_NI0")}
+    rows[p["y_param"]] = y
+    b = boundaries(rows["lr"], rows["batch"], rows["sigma_x"], rows["M"], rows["w0_0"], rows["w1_0"], rows["w_NI0"])
+    for k in THEORY:
+        ctx.save(f"theory/{k}", b[k])
+    ctx.save("phase_map/theory_phase", theory_phase(sig[None, :] ** 2, {k: v[:, None] for k, v in b.items()}))
+    ctx.attr("conventions", "rows: y values, columns: sigma_eps; thresholds on sigma_eps^2; "
+                            "all points share the seed's draws")
+    ctx.append("series/rows_done", np.asarray([0]))
+    draws = draws_for(p, p["y_param"], y, p["seed"])
+    total, t_start = len(y) * p["steps"], time.monotonic()
+    counts = np.zeros(len(PHASES), dtype=int)
+    for r0 in range(0, len(y), p["rows_per_block"]):
+        r1 = min(r0 + p["rows_per_block"], len(y))
+        out = run_block(p, p["y_param"], y[r0:r1], sig, draws, p["steps"], device=ctx.device,
+                        check_cancel=ctx.check_cancel,
+                        on_chunk=lambda done: ctx.progress(r0 * p["steps"] + (r1 - r0) * done, total))
+        for k in SUMMARIES + ("phase",):
+            ctx.save(f"phase_map/{k}", out[k], index=np.s_[r0:r1])
+        ctx.append("series/rows_done", np.asarray([r1]))
+        counts += np.bincount(out["phase"].ravel(), minlength=len(PHASES))
+        ctx.summary.update({f"n_{name}": int(counts[i]) for i, name in enumerate(PHASES) if i != PHASE_CODE["pending"]})
+        ctx.summary["rows_done"] = r1
+    ctx.summary["wall_s"] = round(time.monotonic() - t_start, 3)
+    return dict(ctx.summary)

@@ -1,0 +1,1 @@
+"""Closed-form predictions stored beside the measurements (one module per family)."""

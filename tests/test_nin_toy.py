@@ -1,0 +1,131 @@
+"""Linear NIN model: theory thresholds, phase classification, catapult, divergence and
+the batched phase map against the per-sample loop."""
+import math
+
+import numpy as np
+import pytest
+
+from lab.nin.phase_map import draws_for, run_block
+from lab.nin.toy import MomentStepper, ToyConfig, ToyDraws, averaged_run, classify, literal_run, series_summaries
+from lab.runfile import read_run
+from lab.runner import run_experiment
+from lab.theory.nin import PHASE_CODE, PHASES, averaged_step, boundaries, theory_phase
+
+INIT = dict(w0_0=0.1, w1_0=1.0, w_NI0=0.05)
+BASE = dict(M=1.0, sigma_x=1.0, lr=0.01, batch=32, n_samples=500, noise_timing="redraw", **INIT)
+B = boundaries(BASE["lr"], BASE["batch"], 1.0, 1.0, 0.1, 1.0, 0.05)
+
+
+def test_boundaries_are_thresholds_on_sigma_eps_squared():
+    # 2/B~0 = 2/(lr w1^2) and 2/B0 = 2/(lr wNI^2), in sigma_eps^2
+    assert B["sigma_eps2_cat"] == pytest.approx(200.0)
+    assert B["sigma_eps2_div"] == pytest.approx(80000.0)
+    # Table 1 lists sigma_eps^2 proportional to 1/lr: so do these boundaries
+    b2 = boundaries(0.02, 32, 1.0, 1.0, 0.1, 1.0, 0.05)
+    assert b2["sigma_eps2_cat"] == pytest.approx(B["sigma_eps2_cat"] / 2)
+    # the averaged map's NIW factor (1 - lr w1^2 sigma_eps^2) crosses -1 exactly at sigma_eps^2 = 2/B~0
+    for factor, grows in ((0.9, False), (1.1, True)):
+        w = (1.0, 1.0, 0.1)  # w1 w0 = M: only the noise acts
+        s = math.sqrt(factor * B["sigma_eps2_cat"])
+        w = averaged_step(averaged_step(w, 1.0, 1.0, s, 0.01), 1.0, 1.0, s, 0.01)
+        assert (abs(w[2]) > 0.1) == grows
+    # reading the threshold on sigma_eps instead (sigma_eps = 0.9 * 200) blows up at once
+    w = (1.0, 1.0, 0.1)
+    for _ in range(20):
+        w = averaged_step(w, 1.0, 1.0, 0.9 * B["sigma_eps2_cat"], 0.01)
+    assert not abs(w[2]) < 1e6
+
+
+@pytest.mark.parametrize("phase,sigma_eps2", [
+    ("decoupled", B["sigma_eps2_dec"] * 1e-3),
+    ("decay", math.sqrt(B["sigma_eps2_dec"] * B["sigma_eps2_cat"])),
+    ("catapult", 1.3 * B["sigma_eps2_cat"]),
+    ("divergent", 3 * B["sigma_eps2_div"]),
+])
+def test_classification_well_inside_each_region_agrees_with_theory(phase, sigma_eps2):
+    assert PHASES[int(theory_phase(sigma_eps2, B))] == phase
+    res = run_experiment("nin-toy", dict(BASE, sigma_eps=math.sqrt(sigma_eps2), steps=3000))
+    assert res.summary["theory_phase"] == phase
+    assert res.summary["phase"] == phase
+    assert res.status == ("diverged" if phase == "divergent" else "completed")
+
+
+def test_catapult_spikes_then_recovers():
+    res = run_experiment("nin-toy", dict(BASE, sigma_eps=math.sqrt(1.3 * B["sigma_eps2_cat"]), steps=3000))
+    run = read_run(res.path)
+    loss, wni = run["series/loss"], np.abs(run["series/w_NI"])
+    peak = int(np.argmax(loss))
+    assert loss[peak] > 5 * loss[0]           # the spike
+    assert wni[peak] > 3 * wni[0]              # driven by the NIW growing
+    assert loss[-1] < 1e-6 * loss[0]           # then recovery: learning resumes
+    assert wni[-1] < 1e-3 * wni[0]             # and the NIW decays
+    # the averaged Eq. (3) dynamics catapults as well
+    avg = run["series/avg_loss"]
+    assert avg.max() > 5 * avg[0] and avg[-1] < 1e-6 * avg[0]
+
+
+def test_divergent_run_ends_diverged_and_keeps_rows():
+    res = run_experiment("nin-toy", dict(BASE, sigma_eps=300.0, steps=3000))
+    assert res.status == "diverged" and "diverged at step" in res.error
+    run = read_run(res.path)
+    assert run.header.status == "diverged"
+    n = len(run["series/step"])
+    assert 1 < n < 3001 and run.header.diverged_step == n - 1
+    assert abs(run["series/w0"][-1]) + abs(run["series/w1"][-1]) + abs(run["series/w_NI"][-1]) >= 1e6
+    assert run.header.summary["phase"] == "divergent"
+
+
+def test_paper_divergence_bound_is_an_upper_bound():
+    # between the two-layer catapult limit 4/(lr (w1^2 + wNI^2)) and the paper's
+    # max(2/B0, 2/B~0), the averaged map already diverges
+    s2 = 1.5 * B["sigma_eps2_div_uv"]
+    assert B["sigma_eps2_cat"] < s2 < B["sigma_eps2_div"]
+    avg = averaged_run(ToyConfig(1.0, 1.0, math.sqrt(s2), 0.01), (0.1, 1.0, 0.05), 500)
+    assert np.isnan(avg[-1]).all()
+
+
+def test_averaged_map_is_the_moment_step_at_population_moments():
+    cfg = ToyConfig(1.0, 1.0, 3.0, 0.01)
+    st = MomentStepper(cfg, (0.1, 1.0, 0.1), 1)
+    for _ in range(200):
+        st.step(1.0, 0.0, 1.0)
+    np.testing.assert_allclose(st.weights()[0].numpy(), averaged_run(cfg, (0.1, 1.0, 0.1), 200)[-1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("timing", ["redraw", "fixed"])
+def test_batched_map_equals_per_point_loop(timing):
+    base = dict(BASE, noise_timing=timing)
+    lrs = np.array([0.005, 0.01])
+    sig = np.sqrt(np.array([1e-3, 5.0, 1.3 * 200, 3e5]))
+    steps = 1500
+    out = run_block(base, "lr", lrs, sig, draws_for(base, "lr", lrs, seed=3), steps)
+    for i, lr in enumerate(lrs):
+        for j, s in enumerate(sig):
+            cfg = ToyConfig(1.0, 1.0, s, lr)
+            W, _, _ = literal_run(cfg, (0.1, 1.0, 0.05), ToyDraws(3, base["n_samples"], 32, timing), steps)
+            ref = series_summaries(W, cfg)
+            assert out["phase"][i, j] == classify(ref)
+            np.testing.assert_equal(out["blowup_step"][i, j], ref["blowup_step"])
+            if np.isnan(ref["blowup_step"]):
+                np.testing.assert_equal(out["decay_step"][i, j], ref["decay_step"])
+                for k in ("loss_max", "wni_max"):
+                    assert out[k][i, j] == pytest.approx(ref[k], rel=1e-9)
+                assert out["loss_final"][i, j] == pytest.approx(ref["loss_final"], rel=1e-6, abs=1e-25)
+
+
+def test_phase_map_experiment_fills_rows_and_agrees_with_theory_far_from_boundaries():
+    vals = dict(BASE, steps=1500, sigma_eps_min=1e-2, sigma_eps_max=1e3, n_sigma=16, y_param="w1_0",
+                y_min=0.5, y_max=1.5, n_y=4, rows_per_block=2, seed=1)
+    res = run_experiment("nin-phase-map", vals)
+    assert res.status == "completed"
+    run = read_run(res.path)
+    phase, th = run["phase_map/phase"], run["phase_map/theory_phase"]
+    assert phase.shape == (4, 16) and (phase > 0).all()
+    np.testing.assert_array_equal(run["series/rows_done"], [0, 2, 4])
+    s2 = run["phase_map/sigma_eps"][None, :] ** 2
+    cat, div = run["theory/sigma_eps2_cat"][:, None], run["theory/sigma_eps2_div"][:, None]
+    far_below = s2 < cat / 3
+    assert far_below.any() and (phase[far_below] <= PHASE_CODE["decay"]).all()
+    far_above = s2 > 3 * div
+    assert far_above.any() and (phase[far_above] == PHASE_CODE["divergent"]).all()
+    assert (th[far_above] == PHASE_CODE["divergent"]).all()

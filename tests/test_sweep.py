@@ -1,0 +1,69 @@
+"""Sweep runner: grid parsing, one run file per point, the sweep file, the CLI."""
+import os
+
+import numpy as np
+import pytest
+
+from lab import experiments
+from lab.cli import main as cli_main
+from lab.params import ParamError
+from lab.runfile import read_run
+from lab.sweep import SweepError, grid_points, parse_values, read_sweep, run_sweep
+
+SPEC = experiments.get("nin-toy").SPEC
+SMALL = {"steps": 300, "n_samples": 100}
+
+
+def test_parse_values_lists_ranges_and_errors():
+    assert parse_values(SPEC, "sigma_eps=0.1,1,10") == ("sigma_eps", [0.1, 1.0, 10.0])
+    name, vals = parse_values(SPEC, "lr=log:0.001:0.1:3")
+    assert name == "lr" and np.allclose(vals, [1e-3, 1e-2, 1e-1])
+    assert parse_values(SPEC, "batch=lin:1:3:3") == ("batch", [1, 2, 3])
+    with pytest.raises(ParamError, match="noise_timing"):
+        parse_values(SPEC, "noise_timing=1,2")          # not numeric
+    with pytest.raises(ParamError, match="lr"):
+        parse_values(SPEC, "lr=0.1,-1")                 # out of range
+    with pytest.raises(ParamError, match="nope"):
+        parse_values(SPEC, "nope=1,2")                  # unknown
+    assert grid_points({"a": [1, 2], "b": [3, 4]}) == [{"a": 1, "b": 3}, {"a": 1, "b": 4},
+                                                        {"a": 2, "b": 3}, {"a": 2, "b": 4}]
+
+
+def test_three_values_give_three_runs_and_a_sweep_file(tmp_path):
+    seen = []
+    path = run_sweep("nin-toy", SMALL, {"sigma_eps": [0.01, 3.0, 300.0]}, str(tmp_path / "s"),
+                     on_run=lambda e, done, total: seen.append((done, total)))
+    sw = read_sweep(str(tmp_path / "s"))
+    assert sw.path == path and sw.status == "completed" and sw.swept == ["sigma_eps"]
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+    assert [r["status"] for r in sw.runs] == ["completed", "completed", "diverged"]
+    np.testing.assert_allclose(sw.column("sigma_eps"), [0.01, 3.0, 300.0])
+    for r in sw.runs:
+        run = read_run(r["path"])
+        assert run.header.params["sigma_eps"] == r["values"]["sigma_eps"]
+        assert run.header.params["steps"] == 300
+        assert r["summary"]["phase"] == run.header.summary["phase"]
+    assert "loss_final" in sw.summary_keys()
+    with pytest.raises(SweepError, match="exists"):
+        run_sweep("nin-toy", SMALL, {"sigma_eps": [1.0]}, str(tmp_path / "s"))
+
+
+def test_cli_sweep_in_parallel_processes(tmp_path, capsys):
+    out = tmp_path / "cli"
+    rc = cli_main(["sweep", "nin-toy", "--param", "sigma_eps=0.5,2", "--param", "lr=0.01,0.02",
+                   "--set", "steps=200", "--jobs", "2", "--out", str(out)])
+    assert rc == 0
+    assert capsys.readouterr().out.strip().endswith("sweep.json")
+    sw = read_sweep(str(out / "sweep.json"))
+    assert len(sw.runs) == 4 and all(r["status"] == "completed" for r in sw.runs)
+    assert {(r["values"]["sigma_eps"], r["values"]["lr"]) for r in sw.runs} == {(0.5, 0.01), (0.5, 0.02), (2.0, 0.01), (2.0, 0.02)}
+    assert all(os.path.exists(r["path"]) for r in sw.runs)
+
+
+def test_read_sweep_rejects_other_files(tmp_path):
+    p = tmp_path / "x.json"
+    p.write_text('{"a": 1}')
+    with pytest.raises(SweepError, match="not a Noise Lab sweep"):
+        read_sweep(str(p))
+    with pytest.raises(SweepError, match="no such"):
+        read_sweep(str(tmp_path / "missing.json"))

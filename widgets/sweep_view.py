@@ -1,0 +1,177 @@
+"""A sweep's per-run summary values against the swept value (paper Fig. 1, right:
+decay times against sigma_eps), with optional shaded bands of a categorical summary
+(the phase each run ended in) and a horizontal reference line."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QListWidget, QVBoxLayout, QWidget
+
+from lab.sweep import SweepData, read_sweep
+from lab.theory.nin import PHASES
+
+from .phase_map_view import PALETTE
+from .plots import make_plot
+
+SYMBOLS = ("o", "s", "t", "d", "+", "x")
+
+
+def band_colour(label: str, i: int):
+    """Phase names get the phase-map colours; other labels cycle through the palette."""
+    k = PHASES.index(label) - 1 if label in PHASES[1:] else i
+    return PALETTE[k % len(PALETTE)]
+
+
+#: how often a sweep file that says ``running`` is reread
+FOLLOW_INTERVAL_MS = 1000
+
+
+class SweepView(QWidget):
+    """Pick the x (a swept parameter) and one or more summary keys for y. A sweep file
+    read while its sweep is running is reread every second until it is finished."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.sweep: SweepData | None = None
+        self.plot = make_plot("swept value", "summary value", title="Sweep")
+        self.item = self.plot.getPlotItem()
+        self.item.addLegend(offset=(-10, 10), labelTextSize="9pt")
+        for side in ("left", "bottom"):
+            self.item.getAxis(side).enableAutoSIPrefix(False)
+        self.x_box = QComboBox()
+        self.y_list = QListWidget()
+        self.y_list.setSelectionMode(QListWidget.MultiSelection)
+        self.y_list.setMaximumWidth(220)
+        self.band_box = QComboBox()
+        self.log_x, self.log_y = QCheckBox("log x"), QCheckBox("log y")
+        self.info = QLabel()
+        top = QHBoxLayout()
+        for w in (QLabel("x:"), self.x_box, QLabel("bands:"), self.band_box, self.log_x, self.log_y):
+            top.addWidget(w)
+        top.addStretch(1)
+        body = QHBoxLayout()
+        body.addWidget(self.plot, 1)
+        body.addWidget(self.y_list)
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addLayout(body, 1)
+        lay.addWidget(self.info)
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        #: every run's value where several runs share a swept value (seeds); the curve joins their means
+        self.repeats: dict[str, pg.PlotDataItem] = {}
+        self.band_items: list = []
+        self.reference: pg.InfiniteLine | None = None
+        self.timer = QTimer(self)
+        self.timer.setInterval(FOLLOW_INTERVAL_MS)
+        self.timer.timeout.connect(self.reread)
+        for sig in (self.x_box.currentIndexChanged, self.band_box.currentIndexChanged, self.y_list.itemSelectionChanged,
+                    self.log_x.toggled, self.log_y.toggled):
+            sig.connect(self.redraw)
+
+    def load(self, sweep: SweepData | str, y_keys=(), band_key: str = "phase", log_x: bool = True) -> None:
+        """Show a sweep (or read it from a path); ``y_keys`` preselects summaries."""
+        self.sweep = read_sweep(sweep) if isinstance(sweep, str) else sweep
+        if self.sweep.status == "running":
+            self.timer.start()
+        blockers = [w.blockSignals(True) for w in (self.x_box, self.y_list, self.band_box, self.log_x)]
+        self.x_box.clear()
+        self.x_box.addItems(self.sweep.swept)
+        self.y_list.clear()
+        keys = [k for k in self.sweep.summary_keys() if k not in self.sweep.swept]
+        self.y_list.addItems(keys)
+        for i, k in enumerate(keys):
+            self.y_list.item(i).setSelected(k in y_keys)
+        text_keys = self.sweep.label_keys()
+        self.band_box.clear()
+        self.band_box.addItems(["(none)", *text_keys])
+        if band_key in text_keys:
+            self.band_box.setCurrentText(band_key)
+        self.log_x.setChecked(log_x)
+        for w, b in zip((self.x_box, self.y_list, self.band_box, self.log_x), blockers):
+            w.blockSignals(b)
+        self.redraw()
+
+    def reread(self) -> None:
+        """Read the sweep file again (keeping the choices) and redraw; stop following once
+        the sweep has finished."""
+        if self.sweep is None:
+            return
+        keys = set(self.selected_keys())
+        self.sweep = read_sweep(self.sweep.path)
+        known = {self.y_list.item(i).text() for i in range(self.y_list.count())}
+        for k in self.sweep.summary_keys():
+            if k not in known and k not in self.sweep.swept:
+                self.y_list.addItem(k)
+        for i in range(self.y_list.count()):
+            self.y_list.item(i).setSelected(self.y_list.item(i).text() in keys)
+        if self.sweep.status != "running":
+            self.timer.stop()
+        self.redraw()
+
+    def set_reference(self, y: float | None, label: str = "") -> None:
+        """A horizontal reference line (None removes it)."""
+        if self.reference is not None:
+            self.item.removeItem(self.reference)
+            self.reference = None
+        if y is not None:
+            self.reference = pg.InfiniteLine(pos=np.log10(y) if self.log_y.isChecked() else y, angle=0,
+                                             pen=pg.mkPen((0, 0, 0), style=Qt.DashLine), label=label,
+                                             labelOpts={"position": 0.05, "color": "k"})
+            self.reference.setZValue(5)
+            self.item.addItem(self.reference)
+
+    def selected_keys(self) -> list[str]:
+        return [i.text() for i in self.y_list.selectedItems()]
+
+    def redraw(self) -> None:
+        if self.sweep is None or not self.x_box.currentText():
+            return
+        xk = self.x_box.currentText()
+        lx, ly = self.log_x.isChecked(), self.log_y.isChecked()
+        self.item.setLogMode(lx, ly)
+        self.item.setLabel("bottom", xk)
+        self.item.setLabel("left", ", ".join(self.selected_keys()) or "summary value")
+        x = self.sweep.column(xk)
+        order = np.argsort(x)
+        for k in list(self.curves):
+            if k not in self.selected_keys():
+                self.item.removeItem(self.curves.pop(k))
+                self.item.removeItem(self.repeats.pop(k))
+                self.item.legend.removeItem(k)
+        for i, k in enumerate(self.selected_keys()):
+            y = self.sweep.column(k)[order]
+            ok = np.isfinite(y) & ((y > 0) if ly else True) & ((x[order] > 0) if lx else True)
+            if k not in self.curves:
+                c = PALETTE[i % len(PALETTE)]
+                self.curves[k] = self.item.plot([], [], pen=pg.mkPen(c, width=2), symbol=SYMBOLS[i % len(SYMBOLS)],
+                                                symbolBrush=c, symbolPen=None, name=k)
+                self.repeats[k] = self.item.plot([], [], pen=None, symbol="o", symbolSize=5, symbolPen=None,
+                                                 symbolBrush=pg.mkBrush(*c, 110))
+            xs, ys = x[order][ok], y[ok]
+            ux = np.unique(xs)
+            if len(ux) < len(xs):
+                self.curves[k].setData(ux, np.array([ys[xs == u].mean() for u in ux]))
+                self.repeats[k].setData(xs, ys)
+            else:
+                self.curves[k].setData(xs, ys)
+                self.repeats[k].setData([], [])
+        for it in self.band_items:
+            self.item.removeItem(it)
+        self.band_items = []
+        bk = self.band_box.currentText()
+        if bk and bk != "(none)":
+            for i, (lo, hi, label) in enumerate(self.sweep.bands(xk, bk)):
+                if lx and lo <= 0:
+                    continue
+                a, b = (np.log10(lo), np.log10(hi)) if lx else (lo, hi)
+                r = pg.LinearRegionItem((a, b), movable=False, brush=pg.mkBrush(*band_colour(label, i), 60), pen=pg.mkPen(None))
+                r.setZValue(-10)
+                r.setToolTip(f"{bk} = {label}: {lo:.4g} .. {hi:.4g}")
+                self.item.addItem(r)
+                self.band_items.append(r)
+        n_done = sum(r["status"] != "pending" for r in self.sweep.runs)
+        bands = " · ".join(f"<span style='color: rgb{band_colour(lb, i)}'>■</span> {lb}"
+                           for i, lb in enumerate(dict.fromkeys(b[2] for b in self.sweep.bands(xk, bk)))) if bk and bk != "(none)" else ""
+        self.info.setText(f"{self.sweep.experiment} sweep · {n_done}/{len(self.sweep.runs)} runs · {self.sweep.status}"
+                          + (f" · {bands}" if bands else ""))
