@@ -1,0 +1,175 @@
+"""The distill experiment end to end on digits: a teacher trained first in the same go,
+the student reaching the teacher's accuracy, the teacher link and its hash check, the
+methods' losses, and clear errors for teachers that cannot serve."""
+import math
+import os
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from lab.distill.losses import kd_loss, logit_mse
+from lab.distill.methods import DistillHooks
+from lab.distill.teachers import TeacherError, load_teacher, verify_teacher
+from lab.runfile import read_run
+from lab.runner import run_experiment
+
+STUDENT = {"dataset": "digits", "model": "mlp", "mlp_widths": "128", "lr": 0.05, "batch": 64, "epochs": 8,
+           "schedule": "cosine", "device": "cpu", "method": "kd", "grad_samples": 64, "robust_samples": 200,
+           "noise_sigmas": "0.1,0.3", "pgd_eps": 0.05, "pgd_step": 0.02, "pgd_steps": 5, "pgd_restarts": 1}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    """A student distilled with ``teacher`` empty: the run trains its teacher first."""
+    res = run_experiment("distill", STUDENT, out_dir=str(tmp_path_factory.mktemp("chain")))
+    assert res.status == "completed", res.error
+    return res
+
+
+def test_teacher_trained_first_is_linked_and_the_student_reaches_its_accuracy(chain):
+    student = read_run(chain.path)
+    attrs = student.header.attrs
+    teacher = load_teacher(attrs["teacher_path"])
+    assert teacher.run.header.experiment == "supervised"
+    assert teacher.params["seed"] == STUDENT.get("seed", 0) + 1
+    assert attrs["teacher_sha256"] == teacher.sha256
+    s = chain.summary
+    assert teacher.test_acc > 0.9
+    assert s["teacher_test_acc"] == pytest.approx(teacher.test_acc, abs=1e-6)
+    assert s["test_acc"] >= teacher.test_acc - 0.03
+    assert s["agree"] > 0.93
+    # one gradient-norm row per epoch (epoch 0 included), positive
+    g = student["series/grad_norm"]
+    assert len(g) == STUDENT["epochs"] + 1 and np.all(g > 0) and s["grad_norm"] == pytest.approx(g[-1])
+    assert math.isfinite(s["teacher_grad_norm"]) and s["teacher_grad_norm"] > 0
+    # robustness: noise hurts more with larger sigma, PGD hurts more than clean
+    acc = student["robust/noise_acc"]
+    np.testing.assert_allclose(student["robust/noise_sigma"], [0.1, 0.3])
+    assert acc[1] < acc[0] <= 1.0
+    assert s["noise_acc"] == pytest.approx(acc.mean())
+    assert s["pgd_acc"] < s["test_acc"] - 0.05
+    # the student's own weights are saved, so it can teach in turn
+    assert load_teacher(chain.path).sha256 != teacher.sha256
+
+
+def test_teacher_hash_is_checked_when_the_student_is_reopened(chain, tmp_path):
+    student = read_run(chain.path)
+    path = student.header.attrs["teacher_path"]
+    assert verify_teacher(student).sha256 == student.header.attrs["teacher_sha256"]
+    backup = tmp_path / "teacher.h5"
+    shutil.copy(path, backup)
+    try:
+        with h5py.File(path, "r+") as f:
+            key = next(k for k in f["weights"] if k.endswith("weight"))
+            f["weights"][key][0, 0] += 1.0
+        with pytest.raises(TeacherError, match="changed since .* was distilled from it"):
+            verify_teacher(read_run(chain.path))
+        os.remove(path)
+        with pytest.raises(TeacherError, match="missing now"):
+            verify_teacher(read_run(chain.path))
+    finally:
+        shutil.copy(backup, path)
+    assert verify_teacher(read_run(chain.path)).sha256 == student.header.attrs["teacher_sha256"]
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"method": "fickle-teacher"}, "fickle-teacher needs a teacher with dropout"),
+    ({"dataset": "gaussian", "gaussian_dim": 64, "gaussian_classes": 10}, "trained on 'digits'"),
+])
+def test_a_teacher_that_cannot_serve_fails_with_a_clear_message(chain, tmp_path, values, message):
+    teacher = read_run(chain.path).header.attrs["teacher_path"]
+    res = run_experiment("distill", {**STUDENT, "epochs": 1, "teacher": teacher, **values}, out_dir=str(tmp_path))
+    assert res.status == "failed" and message in res.error
+
+
+def test_a_missing_teacher_file_fails_with_a_clear_message(tmp_path):
+    res = run_experiment("distill", {**STUDENT, "teacher": str(tmp_path / "nope.h5")}, out_dir=str(tmp_path))
+    assert res.status == "failed" and "nope.h5 does not exist" in res.error
+
+
+# ------------------------------------------------------------------------ method losses ---
+PARAMS = {"alpha": 0.9, "tau": 4.0, "noise": "gaussian", "sigma2": 2.0, "swap_p": 0.5, "distill_loss": "mse",
+          "input_sigma": 0.2, "messy_rate": 0.5}
+
+
+class Spy(nn.Module):
+    """A linear map that remembers its last input."""
+
+    def __init__(self, d=6, c=4, dropout=0.0):
+        super().__init__()
+        self.lin, self.drop = nn.Linear(d, c), nn.Dropout(dropout)
+
+    def forward(self, x):
+        self.seen = x.detach().clone()
+        return self.lin(self.drop(x))
+
+
+def _hooks(method, teacher, **over):
+    return DistillHooks(method, {**PARAMS, **over}, teacher, torch.full((6,), 0.5),
+                        torch.Generator().manual_seed(0),
+                        relabel=lambda y, r, g: torch.where(torch.rand(y.shape, generator=g) < r,
+                                                            torch.randint(0, 4, y.shape, generator=g), y))
+
+
+@torch.no_grad()
+def test_kd_and_noisy_logit_losses_use_the_teacher_as_defined():
+    torch.manual_seed(0)
+    teacher, student = Spy(), Spy()
+    x, y = torch.randn(8, 6), torch.randint(0, 4, (8,))
+    h = _hooks("kd", teacher)
+    assert float(h.loss(student, x, y, None, 1)) == pytest.approx(float(kd_loss(student(x), teacher(x), y)))
+    h = _hooks("noisy-logits", teacher)
+    noise = torch.randn((8, 4), generator=torch.Generator().manual_seed(0)) * math.sqrt(2.0)
+    expected = logit_mse(student(x), teacher(x) + noise)
+    assert float(h.loss(student, x, y, None, 1)) == pytest.approx(float(expected), rel=1e-6)
+
+
+@torch.no_grad()
+def test_soft_randomization_feeds_noise_to_the_student_only_and_augmentation_needs_no_teacher():
+    teacher, student = Spy(), Spy()
+    x, y = torch.zeros(4000, 6), torch.zeros(4000, dtype=torch.long)
+    _hooks("soft-randomization", teacher).loss(student, x, y, None, 1)
+    assert torch.equal(teacher.seen, x)
+    # pixel sigma 0.2 over a normalisation std of 0.5 -> 0.4 in normalised units
+    assert float(student.seen.std()) == pytest.approx(0.4, rel=0.03)
+    ga = _hooks("gaussian-augmentation", None)
+    ga.loss(student, x, y, None, 1)
+    assert float(student.seen.std()) == pytest.approx(0.4, rel=0.03)
+
+
+def test_fickle_teacher_keeps_dropout_active_and_messy_collaboration_randomises_labels():
+    teacher = Spy(dropout=0.5)
+    h = _hooks("fickle-teacher", teacher)
+    assert not teacher.training and teacher.drop.training
+    x = torch.randn(16, 6)
+    assert not torch.equal(teacher(x), teacher(x))
+    _hooks("kd", teacher)
+    assert not teacher.drop.training  # a plain teacher is deterministic
+    h = _hooks("messy-collaboration", Spy())
+    y = torch.zeros(20_000, dtype=torch.long)
+    _, y2 = h.batch(None, y, None, 1)
+    # rate 0.5, a uniform class among 4 (the true one included): 0.5 * 3/4 change
+    assert float((y2 != y).float().mean()) == pytest.approx(0.375, abs=0.015)
+
+
+def test_cancelling_while_the_teacher_trains_cancels_the_student_too(tmp_path):
+    import threading
+
+    stop = threading.Event()
+    res = run_experiment("distill", STUDENT, out_dir=str(tmp_path), cancel_event=stop,
+                         listeners=[lambda kind, name, payload: kind == "progress" and stop.set()])
+    assert res.status == "cancelled"
+    teacher = [p for p in tmp_path.iterdir() if p.name.startswith("supervised-teacher")]
+    assert len(teacher) == 1 and read_run(teacher[0]).header.status == "cancelled"
