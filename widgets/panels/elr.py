@@ -1,0 +1,187 @@
+"""Panel of the ``elr`` experiment: memorisation happening, and ELR preventing it.
+
+- top: the paper's Figure 1 as stacked areas per epoch, for the clean and for the
+  wrongly labelled training examples: predicted as the true label (correct), as the
+  wrong given label (memorised) or as another class;
+- middle: its Figure 2: mean probability of the true class, and the true-class entry of
+  the gradient coefficient ``p - y + lambda g`` (mean with a one-sd band; the CE part
+  ``p - y`` and the regularisation part ``lambda g`` dashed);
+- bottom: test accuracy with the best epoch marked, and the training losses.
+
+Everything drawn is computed by the experiment and read from the run file.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from lab.runfile import RunData
+
+from ..plots import make_plot
+
+EXPERIMENTS = ("elr",)
+
+GREEN, RED, BLUE, GREY = (46, 160, 67), (214, 39, 40), (31, 119, 180), (120, 120, 120)
+CLEAN_C, NOISY_C = (31, 119, 180), (214, 39, 40)
+#: stacked bands, bottom to top: (label, series or None for "nothing", colour)
+STACKS = {
+    "clean": (("correct", "clean_correct", GREEN), ("other", "clean_other", BLUE)),
+    "noisy": (("correct", "noisy_correct", GREEN), ("memorised", "noisy_memorized", RED),
+              ("other", "noisy_other", BLUE)),
+}
+
+
+def _brush(rgb, alpha=110):
+    return pg.mkBrush(*rgb, alpha)
+
+
+class StackedArea:
+    """Bands stacked to 1 on a plot: one boundary curve per band, filled between."""
+
+    def __init__(self, plot: pg.PlotItem, bands):
+        self.keys = [key for _, key, _ in bands]
+        self.base = plot.plot([], [], pen=None)
+        self.tops = []
+        below = self.base
+        for label, _, rgb in bands:
+            top = plot.plot([], [], pen=pg.mkPen(rgb, width=2))
+            fill = pg.FillBetweenItem(below, top, brush=_brush(rgb))
+            plot.addItem(fill)
+            plot.legend.addItem(top, label)
+            self.tops.append(top)
+            below = top
+
+    def set(self, x: np.ndarray, cols: list[np.ndarray]) -> None:
+        self.base.setData(x, np.zeros_like(x))
+        acc = np.zeros_like(x)
+        for top, c in zip(self.tops, cols):
+            acc = acc + np.nan_to_num(c)
+            top.setData(x, acc.copy())
+
+
+class Panel(QWidget):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.run_path = ""
+        self._dataset = "cifar10"
+        self.tables: list = []
+        top = QHBoxLayout()
+        self.headline = QLabel()
+        top.addWidget(self.headline, 1)
+        self.table_button = QPushButton("Table 1\u2026")
+        self.table_button.setToolTip("The paper's Table 1 filled from the elr runs in this run's folder")
+        self.table_button.clicked.connect(self.open_table)
+        top.addWidget(self.table_button)
+        grid = QGridLayout()
+        outer = QVBoxLayout(self)
+        outer.addLayout(top)
+        outer.addLayout(grid, 1)
+        self._plots = {}
+
+        def plot(name, row, col, *args, **kw):
+            w = make_plot(*args, **kw)
+            w.getPlotItem().addLegend(offset=(-5, 5))
+            grid.addWidget(w, row, col)
+            self._plots[name] = w.getPlotItem()
+            return w.getPlotItem()
+
+        self.stacks = {}
+        for col, s in enumerate(("clean", "noisy")):
+            title = "Clean labels" if s == "clean" else "Wrong labels"
+            p = plot(f"{s} predictions", 0, col, "epoch", "fraction of examples", title=title)
+            p.setYRange(0, 1, padding=0.02)
+            self.stacks[s] = StackedArea(p, STACKS[s])
+
+        p = plot("p true", 1, 0, "epoch", "mean p of the true class", title="True-class probability")
+        p.setYRange(0, 1, padding=0.02)
+        self.p_true = {s: p.plot([], [], pen=pg.mkPen(c, width=2), name=s)
+                       for s, c in (("clean", CLEAN_C), ("wrong", NOISY_C))}
+
+        p = plot("coefficient", 1, 1, "epoch", "coefficient at true class",
+                 title="Gradient coefficient p - y + \u03bb g at c*")
+        self.coef, self.terms, self.bands = {}, {}, {}
+        for s, c in (("clean", CLEAN_C), ("wrong", NOISY_C)):
+            lo, hi = p.plot([], [], pen=None), p.plot([], [], pen=None)
+            band = pg.FillBetweenItem(lo, hi, brush=_brush(c, 40))
+            p.addItem(band)
+            self.bands[s] = (lo, hi)
+            self.coef[s] = p.plot([], [], pen=pg.mkPen(c, width=2), name=f"{s}: p - y + \u03bb g")
+            self.terms[s] = (
+                p.plot([], [], pen=pg.mkPen(c, width=1, style=pg.QtCore.Qt.DashLine), name=f"{s}: p - y"),
+                p.plot([], [], pen=pg.mkPen(c, width=1, style=pg.QtCore.Qt.DotLine), name=f"{s}: \u03bb g"),
+            )
+
+        p = plot("test accuracy", 2, 0, "epoch", "test accuracy", title="Test accuracy")
+        self.test = p.plot([], [], pen=pg.mkPen(BLUE, width=2), name="test")
+        self.train_clean = p.plot([], [], pen=pg.mkPen(GREEN, width=1), name="train vs clean labels")
+        self.best = pg.ScatterPlotItem(size=12, symbol="star", brush=pg.mkBrush(*RED), pen=None, name="best")
+        p.addItem(self.best)
+        self.best_text = pg.TextItem(anchor=(0.5, 1.2), color=RED)
+        p.addItem(self.best_text)
+
+        p = plot("loss", 2, 1, "epoch", "loss", title="Training loss")
+        self.loss = p.plot([], [], pen=pg.mkPen(GREY, width=2), name="optimised loss")
+        self.train_loss = p.plot([], [], pen=pg.mkPen(BLUE, width=1), name="CE on given labels")
+        self.reg = p.plot([], [], pen=pg.mkPen(RED, width=1), name="ELR term")
+
+    def plots(self) -> dict[str, pg.PlotItem]:
+        return dict(self._plots)
+
+    def show_run(self, run: RunData) -> None:
+        self.run_path = run.header.path
+        p = run.header.params
+        self.headline.setText(f"{p.get('method', '?')} on {p.get('dataset', '?')}, {p.get('noise_type', '?')} "
+                              f"noise {100 * float(p.get('noise_rate', 0)):g}%, model {p.get('model', '?')}")
+        self.refresh(run)
+
+    def open_table(self):
+        """Table 1 from the runs beside the one shown, for its data set."""
+        from ..elr_table import ElrTableWidget
+
+        folder = os.path.dirname(os.path.abspath(self.run_path)) if self.run_path else ""
+        table = ElrTableWidget(folder)
+        table.set_dataset(self._dataset)
+        table.setWindowTitle("ELR: Table 1")
+        table.resize(1000, 300)
+        table.show()
+        self.tables.append(table)
+        return table
+
+    def refresh(self, run: RunData) -> None:
+        self._dataset = run.header.params.get("dataset", "cifar10")
+        def cols(*names):
+            return run.series("series/step", *[f"series/{n}" for n in names])
+
+        for s, stack in self.stacks.items():
+            x, *c = cols(*stack.keys)
+            stack.set(x.astype(float), c)
+        x, pc, pn = cols("clean_p_true", "noisy_p_true")
+        self.p_true["clean"].setData(x, pc, connect="finite")
+        self.p_true["wrong"].setData(x, pn, connect="finite")
+        for s, key in (("clean", "clean"), ("wrong", "noisy")):
+            x, m, sd, ce, rg = cols(f"{key}_coef", f"{key}_coef_std", f"{key}_ce_term", f"{key}_reg_term")
+            self.coef[s].setData(x, m, connect="finite")
+            lo, hi = self.bands[s]
+            lo.setData(x, np.nan_to_num(m - sd))
+            hi.setData(x, np.nan_to_num(m + sd))
+            self.terms[s][0].setData(x, ce, connect="finite")
+            self.terms[s][1].setData(x, rg, connect="finite")
+        x, acc, tc = cols("test_acc", "train_acc_clean")
+        self.test.setData(x, acc, connect="finite")
+        self.train_clean.setData(x, tc, connect="finite")
+        finite = np.isfinite(acc) & (x > 0)
+        if finite.any():
+            i = int(np.flatnonzero(finite)[np.argmax(acc[finite])])
+            self.best.setData([x[i]], [acc[i]])
+            self.best_text.setText(f"best {100 * acc[i]:.2f}% @ {int(x[i])}")
+            self.best_text.setPos(float(x[i]), float(acc[i]))
+        else:
+            self.best.setData([], [])
+            self.best_text.setText("")
+        x, lo, tl, rg = cols("loss", "train_loss", "reg")
+        self.loss.setData(x, lo, connect="finite")
+        self.train_loss.setData(x, tl, connect="finite")
+        self.reg.setData(x, rg, connect="finite")
