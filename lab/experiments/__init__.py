@@ -8,6 +8,7 @@ An experiment is a module in this package that defines::
     PRESETS  {preset name: {param: value}}, paper figures by name (``fig1-g``)
     layout(params) -> list[lab.runfile.Dataset]   every series/array known up front
     run(params, ctx) -> dict                       the summary (final headline numbers)
+    ORDER    optional int placing the family in listings and the window's tabs
 
 Modules are discovered, so adding a family never edits a shared list.
 """
@@ -23,7 +24,7 @@ _REGISTRY: dict[str, ModuleType] | None = None
 
 
 def registry() -> dict[str, ModuleType]:
-    """All experiment modules by ``NAME``, in a stable order."""
+    """All experiment modules by ``NAME``, ordered by ``ORDER`` then name."""
     global _REGISTRY
     if _REGISTRY is None:
         found = {}
@@ -33,7 +34,7 @@ def registry() -> dict[str, ModuleType]:
             mod = importlib.import_module(f"{__name__}.{info.name}")
             if hasattr(mod, "NAME") and hasattr(mod, "run"):
                 found[mod.NAME] = mod
-        _REGISTRY = found
+        _REGISTRY = dict(sorted(found.items(), key=lambda kv: (getattr(kv[1], "ORDER", 100), kv[0])))
     return _REGISTRY
 
 

@@ -44,6 +44,7 @@ from ._common import RUN_PARAMS
 
 NAME = "distill"
 TITLE = "Knowledge distillation with noise (noisy self-distillation, fickle teacher, soft randomisation, ...)"
+ORDER = 30
 
 T, D, M = "Teacher", "Distillation", "Measurements"
 DISTILL_PARAMS = (

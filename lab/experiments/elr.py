@@ -33,6 +33,7 @@ from ._common import RUN_PARAMS
 
 NAME = "elr"
 TITLE = "Early-learning regularisation (ELR, ELR+) against memorisation of noisy labels"
+ORDER = 20
 METHODS = ("ce", "elr", "elr+")
 #: quick runs on the built-in digits (1,348 training images of 8x8): an MLP that memorises
 #: 40 % symmetric noise under CE within the run, and ELR / ELR+ that do not.

@@ -42,6 +42,7 @@ from ._common import RUN_PARAMS
 
 NAME = "nin-mlp"
 TITLE = "Noise injection nodes in an MLP: NIW decay, phases and time-scales (paper Figs. 1-3)"
+ORDER = 12
 
 #: vanilla SGD and the paper's Figs. 2-3 settings as defaults
 DEFAULTS = {"lr": 0.01, "momentum": 0.0, "weight_decay": 0.0, "schedule": "constant", "batch": 1000,

@@ -26,6 +26,7 @@ from ._common import RUN_PARAMS
 
 NAME = "nin-phase-map"
 TITLE = "Noise injection nodes: phase map of the linear model over (sigma_eps, y)"
+ORDER = 11
 
 MAP = "Map"
 SPEC = Spec(

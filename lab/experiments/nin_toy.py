@@ -24,6 +24,7 @@ from ._common import RUN_PARAMS, scalar_series
 
 NAME = "nin-toy"
 TITLE = "Noise injection nodes: linear toy model (paper Sec. 3, Eq. 3)"
+ORDER = 10
 
 SPEC = Spec(
     *MODEL_PARAMS[:2],

@@ -22,6 +22,7 @@ from ._common import RUN_PARAMS
 
 NAME = "supervised"
 TITLE = "Supervised training (cross-entropy) of any model on any data set"
+ORDER = 40
 SPEC = Spec(*DATA_PARAMS, *NOISE_PARAMS, *MODEL_PARAMS, *TRAINING_PARAMS, *RUN_PARAMS)
 PRESETS = {
     "digits-mlp": {"dataset": "digits", "model": "mlp", "mlp_widths": "256", "lr": 0.05, "weight_decay": 5e-4,

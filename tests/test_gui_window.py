@@ -1,0 +1,216 @@
+"""The window end to end: run OLS, see points arrive, cancel, reopen the file and get
+the same plotted data, the run browser, corrupt files, closing with runs going."""
+import os
+
+import h5py
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from lab.runfile import read_header, read_run
+from lab.runner import run_experiment
+from widgets.export import write_series_csv
+from widgets.main_window import MainWindow
+from widgets.panels.ols import DIST_POINTS
+from widgets.plots import RECENT, SCATTER_MAX, export_plot, log_indices
+from widgets.sources import FileRun, LiveRun
+
+SHORT = {"steps": 3000, "stride": 1}
+LONG = {"steps": 10**8, "stride": 100}
+
+
+@pytest.fixture
+def boxes(monkeypatch):
+    """Message boxes never block: calls are recorded, questions answered Yes."""
+    calls = []
+    for kind in ("critical", "warning", "information"):
+        monkeypatch.setattr(QMessageBox, kind, lambda *a, kind=kind, **k: calls.append((kind, a[2])) or QMessageBox.Ok)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: calls.append(("question", a[2])) or QMessageBox.Yes)
+    return calls
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, boxes):
+    w = MainWindow(run_dir=str(tmp_path / "runs"))
+    qtbot.addWidget(w)
+    w.tabs.setCurrentWidget(w.tab_of["ols"])
+    w.show()
+    yield w
+    w.close()
+
+
+def fill(tab, values):
+    for name, v in values.items():
+        tab.form.fields[name].set_value(v)
+
+
+def start(qtbot, window, values) -> LiveRun:
+    tab = window.tab_of["ols"]
+    fill(tab, values)
+    qtbot.mouseClick(tab.run_button, Qt.LeftButton)
+    return tab.sources[-1]
+
+
+def plotted(panel) -> dict:
+    """Every array the OLS panel draws, read back from its plot items."""
+    out = {}
+    for name, item in [("clean", panel.clean_path), ("noisy_path", panel.noisy_path),
+                       ("scatter", panel.cloud.scatter), ("star", panel.star), ("hat", panel.hat),
+                       ("ell_exact", panel.ell_exact), ("ell_paper", panel.ell_paper)]:
+        x, y = item.getData()
+        out[name] = np.stack([np.asarray(x, float), np.asarray(y, float)]) if x is not None else np.empty((2, 0))
+    for i, curve in enumerate(panel.d_curves.values()):
+        out[f"dist{i}"] = np.stack([curve.xData, curve.yData])
+    out["table"] = panel.table_values()
+    return out
+
+
+def test_short_run_draws_its_points_and_reopens_identically(qtbot, window):
+    tab = window.tab_of["ols"]
+    src = start(qtbot, window, SHORT)
+    assert isinstance(src, LiveRun)
+    qtbot.waitUntil(lambda: not src.running, timeout=60_000)
+    qtbot.waitUntil(lambda: not src.dirty, timeout=2_000)  # the timer has drawn the final state
+    assert src.status == "completed"
+    assert read_header(src.path).status == "completed"
+    run = read_run(src.path)
+    T = len(run["series/step"])
+    assert T == len(src.run["series/step"]) and T > 10
+    np.testing.assert_array_equal(src.run["series/beta_noisy"], run["series/beta_noisy"])
+    live = plotted(tab.panel)
+    assert live["clean"].shape[1] == len(log_indices(T))
+    assert live["scatter"].shape[1] == (T if T <= SCATTER_MAX else RECENT)
+    n_pos = int((run["series/step"] > 0).sum())
+    assert live["dist0"].shape[1] == min(n_pos, DIST_POINTS)
+    np.testing.assert_array_equal(live["dist0"][0][[0, -1]], run["series/step"][[1, -1]])
+    assert np.isfinite(live["ell_exact"]).all() and live["ell_exact"].shape[1] > 10
+    np.testing.assert_allclose(live["star"][:, 0], run["data/beta_star"])
+    np.testing.assert_allclose(live["hat"][:, 0], run["data/beta_hat"])
+    np.testing.assert_allclose(live["table"][:, 1], run["theory/cov_exact"][[0, 0, 1], [0, 1, 1]], rtol=1e-3)
+    emp = np.asarray(run.header.summary["cov_empirical"])
+    np.testing.assert_allclose(live["table"][:, 0], emp[[0, 0, 1], [0, 1, 1]], rtol=1e-3)
+    np.testing.assert_allclose(emp, run["stats/cov_noisy"][-1])
+    # noiseless distance to beta* falls as SGD converges
+    d = live["dist3"][1]
+    assert np.nanmin(d) < 0.1 * d[0]
+
+    assert window.open_run(src.path)  # still the live source: routed, not re-read
+    assert tab.current is src
+    tab.sources.remove(src)
+    tab.source_box.removeItem(tab.source_box.count() - 1)
+    assert window.open_run(src.path)
+    assert isinstance(tab.current, FileRun)
+    tab.redraw()
+    reopened = plotted(tab.panel)
+    assert reopened.keys() == live.keys()
+    for k in live:
+        np.testing.assert_array_equal(reopened[k], live[k], err_msg=k)
+
+
+def test_cancel_stops_a_long_run_quickly(qtbot, window):
+    src = start(qtbot, window, LONG)
+    qtbot.waitUntil(lambda: len(src.run["series/beta_noisy"]) > 0, timeout=30_000)
+    assert window.cancel_action.isEnabled()
+    window.cancel_action.trigger()
+    qtbot.waitUntil(lambda: not src.running, timeout=2_000)
+    assert src.status == "cancelled" and read_header(src.path).status == "cancelled"
+    n = len(src.run["series/beta_noisy"])
+    assert 0 < n == len(read_run(src.path)["series/beta_noisy"])
+    assert not window.cancel_action.isEnabled()
+
+
+def test_several_runs_go_at_once_and_the_browser_lists_them(qtbot, window):
+    a = start(qtbot, window, LONG)
+    b = start(qtbot, window, SHORT)
+    assert a.running and window.tab_of["ols"].current is b
+    window.browser.refresh()
+    assert window.browser.row_of(a.path)[2] == "running (this window)"
+    qtbot.waitUntil(lambda: not b.running, timeout=60_000)
+    assert a.running and b.status == "completed"
+    window.tab_of["ols"].select_source(a)
+    window.cancel_current()
+    qtbot.waitUntil(lambda: not a.running, timeout=2_000)
+    window.browser.refresh()
+    assert window.browser.row_of(a.path)[1:3] == ["ols", "cancelled"]
+    assert window.browser.row_of(b.path)[1:3] == ["ols", "completed"]
+
+
+def test_browser_shows_new_and_unreadable_files(qtbot, window):
+    folder = window.browser.folder
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "broken.h5"), "wb") as f:
+        f.write(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
+    with open(os.path.join(folder, "garbage.h5"), "wb") as f:
+        f.write(b"not hdf5 at all")
+    with h5py.File(os.path.join(folder, "foreign.h5"), "w") as f:
+        f["x"] = np.arange(3)
+    res = run_experiment("ols", dict(SHORT, steps=200), out_dir=folder, tag="made-outside")
+    qtbot.waitUntil(lambda: window.browser.row_of(res.path) is not None, timeout=5_000)  # the scan timer
+    row = window.browser.row_of(res.path)
+    assert row[1:3] == ["ols", "completed"] and "steps=200" in row[4]
+    assert window.browser.row_of(os.path.join(folder, "broken.h5"))[2].startswith("unreadable: cannot be opened")
+    assert window.browser.row_of(os.path.join(folder, "garbage.h5"))[2].startswith("unreadable: not an HDF5 file")
+    assert "not a Noise Lab run" in window.browser.row_of(os.path.join(folder, "foreign.h5"))[2]
+    r = [p for p, _ in window.browser._rows].index(res.path)
+    window.browser.table.selectRow(r)
+    assert window.browser.selected_paths() == [res.path]
+    with qtbot.waitSignal(window.browser.open_requested):
+        window.browser.table.cellDoubleClicked.emit(r, 0)
+    assert isinstance(window.tab_of["ols"].current, FileRun)
+    assert window.tab_of["ols"].form.values()["steps"] == 200
+
+
+def test_opening_a_corrupt_file_shows_a_message(window, boxes, tmp_path):
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"this is not HDF5")
+    assert window.open_run(str(bad)) is False
+    assert boxes and boxes[-1][0] == "critical" and "not an HDF5 file" in boxes[-1][1]
+    assert window.open_run(str(tmp_path / "missing.h5")) is False
+    assert "no such file" in boxes[-1][1]
+
+
+def test_closing_with_runs_going_asks_then_cancels(qtbot, tmp_path, monkeypatch, boxes):
+    w = MainWindow(run_dir=str(tmp_path / "runs"))
+    qtbot.addWidget(w)
+    w.show()
+    src = start(qtbot, w, LONG)
+    qtbot.waitUntil(lambda: len(src.run["series/step"]) > 0, timeout=30_000)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.No)
+    assert not w.close() and src.running  # "No": the window stays, the run goes on
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes)
+    assert w.close()
+    assert not src.thread.isRunning()
+    assert read_header(src.path).status == "cancelled"
+
+
+def test_export_plot_and_series(qtbot, window, tmp_path):
+    from PySide6.QtGui import QImage
+
+    res = run_experiment("ols", dict(SHORT, steps=300), out_dir=str(tmp_path))
+    assert window.open_run(res.path)
+    panel = window.tab_of["ols"].panel
+    window.tab_of["ols"].redraw()
+    for name, item in panel.plots().items():
+        export_plot(item, str(tmp_path / f"{name}.png"))
+        export_plot(item, str(tmp_path / f"{name}.svg"))
+        assert QImage(str(tmp_path / f"{name}.png")).width() >= 400
+        assert "<svg" in (tmp_path / f"{name}.svg").read_text()
+    run = read_run(res.path)
+    write_series_csv(run, str(tmp_path / "s.csv"))
+    table = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
+    head = (tmp_path / "s.csv").read_text().splitlines()[0].split(",")
+    assert head[0] == "step" and "beta_noisy_1" in head and "beta_clean_2" in head
+    np.testing.assert_array_equal(table[:, head.index("beta_noisy_2")], run["series/beta_noisy"][:, 1])
+    np.testing.assert_array_equal(table[:, 0], run["series/step"])
+
+
+def test_the_app_opens_the_window_on_a_run_file(qtbot, tmp_path, boxes):
+    from widgets.app import open_window
+
+    res = run_experiment("ols", dict(SHORT, steps=100), out_dir=str(tmp_path))
+    w = open_window([res.path])
+    qtbot.addWidget(w)
+    qtbot.waitUntil(lambda: w.tab_of["ols"].current is not None, timeout=5_000)
+    assert w.tabs.currentWidget() is w.tab_of["ols"]
+    assert w.tab_of["ols"].current.path == res.path and w.tab_of["ols"].current.status == "completed"

@@ -1,0 +1,29 @@
+"""Starting the window: ``run_app([])`` or ``run_app([run_file])``."""
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from .main_window import MainWindow
+
+
+def open_window(argv: list[str]) -> MainWindow:
+    """Show the main window; with ``argv = [run_file]`` it opens that run once the event
+    loop runs. Needs a QApplication."""
+    window = MainWindow()
+    window.resize(1500, 950)
+    window.show()
+    if argv:
+        QTimer.singleShot(0, lambda: window.open_run(argv[0]))
+    return window
+
+
+def run_app(argv: list[str]) -> int:
+    """Open the main window (on the run file ``argv[0]`` if given) and run the event
+    loop; returns the exit code."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Noise Lab")
+    window = open_window(argv)  # a reference held until the loop ends keeps it alive
+    return app.exec()

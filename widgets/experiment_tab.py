@@ -1,0 +1,240 @@
+"""One tab per experiment: its parameter form, preset picker, Run / Cancel, the runs
+it shows and the experiment's panel, redrawn from a timer (never per chunk)."""
+from __future__ import annotations
+
+import os
+import time
+from types import ModuleType
+from typing import Callable
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea,
+                               QSplitter, QVBoxLayout, QWidget)
+
+from lab.params import ParamError, resolve_preset
+from lab.runner import default_run_dir, new_run_path
+
+from .panels import panel_class
+from .param_form import ParamForm
+from .progress import ProgressWidget
+from .sources import FollowedRun, LiveRun, RunSource
+
+#: panel redraw period while a run grows (≥ 10 Hz)
+REDRAW_MS = 80
+DEFAULTS = "(defaults)"
+
+
+class ExperimentTab(QWidget):
+    """Signals: ``message(str)`` for the status bar, ``run_ended(source)``,
+    ``state_changed()`` when Run / Cancel availability may have changed."""
+
+    message = Signal(str)
+    run_ended = Signal(object)
+    state_changed = Signal()
+
+    def __init__(self, module: ModuleType, run_dir: Callable[[], str] = default_run_dir, parent=None):
+        super().__init__(parent)
+        self.module = module
+        self.run_dir = run_dir
+        self.name = module.NAME
+        self.sources: list[RunSource] = []
+        self.current: RunSource | None = None
+        self._drawn: tuple | None = None
+
+        self.form = ParamForm(module.SPEC)
+        self.form.validity_changed.connect(self._on_validity)
+        self.preset_box = QComboBox()
+        self.preset_box.addItems([DEFAULTS, *module.PRESETS])
+        self.preset_box.setToolTip("Fill the form with a named preset (paper figures by name)")
+        self.preset_box.activated.connect(lambda _i: self.apply_preset(self.preset_box.currentText()))
+        self.run_button = QPushButton("Run")
+        self.run_button.setToolTip("Start a run with these parameters (Ctrl+R); several may run at once")
+        self.run_button.clicked.connect(lambda: self.start_run())
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the run shown (Esc)")
+        self.cancel_button.clicked.connect(self.cancel_current)
+        self.source_box = QComboBox()
+        self.source_box.setToolTip("The run the panel shows: runs of this window and opened files")
+        self.source_box.currentIndexChanged.connect(self._on_source_index)
+        self.progress = ProgressWidget()
+        self.info = QLabel()
+        self.info.setWordWrap(True)
+        self.info.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self._panel: QWidget | None = None  # made when first needed (startup stays fast)
+
+        controls = QWidget()
+        cl = QVBoxLayout(controls)
+        top = QFormLayout()
+        top.addRow("Preset", self.preset_box)
+        cl.addLayout(top)
+        cl.addWidget(self.form)
+        cl.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(controls)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(controls.sizeHint().width() + 24)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(scroll, 1)
+        ll.addLayout(buttons)
+
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Showing"))
+        row.addWidget(self.source_box, 1)
+        row.addWidget(self.progress, 1)
+        rl.addLayout(row)
+        rl.addWidget(self.info)
+        self.panel_layout = rl
+
+        split = QSplitter(Qt.Horizontal)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        split.setCollapsible(1, False)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(split)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(REDRAW_MS)
+        self.timer.timeout.connect(self.redraw)
+        self.timer.start()
+        self._update_buttons()
+
+    @property
+    def panel(self) -> QWidget:
+        """The experiment's panel, created when the tab is first shown or used."""
+        if self._panel is None:
+            self._panel = panel_class(self.name)()
+            self.panel_layout.addWidget(self._panel, 1)
+        return self._panel
+
+    def showEvent(self, event) -> None:
+        self.panel.show()  # creates the panel the first time the tab is shown
+        super().showEvent(event)
+
+    # -- form -------------------------------------------------------------------------------
+    def apply_preset(self, name: str) -> None:
+        values = resolve_preset(self.module.SPEC, self.module.PRESETS, None if name == DEFAULTS else name)
+        self.form.set_values(values)
+        self.preset_box.setCurrentText(name)
+        self.message.emit(f"{self.name}: preset {name} loaded")
+
+    def preset_tag(self, values: dict) -> str:
+        """The preset's name if ``values`` are exactly that preset, else ``""``."""
+        name = self.preset_box.currentText()
+        if name == DEFAULTS:
+            return ""
+        return name if resolve_preset(self.module.SPEC, self.module.PRESETS, name) == values else ""
+
+    def _on_validity(self, valid: bool) -> None:
+        if not valid:
+            self.message.emit("; ".join(self.form.errors().values()))
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        self.run_button.setEnabled(self.form.is_valid())
+        self.cancel_button.setEnabled(self.current is not None and self.current.running)
+        self.state_changed.emit()
+
+    # -- runs -------------------------------------------------------------------------------
+    def start_run(self) -> LiveRun | None:
+        """Start a run with the form's values into ``run_dir()`` (the browser's folder)."""
+        try:
+            values = self.form.values()
+        except ParamError as e:
+            self.message.emit(str(e))
+            return None
+        path = new_run_path(self.run_dir(), self.name, self.preset_tag(values))
+        source = LiveRun(self.name, values, path, parent=self)
+        self.add_source(source)
+        self.message.emit(f"started {os.path.basename(path)}")
+        return source
+
+    def add_source(self, source: RunSource) -> None:
+        """Show ``source`` (and keep it selectable); a file shown before is replaced."""
+        old = self.find_source(source.path)
+        if old is not None and not old.running:
+            i = self.sources.index(old)
+            self.sources.pop(i)
+            self.source_box.removeItem(i)
+        source.ended.connect(self._on_ended)
+        self.sources.append(source)
+        self.source_box.addItem(source.label())
+        self.source_box.setCurrentIndex(len(self.sources) - 1)
+
+    def find_source(self, path: str) -> RunSource | None:
+        path = os.path.abspath(path)
+        return next((s for s in self.sources if s.path == path), None)
+
+    def select_source(self, source: RunSource) -> None:
+        self.source_box.setCurrentIndex(self.sources.index(source))
+
+    def live_runs(self) -> list[LiveRun]:
+        return [s for s in self.sources if isinstance(s, LiveRun) and s.running]
+
+    def cancel_current(self) -> None:
+        if self.current is not None and self.current.running:
+            self.current.cancel()
+            self.message.emit(f"cancelling {os.path.basename(self.current.path)}…")
+
+    def _on_source_index(self, i: int) -> None:
+        self.current = self.sources[i] if 0 <= i < len(self.sources) else None
+        if self.current is not None:
+            self.current.dirty = True
+        self._update_buttons()
+        self.redraw()
+
+    def _on_ended(self, source: RunSource) -> None:
+        i = self.sources.index(source)
+        self.source_box.setItemText(i, source.label())
+        h = source.run.header if source.run is not None else None
+        what = f"{os.path.basename(source.path)}: {source.status}"
+        if h is not None and h.summary:
+            what += "  " + ", ".join(f"{k}={v:.4g}" for k, v in h.summary.items() if isinstance(v, float))
+        self.message.emit(what)
+        self._update_buttons()
+        self.run_ended.emit(source)
+
+    # -- drawing ----------------------------------------------------------------------------
+    def redraw(self) -> None:
+        """Draw the shown run if it changed: ``show_run`` for a new one, else ``refresh``."""
+        s = self.current
+        if s is None or s.run is None:
+            return
+        if s.dirty:
+            s.dirty = False
+            drawn = (id(s), id(s.run))
+            if drawn != self._drawn:
+                self._drawn = drawn
+                self.panel.show_run(s.run)
+            else:
+                self.panel.refresh(s.run)
+            self._update_info(s)
+        self._update_progress(s)
+
+    def _update_info(self, s: RunSource) -> None:
+        h = s.run.header
+        text = f"<b>{os.path.basename(s.path)}</b> · {s.status} · seed {h.seed}"
+        if h.status == "diverged":
+            text += f" · diverged at step {h.diverged_step}"
+        if h.status == "failed" and h.error:
+            text += f"<br><font color='#b00'>{h.error.strip().splitlines()[-1]}</font>"
+        self.info.setText(text)
+
+    def _update_progress(self, s: RunSource) -> None:
+        if isinstance(s, LiveRun) and s.running:
+            done, total = s.progress
+            self.progress.set_progress(done, total, time.monotonic() - s.started)
+        elif isinstance(s, FollowedRun) and s.running:
+            self.progress.busy("following the file live")
+        else:
+            done, total = s.progress
+            self.progress.idle(s.status, done / total if total else None)

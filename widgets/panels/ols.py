@@ -1,0 +1,225 @@
+"""Panel for SGD on label-noisy least squares (SCIENCE.md §1).
+
+Left: the two trajectories in the (β1, β2) plane — the noisy cloud (a density image once
+large, with the most recent iterates as dots), the noiseless path, β*, β_hat (the
+least-squares solution) and the 2σ ellipses of the exact stationary covariance M and of
+the paper's approximation, both centred at β_hat. Right: distances |β − β_hat| and
+|β − β*| against iteration on log axes, and a table of the cloud's empirical covariance
+(as the experiment measured it) against both predictions.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QSplitter, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
+
+from lab.runfile import RunData
+
+from ..plots import DensityCloud, ellipse_points, log_indices, long_curve, make_plot
+
+EXPERIMENTS = ("ols",)
+
+NOISY, CLEAN = (214, 39, 40), (31, 119, 180)
+NOISY_STAR, CLEAN_STAR = (255, 152, 150), (23, 190, 207)  # distances to β*: lighter shades
+EXACT, PAPER = (255, 127, 14), (44, 160, 44)
+#: the noisy path is drawn through this many log-spaced iterates: its transient, not
+#: lines across the cloud (the cloud itself is the scatter or density image)
+NOISY_PATH_POINTS = 300
+#: iterates per distance curve (log-spaced)
+DIST_POINTS = 4000
+
+
+def empirical_cov(run: RunData) -> tuple[np.ndarray | None, str]:
+    """The noisy cloud's covariance after burn-in as the experiment measured it: the
+    summary's ``cov_empirical`` once the run has ended, else the last row of the running
+    ``stats/cov_noisy`` (live). Returns ``(cov or None, note)``."""
+    s = run.header.summary
+    burn = s.get("burn_in_steps", run.header.attrs.get("burn_in_steps"))
+    after = f" after a burn-in of {int(burn):,} steps" if burn is not None else " after burn-in"
+    if "cov_empirical" in s:
+        cov = np.asarray(s["cov_empirical"], float).reshape(2, 2)
+        n = s.get("n_cov_samples")
+        return cov, (f"{n:,} kept iterates" if n is not None else "kept iterates") + f"{after} (run summary)"
+    stats = run.get("stats/cov_noisy")
+    if stats is not None and len(stats):
+        return np.asarray(stats[-1], float), f"running estimate{after}, as of step {int(run['stats/step'][-1]):,}"
+    return None, "not measured yet: the run is still in its burn-in"
+
+
+def _point(run: RunData, path: str) -> np.ndarray:
+    a = run.get(path)
+    return np.asarray(a, float).reshape(-1)[:2] if a is not None and np.size(a) >= 2 else np.full(2, np.nan)
+
+
+def _entry(cov: np.ndarray, i: int, j: int) -> str:
+    """``cov[i, j]`` to 4 digits; rounding error far below the matrix's scale shows as 0."""
+    v = cov[i, j]
+    return "0" if abs(v) < 1e-12 * np.abs(cov).max() else f"{v:.4g}"
+
+
+def _set_marker(item: pg.ScatterPlotItem, p: np.ndarray) -> None:
+    if np.isfinite(p).all():
+        item.setData([p[0]], [p[1]])
+    else:
+        item.clear()
+
+
+class Panel(QWidget):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        # -- trajectory plane
+        self.traj = make_plot("β<sub>1</sub>", "β<sub>2</sub>",
+                              title="Iterates in the (β<sub>1</sub>, β<sub>2</sub>) plane")
+        tp = self.traj.getPlotItem()
+        tp.setAspectLocked(True)
+        tp.addLegend(offset=(10, 10), labelTextSize="9pt", brush=pg.mkBrush(255, 255, 255, 210),
+                     pen=pg.mkPen(200, 200, 200))
+        self.cloud = DensityCloud(tp, "noisy SGD", NOISY + (160,))
+        self.noisy_path = tp.plot([], [], pen=pg.mkPen(NOISY + (90,), width=1))
+        self.clean_path = tp.plot([], [], pen=pg.mkPen(CLEAN, width=2), name="noiseless SGD")
+        self.ell_exact = tp.plot([], [], pen=pg.mkPen(EXACT, width=2.5), name="2σ exact M")
+        self.ell_paper = tp.plot([], [], pen=pg.mkPen(PAPER, width=2, style=Qt.DashLine),
+                                 name="2σ paper (lr σ²/2B)·I")
+        self.star = pg.ScatterPlotItem(symbol="star", size=18, pen=pg.mkPen("k"), brush=pg.mkBrush("y"), name="β*")
+        self.hat = pg.ScatterPlotItem(symbol="x", size=14, pen=pg.mkPen("k"), brush=pg.mkBrush("k"),
+                                      name="β_hat (least squares)")
+        for item in (self.star, self.hat):
+            item.setZValue(10)
+            tp.addItem(item)
+        fit_cloud, fit_all = QPushButton("Zoom to cloud"), QPushButton("Show all")
+        fit_cloud.clicked.connect(self.zoom_to_cloud)
+        fit_all.clicked.connect(lambda: tp.enableAutoRange())
+        # -- distances against iteration
+        self.dist = make_plot("iteration", "distance", log_x=True, log_y=True,
+                              title="Distance to β_hat and β*")
+        dp = self.dist.getPlotItem()
+        dp.addLegend(offset=(-10, -10), labelTextSize="9pt", brush=pg.mkBrush(255, 255, 255, 210),
+                     pen=pg.mkPen(200, 200, 200))
+        self.d_curves = {
+            ("series/beta_noisy", "data/beta_hat"): long_curve(dp, "noisy, |β − β_hat|", NOISY),
+            ("series/beta_noisy", "data/beta_star"): long_curve(dp, "noisy, |β − β*|", NOISY_STAR),
+            ("series/beta_clean", "data/beta_hat"): long_curve(dp, "noiseless, |β − β_hat|", CLEAN),
+            ("series/beta_clean", "data/beta_star"): long_curve(dp, "noiseless, |β − β*|", CLEAN_STAR),
+        }
+        # -- covariance table
+        self.table = QTableWidget(3, 3)
+        self.table.setHorizontalHeaderLabels(["empirical", "exact M", "paper"])
+        self.table.setVerticalHeaderLabels(["Cov₁₁", "Cov₁₂", "Cov₂₂"])
+        self.table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setFixedHeight(self.table.verticalHeader().length()
+                                  + self.table.horizontalHeader().height() + 6)
+        self.cov_note = QLabel()
+        self.cov_note.setWordWrap(True)
+
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(self.traj, 1)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(fit_cloud)
+        buttons.addWidget(fit_all)
+        ll.addLayout(buttons)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.dist, 1)
+        rl.addWidget(QLabel("<b>Stationary covariance of the noisy iterates</b>"))
+        rl.addWidget(self.table)
+        rl.addWidget(self.cov_note)
+        split = QSplitter(Qt.Horizontal)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(split)
+        self._run: RunData | None = None
+
+    def plots(self) -> dict[str, pg.PlotItem]:
+        return {"trajectory": self.traj.getPlotItem(), "distances": self.dist.getPlotItem()}
+
+    # -- protocol ---------------------------------------------------------------------------
+    def show_run(self, run: RunData) -> None:
+        self.cloud.reset()
+        self.traj.getPlotItem().enableAutoRange()
+        self.refresh(run)
+
+    def refresh(self, run: RunData) -> None:
+        self._run = run
+        steps, noisy, clean = run.series("series/step", "series/beta_noisy", "series/beta_clean")
+        if noisy.ndim == 2:
+            self.cloud.update(noisy)
+            idx = log_indices(len(noisy), NOISY_PATH_POINTS)
+            self.noisy_path.setData(noisy[idx, 0], noisy[idx, 1], connect="finite")
+        if clean.ndim == 2:
+            idx = log_indices(len(clean))
+            self.clean_path.setData(clean[idx, 0], clean[idx, 1], connect="finite")
+        b_star, b_hat = _point(run, "data/beta_star"), _point(run, "data/beta_hat")
+        _set_marker(self.star, b_star)
+        _set_marker(self.hat, b_hat)
+        e = ellipse_points(b_hat, run.get("theory/cov_exact", np.nan))
+        self.ell_exact.setData(e[:, 0], e[:, 1])
+        e = ellipse_points(b_hat, run.get("theory/cov_paper", np.nan))
+        self.ell_paper.setData(e[:, 0], e[:, 1])
+        self._refresh_distances(run, steps, {"series/beta_noisy": noisy, "series/beta_clean": clean})
+        self._refresh_table(run)
+
+    # -- parts ------------------------------------------------------------------------------
+    def _refresh_distances(self, run: RunData, steps: np.ndarray, trajs: dict) -> None:
+        """Distances at :data:`DIST_POINTS` log-spaced iterates: even in iteration on the
+        log axis, and O(DIST_POINTS) per redraw however long the run."""
+        first = int(np.searchsorted(steps, 0, side="right"))  # iteration 0 has no place on a log axis
+        idx = first + log_indices(len(steps) - first, DIST_POINTS)
+        x = steps[idx].astype(float)
+        for (traj_path, ref_path), curve in self.d_curves.items():
+            traj = trajs[traj_path]
+            if traj.ndim != 2 or not len(idx):
+                curve.clear()
+                continue
+            d = np.linalg.norm(traj[idx] - _point(run, ref_path), axis=1)
+            curve.setData(x, np.where(d > 0, d, np.nan), connect="finite")  # an exact 0 has no logarithm
+
+    def _refresh_table(self, run: RunData) -> None:
+        emp, note = empirical_cov(run)
+        cols = [emp, run.get("theory/cov_exact"), run.get("theory/cov_paper")]
+        for c, cov in enumerate(cols):
+            for r, (i, j) in enumerate(((0, 0), (0, 1), (1, 1))):
+                ok = cov is not None and np.shape(cov) == (2, 2) and np.isfinite(cov[i][j])
+                item = QTableWidgetItem(_entry(np.asarray(cov, float), i, j) if ok else "–")
+                item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                self.table.setItem(r, c, item)
+        self.cov_note.setText(f"Empirical: {note}.")
+        for c, key in ((1, "note_cov_exact"), (2, "note_cov_paper")):
+            self.table.horizontalHeaderItem(c).setToolTip(str(run.header.attrs.get(key, "")))
+
+    def table_values(self) -> np.ndarray:
+        """The covariance table as numbers (NaN where empty), rows Cov11, Cov12, Cov22."""
+        out = np.full((3, 3), np.nan)
+        for r in range(3):
+            for c in range(3):
+                item = self.table.item(r, c)
+                if item is not None and item.text() != "–":
+                    out[r, c] = float(item.text())
+        return out
+
+    def zoom_to_cloud(self) -> None:
+        """Show β_hat ± 4 standard deviations of the exact M (or of the empirical cloud),
+        widened to include β*."""
+        if self._run is None:
+            return
+        b_hat = _point(self._run, "data/beta_hat")
+        cov = self._run.get("theory/cov_exact")
+        if cov is None or not np.isfinite(cov).all():
+            cov, _ = empirical_cov(self._run)
+        if cov is None or not np.isfinite(b_hat).all():
+            return
+        r = 4.0 * np.sqrt(np.max(np.linalg.eigvalsh(np.asarray(cov, float))))
+        b_star = _point(self._run, "data/beta_star")
+        if np.isfinite(b_star).all():
+            r = max(r, 1.3 * float(np.abs(b_star - b_hat).max()))
+        self.traj.getPlotItem().setRange(xRange=(b_hat[0] - r, b_hat[0] + r), yRange=(b_hat[1] - r, b_hat[1] + r))

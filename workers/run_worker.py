@@ -1,0 +1,180 @@
+"""Runs one experiment on a QThread and forwards what it writes as throttled signals.
+
+The experiment's context calls :meth:`RunWorker._listen` from the worker thread for
+every ``append``, ``save`` and ``progress``; the calls are collected in a
+:class:`ChunkBuffer` (thread-safe) and handed to the window as one :class:`Batch` at
+most every ``emit_interval`` seconds, so a run that appends thousands of blocks a
+second costs the GUI thread ~15 signals a second. Cancel is cooperative: the window
+sets a ``threading.Event`` that the experiment checks between blocks.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from lab import experiments
+from lab.runfile import RunData, RunHeader
+from lab.runner import RunResult, run_experiment
+
+#: at most this many batches a second reach the GUI thread
+EMIT_HZ = 15.0
+
+
+@dataclass
+class Batch:
+    """What a run wrote since the previous batch: rows per growable series (in order,
+    already concatenated), array saves in call order, and the latest progress."""
+
+    appends: dict[str, np.ndarray] = field(default_factory=dict)
+    saves: list[tuple[str, np.ndarray, Any]] = field(default_factory=list)
+    progress: tuple[int, int] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.appends or self.saves or self.progress)
+
+
+class RunGrower:
+    """Grows a RunData in place exactly as its run file grows, in amortised O(rows) per
+    append: each growable dataset lives in a buffer with spare capacity (doubling) and
+    ``run.arrays[path]`` is a view of its filled part (RunData.extend would copy the
+    whole series on every batch)."""
+
+    def __init__(self, run: RunData):
+        self.run = run
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def apply(self, batch: Batch) -> None:
+        for path, rows in batch.appends.items():
+            self._extend(path, rows)
+        for path, array, index in batch.saves:
+            if index is None:
+                self.run.arrays[path] = array
+            else:
+                self.run.arrays[path][index] = array
+
+    def _extend(self, path: str, rows: np.ndarray) -> None:
+        old = self.run.arrays.get(path)
+        n0 = 0 if old is None else len(old)
+        n = n0 + len(rows)
+        buf = self._buffers.get(path)
+        if buf is None or n > len(buf) or buf.shape[1:] != rows.shape[1:]:
+            grown = np.empty((max(n, 2 * n0, 1024), *rows.shape[1:]), dtype=rows.dtype)
+            if n0:
+                grown[:n0] = old
+            buf = self._buffers[path] = grown
+        buf[n0:n] = rows
+        self.run.arrays[path] = buf[:n]
+        self.run.growable.add(path)
+
+
+class ChunkBuffer:
+    """Collects listener calls from the worker thread until the GUI takes them."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._appends: dict[str, list[np.ndarray]] = {}
+        self._saves: list[tuple[str, np.ndarray, Any]] = []
+        self._progress: tuple[int, int] | None = None
+
+    def add(self, kind: str, name: str, payload: Any) -> None:
+        # copies: the experiment may reuse its buffers once the call returns
+        with self._lock:
+            if kind == "append":
+                self._appends.setdefault(name, []).append(np.array(payload, copy=True))
+            elif kind == "save":
+                array, index = payload
+                self._saves.append((name, np.array(array, copy=True), index))
+            elif kind == "progress":
+                self._progress = tuple(payload)
+
+    def take(self) -> Batch:
+        with self._lock:
+            appends, saves, progress = self._appends, self._saves, self._progress
+            self._appends, self._saves, self._progress = {}, [], None
+        return Batch({k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in appends.items()},
+                     saves, progress)
+
+
+def initial_run_data(experiment: str, values: Mapping[str, Any], path: str) -> RunData:
+    """The in-memory twin of a run file about to be written: a ``running`` header and
+    every dataset of the experiment's layout, empty (growable) or filled (fixed)."""
+    mod = experiments.get(experiment)
+    params = mod.SPEC.validate(values)
+    header = RunHeader(path=path, experiment=experiment, status="running", params=params,
+                       seed=int(params.get("seed", 0)),
+                       created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                       finished="", device=str(params.get("device", "")), summary={}, error="",
+                       diverged_step=-1, versions={}, last_heartbeat=time.time(),
+                       attrs={"writer": f"{socket.gethostname()}:{os.getpid()}"})
+    run = RunData(header)
+    for d in mod.layout(params):
+        if d.growable:
+            run.arrays[d.path] = np.empty((0, *d.shape), dtype=d.dtype)
+            run.growable.add(d.path)
+        else:
+            fill = d.fill if np.dtype(d.dtype).kind == "f" else 0
+            run.arrays[d.path] = np.full(d.shape, fill, dtype=d.dtype)
+    return run
+
+
+class RunWorker(QObject):
+    """Runs ``lab.runner.run_experiment`` when its thread starts.
+
+    Signals: ``chunks(Batch)`` (throttled), ``finished(RunResult)`` once at the end; a
+    run that could not start (bad device, unwritable folder) finishes as ``failed``
+    with the reason in ``error`` and no file.
+    """
+
+    chunks = Signal(object)
+    finished = Signal(object)
+
+    def __init__(self, experiment: str, values: Mapping[str, Any], path: str,
+                 emit_interval: float = 1.0 / EMIT_HZ):
+        super().__init__()
+        self.experiment, self.values, self.path = experiment, dict(values), path
+        self.emit_interval = emit_interval
+        self.cancel_event = threading.Event()
+        self._buffer = ChunkBuffer()
+        self._last_emit = 0.0
+
+    def cancel(self) -> None:
+        """Ask the run to stop; safe to call from any thread."""
+        self.cancel_event.set()
+
+    def _listen(self, kind: str, name: str, payload: Any) -> None:
+        self._buffer.add(kind, name, payload)
+        now = time.monotonic()
+        if now - self._last_emit >= self.emit_interval:
+            self._last_emit = now
+            self.chunks.emit(self._buffer.take())
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            result = run_experiment(self.experiment, self.values, path=self.path,
+                                    cancel_event=self.cancel_event, listeners=[self._listen])
+        except Exception:  # the run never started: forwarded to the window as a failed result
+            result = RunResult(self.path, "failed", {}, error=traceback.format_exc(limit=2))
+        rest = self._buffer.take()
+        if rest:
+            self.chunks.emit(rest)
+        self.finished.emit(result)
+        QThread.currentThread().quit()
+
+
+def start_worker(experiment: str, values: Mapping[str, Any], path: str) -> tuple[RunWorker, QThread]:
+    """A worker moved to a fresh thread; connect its signals, then call ``thread.start()``."""
+    worker = RunWorker(experiment, values, path)
+    thread = QThread()
+    worker.moveToThread(thread)
+    thread.started.connect(worker.run)
+    return worker, thread
