@@ -1,0 +1,1 @@
+"""Batched SGD simulation: many independent chains advanced as one tensor program."""
