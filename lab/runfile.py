@@ -16,7 +16,8 @@ rows are appended in buffered blocks (flushed at least every ``flush_interval``
 seconds). Attributes cannot change in SWMR mode, so the final status, summary, end
 time and arrays that were not declared in advance are written after closing and
 reopening the file normally. A killed writer leaves ``status = running`` and a file
-that opens with ``swmr=True`` holding every flushed row; readers always try that first.
+that opens with ``swmr=True`` (not plainly) holding every flushed row; readers fall
+back to that mode when a plain open refuses the file.
 """
 from __future__ import annotations
 
@@ -266,9 +267,12 @@ def _open_retry(path: str, mode: str, tries: int = 50, **kw) -> h5py.File:
 
 # ====================================================================== reading ======
 def open_h5(path: str | os.PathLike) -> h5py.File:
-    """Open a run file for reading: SWMR first (a live or killed writer), then plainly.
+    """Open a run file for reading: plainly (a finished run), else in SWMR mode (a live
+    writer, or one that was killed: its consistency flags make a plain open refuse).
 
-    Raises :class:`RunFileError` with a message a user can act on.
+    A plain open is tried first because only it checks the end of file: in SWMR mode
+    HDF5 opens a truncated file and then retries its reads for minutes. Raises
+    :class:`RunFileError` with a message a user can act on.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -280,10 +284,13 @@ def open_h5(path: str | os.PathLike) -> h5py.File:
     if not is_hdf5:
         raise RunFileError(f"{path}: not an HDF5 file (corrupt, truncated or another format)")
     errors = []
-    for kw in ({"swmr": True, "libver": "latest"}, {}):
+    for kw in ({}, {"swmr": True, "libver": "latest"}):
         try:
             return h5py.File(path, "r", **kw)
         except (OSError, ValueError, RuntimeError) as e:  # h5py's errors for broken files
+            if "truncated file" in str(e):
+                raise RunFileError(f"{path}: the file is truncated (cut short by an incomplete copy "
+                                   "or a full disk); the data in it cannot be read") from None
             errors.append(str(e))
     raise RunFileError(f"{path}: cannot be opened as HDF5 ({errors[-1]}); "
                        "the file may be corrupt or still locked by a writer that is not in SWMR mode")
