@@ -22,13 +22,6 @@ STUDENT = {"dataset": "digits", "model": "mlp", "mlp_widths": "128", "lr": 0.05,
            "noise_sigmas": "0.1,0.3", "pgd_eps": 0.05, "pgd_step": 0.02, "pgd_steps": 5, "pgd_restarts": 1}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):

@@ -6,13 +6,6 @@ from torch import nn
 from lab.distill.grad_norm import mean_grad_norm, per_sample_grad_norms
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _loop(model, x):
     model.eval()

@@ -11,8 +11,6 @@ def trained():
     """An MLP trained on the digits (grey levels scaled to [0, 1]) and 300 of its images."""
     from sklearn.datasets import load_digits
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
     d = load_digits()
     x = torch.tensor(d.data / 16.0, dtype=torch.float32)
     y = torch.tensor(d.target)
@@ -24,7 +22,6 @@ def trained():
         nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
     yield model.eval(), x[:300], y[:300]
-    torch.set_num_threads(before)
 
 
 def test_pgd_lowers_accuracy_and_never_leaves_the_eps_ball_or_the_pixel_range(trained):

@@ -15,14 +15,6 @@ from lab.runner import run_experiment
 from lab.training import load_weights
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small models on a shared 2-core machine run fastest (and steadiest) on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _run(preset, out, **over):
     values = resolve_preset(elr.SPEC, elr.PRESETS, preset, dict(device="cpu", **over))

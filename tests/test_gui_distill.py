@@ -6,7 +6,6 @@ import json
 import h5py
 import numpy as np
 import pytest
-import torch
 
 from lab.runfile import read_run
 from lab.runner import run_experiment
@@ -19,8 +18,6 @@ SIGMA2 = [0.1, 1.0, 10.0]
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("fig2")
     teacher = run_experiment("supervised", {**DIGITS, "epochs": 6}, out_dir=str(out))
     assert teacher.status == "completed", teacher.error
@@ -28,7 +25,6 @@ def sweep(tmp_path_factory):
             "grad_samples": 32, "robust_samples": 100, "noise_sigmas": "0.1,0.2,0.4", "pgd_steps": 2,
             "pgd_restarts": 1, "pgd_eps": 0.05, "pgd_step": 0.03}
     path = run_sweep("distill", base, {"sigma2": SIGMA2}, str(out / "sweep"))
-    torch.set_num_threads(before)
     return read_sweep(path)
 
 

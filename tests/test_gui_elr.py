@@ -2,7 +2,6 @@
 action), and the Table 1 widget filled from a folder of runs."""
 import numpy as np
 import pytest
-import torch
 from PySide6.QtCore import QItemSelectionModel
 
 from lab.experiments import elr
@@ -20,8 +19,6 @@ from workers.run_worker import initial_run_data
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
     """A short CE run and a short ELR run that differ only in ``method``."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("gui_elr")
     paths = []
     for method in ("ce", "elr"):
@@ -29,7 +26,6 @@ def two_runs(tmp_path_factory):
         r = run_experiment("elr", v, out_dir=str(out))
         assert r.status == "completed", r.error
         paths.append(r.path)
-    torch.set_num_threads(n)
     return out, paths
 
 

@@ -7,14 +7,6 @@ import torch
 from lab.models import MLP, build_model, n_parameters, set_dropout
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: tiny models on a shared 2-core machine run faster without spinning."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.mark.parametrize("name, expected, tol", [
     ("wrn-40-2", 2.2e6, 0.05e6), ("wrn-16-2", 0.7e6, 0.02e6),

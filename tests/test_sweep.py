@@ -67,3 +67,27 @@ def test_read_sweep_rejects_other_files(tmp_path):
         read_sweep(str(p))
     with pytest.raises(SweepError, match="no such"):
         read_sweep(str(tmp_path / "missing.json"))
+
+
+def test_cancel_stops_the_run_going_and_marks_the_sweep_cancelled(tmp_path):
+    import threading
+
+    cancel = threading.Event()
+    timer = threading.Timer(0.5, cancel.set)
+    timer.start()
+    # a first run of 3e5 steps takes ~30 s: only a cancel that reaches the run ends it early
+    path = run_sweep("nin-toy", {"steps": 300_000, "n_samples": 100}, {"sigma_eps": [1.0, 2.0]}, str(tmp_path / "c"),
+                     cancel_event=cancel)
+    timer.join()
+    sw = read_sweep(path)
+    assert sw.status == "cancelled"
+    assert [r["status"] for r in sw.runs] == ["cancelled", "pending"]
+    assert read_run(sw.runs[0]["path"]).header.status == "cancelled"
+    assert 0 < len(read_run(sw.runs[0]["path"])["series/step"]) < 300_000
+
+
+def test_read_sweep_names_a_damaged_entry(tmp_path):
+    p = tmp_path / "sweep.json"
+    p.write_text('{"format": "noiselab-sweep", "format_version": 1, "experiment": "nin-toy"}')
+    with pytest.raises(SweepError, match="damaged.*runs"):
+        read_sweep(str(p))

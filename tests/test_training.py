@@ -18,14 +18,6 @@ DIGITS = {"dataset": "digits", "model": "mlp", "mlp_widths": "128", "lr": 0.05, 
           "schedule": "multistep", "milestones": "4", "gamma": 0.1, "device": "cpu"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: tiny models on a shared 2-core machine run faster without spinning."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def test_supervised_digits_learns_and_its_weights_reload(tmp_path):
     res = run_experiment("supervised", DIGITS, out_dir=str(tmp_path))
