@@ -14,11 +14,10 @@ Modules are discovered, so adding a family never edits a shared list.
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from types import ModuleType
 
 from ..params import ParamError
+from ..plugins import public_submodules
 
 _REGISTRY: dict[str, ModuleType] | None = None
 
@@ -27,13 +26,8 @@ def registry() -> dict[str, ModuleType]:
     """All experiment modules by ``NAME``, ordered by ``ORDER`` then name."""
     global _REGISTRY
     if _REGISTRY is None:
-        found = {}
-        for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-            if info.name.startswith("_"):
-                continue
-            mod = importlib.import_module(f"{__name__}.{info.name}")
-            if hasattr(mod, "NAME") and hasattr(mod, "run"):
-                found[mod.NAME] = mod
+        found = {mod.NAME: mod for mod in public_submodules(__name__, __path__)
+                 if hasattr(mod, "NAME") and hasattr(mod, "run")}
         _REGISTRY = dict(sorted(found.items(), key=lambda kv: (getattr(kv[1], "ORDER", 100), kv[0])))
     return _REGISTRY
 

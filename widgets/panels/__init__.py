@@ -9,8 +9,7 @@ live: keep plot items and call ``setData``). It may define ``plots()`` returning
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
+from lab.plugins import public_submodules
 
 _PANELS: dict[str, type] | None = None
 
@@ -19,14 +18,8 @@ def registry() -> dict[str, type]:
     """Panel classes by experiment NAME."""
     global _PANELS
     if _PANELS is None:
-        found = {}
-        for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-            if info.name.startswith("_"):
-                continue
-            mod = importlib.import_module(f"{__name__}.{info.name}")
-            for name in getattr(mod, "EXPERIMENTS", ()):
-                found[name] = mod.Panel
-        _PANELS = found
+        _PANELS = {name: mod.Panel for mod in public_submodules(__name__, __path__)
+                   for name in getattr(mod, "EXPERIMENTS", ())}
     return _PANELS
 
 
