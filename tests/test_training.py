@@ -18,7 +18,6 @@ DIGITS = {"dataset": "digits", "model": "mlp", "mlp_widths": "128", "lr": 0.05, 
           "schedule": "multistep", "milestones": "4", "gamma": 0.1, "device": "cpu"}
 
 
-
 def test_supervised_digits_learns_and_its_weights_reload(tmp_path):
     res = run_experiment("supervised", DIGITS, out_dir=str(tmp_path))
     assert res.status == "completed", res.error
@@ -43,6 +42,15 @@ def test_supervised_digits_learns_and_its_weights_reload(tmp_path):
         assert torch.equal(fresh(x), model(x))
     assert acc_reloaded == pytest.approx(acc[-1], abs=1e-6)
     np.testing.assert_array_equal(run["data/labels_clean"], run["data/labels_noisy"])
+
+
+def test_training_stops_once_train_accuracy_is_reached(tmp_path):
+    res = run_experiment("supervised", {**DIGITS, "epochs": 50, "stop_train_acc": 0.9}, out_dir=str(tmp_path))
+    assert res.status == "completed", res.error
+    acc = read_run(res.path)["series/train_acc"]
+    assert acc[-1] >= 0.9 and np.all(acc[:-1] < 0.9)  # stopped at the first epoch that reached it
+    assert len(acc) - 1 == res.summary["epochs_done"] < 50
+    assert res.summary["stopped_at_train_acc"] == acc[-1]
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path):

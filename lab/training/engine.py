@@ -179,6 +179,7 @@ class Trainer:
         self.hooks = hooks or Hooks()
         self.device = torch.device(ctx.device)
         self.epochs = int(params["epochs"])
+        self.stop_train_acc = float(params.get("stop_train_acc", 0.0))
         self.batch_size = int(params["batch"])
         self.eval_splits = tuple(s for s in eval_splits if data.size(s) > 0)
         self.eval_batch = eval_batch
@@ -263,7 +264,8 @@ class Trainer:
         return _to_floats(row)
 
     def fit(self) -> dict:
-        """Train for ``epochs`` epochs (or until cancelled); returns the summary numbers."""
+        """Train for ``epochs`` epochs, until cancelled, or until the training accuracy
+        reaches ``stop_train_acc`` (when > 0); returns the summary numbers."""
         self.hooks.setup(self)
         ctx = self.ctx
         if self.eval_before:
@@ -280,6 +282,9 @@ class Trainer:
             row = self._row(epoch, lr, loss_sum / max(done, 1), seconds)
             ctx.log(epoch, **row)
             ctx.summary.update(_summary(row, epoch))
+            if 0 < self.stop_train_acc <= row.get("train_acc", math.nan):
+                ctx.summary["stopped_at_train_acc"] = row["train_acc"]
+                break
         if self.save_weights:
             save_weights(ctx, self.model, self.weights_prefix)
         return dict(ctx.summary)

@@ -17,6 +17,9 @@ OPTIM_PARAMS = (
     Param("milestones", "str", "15,25", group=G,
           help="Epochs (comma separated) at which multistep multiplies the rate by gamma."),
     Param("gamma", "float", 0.1, low=1e-6, high=1.0, group=G, help="Multistep factor."),
+    Param("stop_train_acc", "float", 0.0, low=0.0, high=1.0, group=G,
+          help="Stop early once the training accuracy (eval mode, labels trained on) reaches this "
+               "fraction, e.g. 1 = 'trained to 100% train accuracy'; 0 = always run all epochs."),
 )
 PERF_PARAMS = (
     Param("channels_last", "bool", False, group="Performance",
