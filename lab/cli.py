@@ -68,7 +68,7 @@ def cmd_list(args) -> int:
             continue
         print(f"{name}: {mod.TITLE}")
         for p in mod.SPEC.describe():
-            unit = f" [{p['unit']}]" if p["unit"] else ""
+            unit = f" [{p['unit']}]" if p["unit"] and not p["allowed"].endswith(p["unit"]) else ""
             print(f"  {p['name']:<16} = {p['default']:<14} {p['allowed']}{unit}  -- {p['help']}")
         if mod.PRESETS:
             print("  presets: " + ", ".join(mod.PRESETS))
