@@ -81,9 +81,11 @@ def _run_name(experiment: str, index: int, point: Mapping[str, Any]) -> str:
     return f"{experiment}-{index:03d}-{vals}.h5".replace(os.sep, "-")
 
 
-def _one_run(experiment: str, values: dict, path: str) -> tuple[str, dict, str]:
-    """Worker body (also used in-process): run and return (status, summary, error)."""
-    r = run_experiment(experiment, values, path=path)
+def _one_run(experiment: str, values: dict, path: str,
+             cancel_event: threading.Event | None = None) -> tuple[str, dict, str]:
+    """Worker body (also used in-process, where ``cancel_event`` stops the run going):
+    run and return (status, summary, error)."""
+    r = run_experiment(experiment, values, path=path, cancel_event=cancel_event)
     return r.status, r.summary, r.error
 
 
@@ -115,7 +117,9 @@ def run_sweep(experiment: str, base: Mapping[str, Any], grid: Mapping[str, Seque
               on_run: Callable[[dict, int, int], None] | None = None) -> str:
     """Run every grid point of ``experiment`` (``base`` values, the swept ones replaced)
     into ``out_dir/runs/``; returns the sweep file's path. Parameters are validated for
-    every point before the first run starts. ``on_run(entry, done, total)`` after each run."""
+    every point before the first run starts. ``on_run(entry, done, total)`` after each run.
+    Setting ``cancel_event`` stops the sweep: with ``jobs=1`` the run going stops too (status
+    ``cancelled``); with parallel jobs the runs going finish and the rest never start."""
     mod = experiments.get(experiment)
     points = grid_points(grid)
     values = [mod.SPEC.validate({**base, **pt}) for pt in points]
@@ -143,7 +147,7 @@ def run_sweep(experiment: str, base: Mapping[str, Any], grid: Mapping[str, Seque
         for i, v in enumerate(values):
             if cancel_event.is_set():
                 break
-            record(i, _one_run(experiment, v, paths[i]))
+            record(i, _one_run(experiment, v, paths[i], cancel_event))
     else:
         import multiprocessing as mp
 
@@ -155,7 +159,7 @@ def run_sweep(experiment: str, base: Mapping[str, Any], grid: Mapping[str, Seque
                 if cancel_event.is_set():
                     for f in futures:
                         f.cancel()
-    doc["status"] = "cancelled" if any(r["status"] == "pending" for r in doc["runs"]) else "completed"
+    doc["status"] = "cancelled" if any(r["status"] in ("pending", "cancelled") for r in doc["runs"]) else "completed"
     doc["finished"] = _now()
     write_sweep(sweep_path, doc)
     return sweep_path
@@ -243,6 +247,9 @@ def read_sweep(path: str) -> SweepData:
     if int(doc.get("format_version", -1)) > FORMAT_VERSION:
         raise SweepError(f"{path}: sweep format {doc['format_version']} is newer than this Noise Lab reads")
     base = os.path.dirname(os.path.abspath(path))
-    runs = [dict(r, path=os.path.join(base, r["path"])) for r in doc["runs"]]
-    return SweepData(path=os.path.abspath(path), experiment=doc["experiment"], params=doc["params"],
-                     swept=doc["swept"], grid=doc["grid"], status=doc["status"], runs=runs)
+    try:
+        runs = [dict(r, path=os.path.join(base, r["path"])) for r in doc["runs"]]
+        return SweepData(path=os.path.abspath(path), experiment=doc["experiment"], params=doc["params"],
+                         swept=doc["swept"], grid=doc["grid"], status=doc["status"], runs=runs)
+    except (KeyError, TypeError) as e:
+        raise SweepError(f"{path}: a damaged sweep file (bad or missing entry {e})") from None

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QMainWind
 from lab import experiments
 from lab.runfile import RunFileError, read_header, read_run
 from lab.runner import default_run_dir
+from lab.sweep import SweepError
 from resources import STYLE_SHEET
 
 from .experiment_tab import ExperimentTab
@@ -21,6 +22,8 @@ from .export import write_series_csv
 from .plots import export_plot, find_plots
 from .run_browser import RunBrowser
 from .sources import FileRun, FollowedRun, LiveRun
+from .sweep_dialog import SweepDialog
+from .sweep_window import SweepWindow
 
 
 class MainWindow(QMainWindow):
@@ -41,6 +44,7 @@ class MainWindow(QMainWindow):
             self.tabs.setTabToolTip(self.tabs.count() - 1, mod.TITLE)
             self.tab_of[name] = tab
         self.tabs.currentChanged.connect(self._update_actions)
+        self.sweep_windows: list[SweepWindow] = []
         self.setCentralWidget(self.tabs)
         self.browser.open_requested.connect(self.open_run)
         dock = QDockWidget("Runs", self)
@@ -65,6 +69,8 @@ class MainWindow(QMainWindow):
     def _build_menus(self, dock: QDockWidget) -> None:
         m = self.menuBar().addMenu("&File")
         self._action(m, "&Open run…", self.open_run_dialog, QKeySequence.Open, "Open a run file into its panel")
+        self._action(m, "Open s&weep…", self.open_sweep_dialog, "Ctrl+Shift+O",
+                     "Open a sweep file (sweep.json) into its sweep view")
         self._action(m, "Open runs &folder", self.open_runs_folder, tip="Show the folder of run files")
         m.addSeparator()
         self.export_plot_action = self._action(m, "&Export plot…", self.export_plot_dialog,
@@ -75,6 +81,8 @@ class MainWindow(QMainWindow):
         self._action(m, "&Quit", self.close, QKeySequence.Quit)
         m = self.menuBar().addMenu("&Run")
         self.run_action = self._action(m, "&Run", self.run_current, "Ctrl+R", "Start a run with the form's values")
+        self.sweep_action = self._action(m, "S&weep…", self.sweep_current, "Ctrl+Shift+R",
+                                         "Run the experiment over a list or range of one parameter's values")
         self.cancel_action = self._action(m, "&Cancel", self.cancel_current, Qt.Key_Escape, "Stop the run shown")
         m = self.menuBar().addMenu("&View")
         m.addAction(dock.toggleViewAction())
@@ -88,6 +96,7 @@ class MainWindow(QMainWindow):
             return
         tab = self.current_tab()
         self.run_action.setEnabled(tab is not None and tab.form.is_valid())
+        self.sweep_action.setEnabled(self.run_action.isEnabled())
         self.cancel_action.setEnabled(tab is not None and tab.current is not None and tab.current.running)
         has_run = tab is not None and tab.current is not None and tab.current.run is not None
         self.export_plot_action.setEnabled(has_run)
@@ -105,6 +114,24 @@ class MainWindow(QMainWindow):
         tab = self.current_tab()
         if tab is not None:
             tab.cancel_current()
+
+    def sweep_current(self) -> SweepWindow | None:
+        """Ask for a parameter and its values, then run the sweep in a window of its own."""
+        tab = self.current_tab()
+        if tab is None or not tab.form.is_valid():
+            return None
+        base = tab.form.values()
+        dialog = SweepDialog(tab.name, tab.module.SPEC, base, self.browser.folder, self)
+        if dialog.exec() != SweepDialog.Accepted:
+            return None
+        return self._show_sweep(SweepWindow.start(tab.name, base, dialog.grid(), dialog.folder(),
+                                                  preset=tab.preset_tag(base), jobs=dialog.jobs(), parent=self))
+
+    def _show_sweep(self, window: SweepWindow) -> SweepWindow:
+        self.sweep_windows.append(window)
+        window.destroyed.connect(lambda _obj=None: self.sweep_windows.remove(window))
+        window.show()
+        return window
 
     def live_runs(self) -> list[LiveRun]:
         return [s for tab in self.tab_of.values() for s in tab.live_runs()]
@@ -156,6 +183,20 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"opened {os.path.basename(path)} ({source.status})", 10_000)
         return True
 
+    def open_sweep_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open sweep", self.browser.folder,
+                                              "Sweep files (sweep.json *.json);;All files (*)")
+        if path:
+            self.open_sweep(path)
+
+    def open_sweep(self, path: str) -> SweepWindow | None:
+        """Show a sweep file in its sweep view; an unreadable one gets a message box."""
+        try:
+            return self._show_sweep(SweepWindow.open(path, parent=self))
+        except SweepError as e:
+            QMessageBox.critical(self, "Cannot open sweep", str(e))
+            return None
+
     def open_runs_folder(self) -> None:
         os.makedirs(self.browser.folder, exist_ok=True)
         QDesktopServices.openUrl(QUrl.fromLocalFile(self.browser.folder))
@@ -202,18 +243,21 @@ class MainWindow(QMainWindow):
     # -- closing ----------------------------------------------------------------------------
     def closeEvent(self, event) -> None:
         running = self.live_runs()
-        if running:
+        sweeps = [w for w in self.sweep_windows if w.running]
+        if running or sweeps:
             answer = QMessageBox.question(
                 self, "Runs in progress",
-                f"{len(running)} run(s) are still going. Cancel them and quit?\n"
+                f"{len(running)} run(s) and {len(sweeps)} sweep(s) are still going. Cancel them and quit?\n"
                 "What they wrote so far is kept, with status 'cancelled'.")
             if answer != QMessageBox.Yes:
                 event.ignore()
                 return
-            for s in running:
+            for s in running + sweeps:
                 s.cancel()
             for s in running:
                 s.wait()
+            for w in sweeps:
+                w.thread.wait()
         self.browser.timer.stop()
         for tab in self.tab_of.values():
             tab.timer.stop()

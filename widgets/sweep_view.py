@@ -44,6 +44,9 @@ class SweepView(QWidget):
         self.y_list.setSelectionMode(QListWidget.MultiSelection)
         self.y_list.setMaximumWidth(220)
         self.band_box = QComboBox()
+        for box in (self.x_box, self.band_box):
+            box.setSizeAdjustPolicy(QComboBox.AdjustToContents)
+        self.band_key = "phase"
         self.log_x, self.log_y = QCheckBox("log x"), QCheckBox("log y")
         self.info = QLabel()
         top = QHBoxLayout()
@@ -72,6 +75,7 @@ class SweepView(QWidget):
     def load(self, sweep: SweepData | str, y_keys=(), band_key: str = "phase", log_x: bool = True) -> None:
         """Show a sweep (or read it from a path); ``y_keys`` preselects summaries."""
         self.sweep = read_sweep(sweep) if isinstance(sweep, str) else sweep
+        self.band_key = band_key
         if self.sweep.status == "running":
             self.timer.start()
         blockers = [w.blockSignals(True) for w in (self.x_box, self.y_list, self.band_box, self.log_x)]
@@ -93,8 +97,9 @@ class SweepView(QWidget):
         self.redraw()
 
     def reread(self) -> None:
-        """Read the sweep file again (keeping the choices) and redraw; stop following once
-        the sweep has finished."""
+        """Read the sweep file again (keeping the choices; new summaries and labels join
+        the lists, the band key asked for in :meth:`load` shown once it appears) and
+        redraw; stop following once the sweep has finished."""
         if self.sweep is None:
             return
         keys = set(self.selected_keys())
@@ -105,6 +110,13 @@ class SweepView(QWidget):
                 self.y_list.addItem(k)
         for i in range(self.y_list.count()):
             self.y_list.item(i).setSelected(self.y_list.item(i).text() in keys)
+        bands = [self.band_box.itemText(i) for i in range(self.band_box.count())]
+        new = [k for k in self.sweep.label_keys() if k not in bands]
+        blocked = self.band_box.blockSignals(True)
+        self.band_box.addItems(new)
+        if self.band_key in new and self.band_box.currentText() == "(none)":  # its first runs have ended
+            self.band_box.setCurrentText(self.band_key)
+        self.band_box.blockSignals(blocked)
         if self.sweep.status != "running":
             self.timer.stop()
         self.redraw()
@@ -117,7 +129,7 @@ class SweepView(QWidget):
         if y is not None:
             self.reference = pg.InfiniteLine(pos=np.log10(y) if self.log_y.isChecked() else y, angle=0,
                                              pen=pg.mkPen((0, 0, 0), style=Qt.DashLine), label=label,
-                                             labelOpts={"position": 0.05, "color": "k"})
+                                             labelOpts={"position": 0.05, "color": "k", "anchors": [(0, 1), (0, 1)]})
             self.reference.setZValue(5)
             self.item.addItem(self.reference)
 

@@ -1,0 +1,192 @@
+"""Sweeps from the window: the set-up dialog, a sweep run on a worker thread and drawn
+as it fills in, cancelling one, and opening sweep files (good, damaged, foreign)."""
+import json
+import os
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QMessageBox
+
+from lab import experiments
+from lab.sweep import read_sweep, run_sweep, write_sweep
+from widgets.main_window import MainWindow
+from widgets.noise_scale_view import NoiseScaleView
+from widgets.sweep_dialog import SweepDialog
+from widgets.sweep_view import SweepView
+from widgets.sweep_window import spans_decades
+
+SPEC = experiments.get("nin-toy").SPEC
+SMALL = {"steps": 300, "n_samples": 100}
+
+
+@pytest.fixture
+def boxes(monkeypatch):
+    """Message boxes never block: calls are recorded, questions answered Yes."""
+    calls = []
+    for kind in ("critical", "warning", "information"):
+        monkeypatch.setattr(QMessageBox, kind, lambda *a, kind=kind, **k: calls.append((kind, a[2])) or QMessageBox.Ok)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: calls.append(("question", a[2])) or QMessageBox.Yes)
+    return calls
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, boxes):
+    w = MainWindow(run_dir=str(tmp_path / "runs"))
+    qtbot.addWidget(w)
+    w.tabs.setCurrentWidget(w.tab_of["nin-toy"])
+    w.tab_of["nin-toy"].form.set_values(SMALL)
+    w.show()
+    yield w
+    w.close()
+    assert all(s.thread is None or s.thread.isFinished() for s in w.sweep_windows)
+
+
+def start_from_menu(window, monkeypatch, values: str, jobs: int = 1):
+    """Ctrl+Shift+R with the dialog answered: sigma_eps = ``values``."""
+    def answer(dialog):
+        dialog.param_box.setCurrentIndex(dialog.param_box.findData("sigma_eps"))
+        dialog.values_edit.setText(values)
+        dialog.jobs_box.setValue(jobs)
+        assert dialog.ok.isEnabled()
+        return SweepDialog.Accepted
+
+    monkeypatch.setattr(SweepDialog, "exec", answer)
+    assert window.sweep_action.shortcut() == QKeySequence("Ctrl+Shift+R")
+    window.sweep_action.trigger()
+    return window.sweep_windows[-1]
+
+
+def test_dialog_offers_only_numeric_params_and_checks_the_values(qtbot, tmp_path):
+    d = SweepDialog("nin-toy", SPEC, SPEC.defaults(), str(tmp_path))
+    qtbot.addWidget(d)
+    offered = [d.param_box.itemData(i) for i in range(d.param_box.count())]
+    assert offered == [p.name for p in SPEC if p.kind in ("float", "int")]
+    assert "noise_timing" not in offered and "device" not in offered and "sigma_eps" in offered
+    d.param_box.setCurrentIndex(offered.index("sigma_eps"))
+    assert d.ok.isEnabled()                              # the suggested values parse
+    assert d.folder().startswith(str(tmp_path)) and "sigma_eps" in d.folder()
+    bad_values = [("0.1,-1", "sigma_eps"), ("lin:1:2", "lin:lo:hi:n"), ("log:0:1:3", "lo, hi > 0"), ("", "at least")]
+    for bad, says in bad_values:
+        d.values_edit.setText(bad)
+        assert not d.ok.isEnabled(), bad
+        assert d.values_edit.property("invalid") is True
+        assert says in d.values_edit.toolTip()
+    d.values_edit.setText("log:0.01:100:5")
+    assert d.ok.isEnabled() and d.values_edit.property("invalid") is False
+    assert d.grid() == {"sigma_eps": pytest.approx([0.01, 0.1, 1.0, 10.0, 100.0])}
+    assert d.count_label.text().startswith("5 run(s)")
+    d.param_box.setCurrentIndex(offered.index("batch"))  # an int parameter: values are rounded to ints
+    d.values_edit.setText("lin:1:4:4")
+    assert d.grid() == {"batch": [1, 2, 3, 4]}
+    os.makedirs(d.folder())
+    write_sweep(os.path.join(d.folder(), "sweep.json"), {})
+    d.values_edit.setText("1,2")
+    assert not d.ok.isEnabled() and "holds a sweep" in d.folder_edit.toolTip()
+
+
+def test_a_three_value_sweep_from_the_window_draws_three_points(qtbot, window, monkeypatch):
+    sw = start_from_menu(window, monkeypatch, "0.5,1,2")
+    assert isinstance(sw.view, SweepView) and sw.running
+    qtbot.waitUntil(lambda: not sw.running, timeout=60_000)
+    qtbot.waitUntil(lambda: sw.bar.value() == 3, timeout=2_000)    # the last progress signal has arrived
+    assert sw.error == "" and sw.bar.maximum() == 3
+    data = read_sweep(sw.path)
+    assert os.path.dirname(sw.path).startswith(window.browser.folder)
+    assert data.status == "completed" and [r["status"] for r in data.runs] == ["completed"] * 3
+    assert data.params["steps"] == 300 and data.grid == {"sigma_eps": [0.5, 1.0, 2.0]}
+    view = sw.view
+    assert view.sweep.status == "completed" and view.selected_keys() == ["loss_final"]
+    x, y = view.curves["loss_final"].getData()
+    np.testing.assert_allclose(10 ** np.asarray(x), [0.5, 1.0, 2.0])   # sigma_eps is log-scaled: log x axis
+    loss = data.column("loss_final")
+    assert spans_decades(loss) and view.log_y.isChecked()            # decaying losses: a log y axis
+    np.testing.assert_allclose(10 ** np.asarray(y), loss)
+    assert "3/3 runs" in view.info.text() and "completed" in view.info.text()
+    assert view.band_box.currentText() == "phase" and view.band_items
+    assert not sw.cancel_button.isEnabled()
+
+
+def test_cancel_mid_sweep_ends_it_cancelled(qtbot, window, monkeypatch, boxes):
+    window.tab_of["nin-toy"].form.set_values({"steps": 300_000})   # ~30 s a run
+    sw = start_from_menu(window, monkeypatch, "1,2,3")
+    qtbot.waitUntil(lambda: sw.view.sweep is not None, timeout=10_000)   # the sweep file is there, the first run going
+    qtbot.mouseClick(sw.cancel_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not sw.running, timeout=20_000)
+    qtbot.waitUntil(lambda: sw.view.sweep.status != "running", timeout=5_000)
+    data = read_sweep(sw.path)
+    assert data.status == "cancelled"
+    assert [r["status"] for r in data.runs] == ["cancelled", "pending", "pending"]
+    assert "cancelled" in sw.view.info.text() and "cancelled" in sw.eta.text()
+    assert not [b for b in boxes if b[0] == "critical"]
+
+
+def test_open_sweep_picks_the_view_and_explains_bad_files(qtbot, window, boxes, tmp_path):
+    bad = tmp_path / "broken.json"
+    bad.write_text('{"format": "noiselab-sw')
+    assert window.open_sweep(str(bad)) is None
+    assert boxes[-1][0] == "critical" and "not a JSON sweep file" in boxes[-1][1]
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(json.dumps({"runs": []}))
+    assert window.open_sweep(str(foreign)) is None and "not a Noise Lab sweep" in boxes[-1][1]
+    damaged = tmp_path / "damaged.json"
+    damaged.write_text(json.dumps({"format": "noiselab-sweep", "format_version": 1, "runs": []}))
+    assert window.open_sweep(str(damaged)) is None and "damaged" in boxes[-1][1]
+    assert not window.sweep_windows
+    doc = {"format": "noiselab-sweep", "format_version": 1, "experiment": "distill", "preset": "", "params": {},
+           "swept": ["sigma2"], "grid": {"sigma2": [0.1, 1.0]}, "status": "completed", "runs": []}
+    write_sweep(str(tmp_path / "sweep.json"), doc)
+    sw = window.open_sweep(str(tmp_path / "sweep.json"))
+    assert isinstance(sw.view, NoiseScaleView) and sw.isVisible() and not sw.footer.isVisible()
+    assert [a.shortcut() for a in window.menuBar().actions()[0].menu().actions() if a.text() == "Open s&weep…"] \
+        == [QKeySequence("Ctrl+Shift+O")]
+    sw.close()                                            # a finished sweep's window goes away
+    qtbot.waitUntil(lambda: not window.sweep_windows, timeout=2_000)
+
+
+def test_a_followed_sweep_view_shows_phase_bands_once_runs_have_ended(qtbot, tmp_path):
+    path = run_sweep("nin-toy", SMALL, {"sigma_eps": [0.01, 3.0]}, str(tmp_path / "s"))
+    full = json.load(open(path))
+    write_sweep(path, dict(full, status="running", runs=[dict(r, status="pending", summary={}) for r in full["runs"]]))
+    view = SweepView()
+    qtbot.addWidget(view)
+    view.load(path)
+    assert view.band_box.currentText() == "(none)" and not view.band_items
+    write_sweep(path, full)
+    view.reread()
+    assert view.band_box.currentText() == "phase"
+    assert [b[2] for b in read_sweep(path).bands("sigma_eps", "phase")] == ["decoupled", "decay"]
+    assert len(view.band_items) == 2
+
+
+def test_log_y_is_chosen_for_positive_values_spanning_decades():
+    assert spans_decades(np.array([1e-30, np.nan, 1.0]))
+    assert not spans_decades(np.array([1.0, 10.0]))
+    assert not spans_decades(np.array([-1.0, 1e5]))
+    assert not spans_decades(np.array([1e5]))
+
+
+def test_closing_windows_with_a_sweep_going_cancels_it(qtbot, window, monkeypatch, boxes):
+    window.tab_of["nin-toy"].form.set_values({"steps": 300_000})
+    sw = start_from_menu(window, monkeypatch, "1,2")
+    qtbot.waitUntil(lambda: sw.view.sweep is not None, timeout=10_000)
+    sw.close()                                            # asks, then cancels
+    assert boxes[-1][0] == "question" and "still going" in boxes[-1][1]
+    qtbot.waitUntil(lambda: not sw.running, timeout=20_000)
+    assert read_sweep(sw.path).status == "cancelled"
+    other = start_from_menu(window, monkeypatch, "3,4")
+    qtbot.waitUntil(lambda: other.view.sweep is not None, timeout=10_000)
+    window.close()                                        # asks about the sweep, cancels it and waits
+    assert "1 sweep(s)" in boxes[-1][1] and other.thread.isFinished()
+    assert read_sweep(other.path).status == "cancelled"
+
+
+def test_a_sweep_that_cannot_start_says_why(qtbot, window, boxes, tmp_path):
+    from widgets.sweep_window import SweepWindow
+
+    write_sweep(str(tmp_path / "sweep.json"), {})
+    sw = SweepWindow.start("nin-toy", SMALL, {"sigma_eps": [1.0]}, str(tmp_path), parent=window)
+    qtbot.waitUntil(lambda: not sw.running, timeout=10_000)
+    qtbot.waitUntil(lambda: sw.error != "", timeout=2_000)
+    assert "exists already" in sw.error and boxes[-1] == ("critical", sw.error)
