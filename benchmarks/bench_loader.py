@@ -6,7 +6,11 @@ DataLoader (PIL RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor, Norma
 First each loader alone runs an epoch of batches (this also warms up the persistent
 workers), then each path trains a warm-up epoch and one timed epoch. Prints the per-epoch times and, last, ``speedup_vs_dataloader=<ratio>``.
 
-    python benchmarks/bench_loader.py [--n 10000] [--batch 128] [--device auto] [--threads 1]
+    python benchmarks/bench_loader.py [--n 10000] [--batch 128] [--device auto] [--threads 0]
+
+On a 2-core CPU the ratio depends on threads: with one intra-op thread the DataLoader's
+workers use the otherwise idle second core; with one thread per core they compete
+with the training for it.
 """
 from __future__ import annotations
 
@@ -80,10 +84,13 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="intra-op CPU threads of the training process, the same for both paths")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="intra-op CPU threads of the training process, the same for both paths "
+                         "(0 = torch's default, one per core, as a user runs it)")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"{torch.get_num_threads()} intra-op thread(s), {args.workers} DataLoader worker(s)")
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
     rng = np.random.default_rng(0)
