@@ -215,24 +215,37 @@ class RunWriter:
 
     # -- finishing -------------------------------------------------------------------------
     def finish(self, status: str, *, summary: Mapping[str, Any] | None = None,
-               error: str = "", diverged_step: int = -1) -> None:
-        """Flush, close, reopen without SWMR and record the final state."""
+               error: str = "", diverged_step: int = -1) -> tuple[str, str]:
+        """Flush, close, reopen without SWMR and record the final state; returns the
+        status and error recorded (``failed`` if the last rows could not be written)."""
         if status not in STATUSES or status == "running":
             raise ValueError(f"bad final status {status!r}")
-        self.flush()
-        self.f.close()
-        with _open_retry(self.path, "r+") as f:
-            for path, arr in self._deferred_arrays.items():
-                if path in f:
-                    del f[path]
-                f.create_dataset(path, data=arr)
-            for k, v in self._deferred_attrs.items():
-                f.attrs[k] = v
-            f.attrs["status"] = status
-            f.attrs["finished"] = _now()
-            f.attrs["summary"] = json.dumps(_jsonable(summary or {}))
-            f.attrs["error"] = error
-            f.attrs["diverged_step"] = int(diverged_step)
+        try:
+            self.flush()
+        except OSError as e:  # a full disk, say: what was flushed before stays readable
+            lost = self._buffered_rows
+            self._buffers.clear()
+            status = "failed"
+            error = (error + "\n" if error else "") + (
+                f"writing the run file failed ({e}); the last {lost} buffered rows were not written")
+        try:
+            self.f.close()
+            with _open_retry(self.path, "r+") as f:
+                for path, arr in self._deferred_arrays.items():
+                    if path in f:
+                        del f[path]
+                    f.create_dataset(path, data=arr)
+                for k, v in self._deferred_attrs.items():
+                    f.attrs[k] = v
+                f.attrs["status"] = status
+                f.attrs["finished"] = _now()
+                f.attrs["summary"] = json.dumps(_jsonable(summary or {}))
+                f.attrs["error"] = error
+                f.attrs["diverged_step"] = int(diverged_step)
+        except OSError as e:
+            raise RunFileError(f"{self.path}: the run's end could not be recorded ({e}); is the disk full? "
+                               "Every row flushed before is in the file.") from None
+        return status, error
 
     def close_abruptly(self) -> None:
         """Close without recording a final status (tests simulate a killed writer)."""

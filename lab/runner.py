@@ -18,7 +18,7 @@ import torch
 from . import experiments
 from .context import Cancelled, Diverged, Listener, RunContext
 from .device import resolve_device
-from .runfile import RunWriter
+from .runfile import RunFileError, RunWriter
 
 
 def default_run_dir() -> str:
@@ -56,7 +56,8 @@ def run_experiment(name: str, values: Mapping[str, Any], *, path: str | None = N
 
     Parameter errors and a missing CUDA device raise before any file is made. Anything
     raised by the experiment is recorded in the file (``failed`` with the traceback) and
-    returned, not re-raised: what was written stays readable. Ctrl-C records
+    returned, not re-raised: what was written stays readable. A file that cannot be
+    written any more (a full disk) ends ``failed`` with the reason. Ctrl-C records
     ``cancelled`` and is re-raised.
     """
     mod, params = prepare(name, values)
@@ -80,7 +81,10 @@ def run_experiment(name: str, values: Mapping[str, Any], *, path: str | None = N
         status, interrupt = "cancelled", e
     except Exception:  # recorded in the run file and returned to the caller
         status, error = "failed", traceback.format_exc()
-    writer.finish(status, summary=ctx.summary, error=error, diverged_step=step)
+    try:
+        status, error = writer.finish(status, summary=ctx.summary, error=error, diverged_step=step)
+    except RunFileError as e:
+        status, error = "failed", (error + "\n" if error else "") + str(e)
     if interrupt is not None:
         raise interrupt
     return RunResult(path, status, dict(ctx.summary), error, step)

@@ -158,3 +158,44 @@ def test_core_never_imports_qt():
             "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'widgets', 'workers')]\n"
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def _failing_flush(monkeypatch, after: int):
+    """Make every flush after the first ``after`` raise ENOSPC, as a full disk does."""
+    import errno
+
+    from lab import runfile
+
+    real, calls = runfile.RunWriter.flush, {"n": 0}
+
+    def flush(self):
+        calls["n"] += 1
+        if calls["n"] > after:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(self)
+
+    monkeypatch.setattr(runfile.RunWriter, "flush", flush)
+
+
+def test_full_disk_ends_failed_with_the_reason_and_keeps_flushed_rows(tmp_path, monkeypatch):
+    _failing_flush(monkeypatch, after=3)
+    r = run_experiment("fake", {"steps": 5000, "mode": "slow"}, out_dir=str(tmp_path))
+    monkeypatch.undo()
+    assert r.status == "failed" and "No space left on device" in r.error and "not written" in r.error
+    run = read_run(r.path)
+    assert run.header.status == "failed" and "No space left" in run.header.error
+    n = len(run["series/loss"])
+    assert n > 0
+    np.testing.assert_allclose(run["series/loss"], 1 / (np.arange(n) + 1))
+
+
+def test_full_disk_that_blocks_the_final_status_is_reported_not_raised(tmp_path, monkeypatch):
+    from lab import runfile
+
+    _failing_flush(monkeypatch, after=3)
+    monkeypatch.setattr(runfile, "_open_retry", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+    r = run_experiment("fake", {"steps": 5000, "mode": "slow"}, out_dir=str(tmp_path))
+    monkeypatch.undo()
+    assert r.status == "failed" and "could not be recorded" in r.error
+    run = read_run(r.path)  # still opens, with the rows flushed before
+    assert run.header.status == "running" and len(run["series/loss"]) > 0
