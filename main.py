@@ -2,6 +2,7 @@
 any other command runs headless (see ``python main.py --help``)."""
 from __future__ import annotations
 
+import signal
 import sys
 
 
@@ -13,6 +14,8 @@ def main(argv=None) -> int:
         return run_app(argv[1:2])
     from lab.cli import main as cli_main
 
+    if hasattr(signal, "SIGPIPE"):  # `noiselab list | head` ends quietly, like any Unix filter
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     return cli_main(argv)
 
 
