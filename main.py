@@ -7,6 +7,7 @@ import sys
 
 
 def main(argv=None) -> int:
+    """The window for no arguments or ``open [FILE]``, else the command line; the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] == "open":
         from widgets.app import run_app  # Qt is imported only when a window is wanted

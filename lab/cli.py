@@ -48,6 +48,7 @@ def progress_text(done: int, total: int, elapsed: float, width: int = 30) -> str
 
 
 def cmd_run(args) -> int:
+    """Run one experiment with a progress bar; the run file's path is printed last."""
     mod = experiments.get(args.experiment)
     values = resolve_preset(mod.SPEC, mod.PRESETS, args.preset, mod.SPEC.parse_sets(args.set or []))
     bar = ProgressPrinter()
@@ -63,9 +64,9 @@ def cmd_run(args) -> int:
 
 
 def cmd_list(args) -> int:
-    for name, mod in experiments.registry().items():
-        if args.experiment and name != args.experiment:
-            continue
+    """Every experiment (or the one named) with its parameters and presets."""
+    chosen = {args.experiment: experiments.get(args.experiment)} if args.experiment else experiments.registry()
+    for name, mod in chosen.items():
         print(f"{name}: {mod.TITLE}")
         for p in mod.SPEC.describe():
             unit = f" [{p['unit']}]" if p["unit"] and not p["allowed"].endswith(p["unit"]) else ""
@@ -77,6 +78,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_info(args) -> int:
+    """Header, datasets and summary of one run file."""
     run = read_run(args.file)
     h = run.header
     print(f"file:        {h.path}")
@@ -115,6 +117,7 @@ def cmd_data(args) -> int:
 
 
 def cmd_sweep(args) -> int:
+    """Run an experiment over a parameter grid; the sweep file's path is printed last."""
     from .sweep import SweepError, parse_values, run_sweep
 
     mod = experiments.get(args.experiment)
@@ -171,7 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Headless commands; returns the exit code (2 for bad input, with a message)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):  # no command, or 'open' (main.py starts the window for that)
+        parser.print_help(sys.stderr)
+        return 2
     try:
         return args.func(args)
     except (ParamError, RunFileError) as e:

@@ -15,7 +15,6 @@ Listeners (the GUI worker, tests) receive every call as ``(kind, name, payload)`
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -47,8 +46,6 @@ class RunContext:
         self.seed = seed
         self._cancel = cancel_event or threading.Event()
         self.listeners = list(listeners)
-        self.started = time.monotonic()
-        self.last_progress = (0, 0)
         #: headline numbers so far; kept even when the run ends early (cancel, divergence)
         self.summary: dict[str, Any] = {}
 
@@ -96,7 +93,7 @@ class RunContext:
             self.writer.attr(key, value)
 
     def progress(self, done: int, total: int) -> None:
-        self.last_progress = (int(done), int(total))
+        """``done`` of ``total`` units of work; also the moment to flush buffered rows."""
         if self.writer is not None and self.writer.swmr:
             self.writer.maybe_flush()
         self._emit("progress", "", (int(done), int(total)))

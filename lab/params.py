@@ -7,8 +7,8 @@ allowed, so every front end can show the same message.
 """
 from __future__ import annotations
 
-import json
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -87,20 +87,19 @@ class Param:
             if isinstance(value, str):
                 return value
             raise bad
-        if k == "int":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        if k in ("int", "float"):
+            # numbers.Real takes numpy scalars too; bool is a Python int but not a number here
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not self._in_bounds(float(value)):
                 raise bad
-            if not self._in_bounds(float(value)):
+            if k == "float":
+                return float(value)
+            if int(value) != value:
                 raise bad
             return int(value)
-        if k == "float":
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise bad
-            if not self._in_bounds(float(value)):
-                raise bad
-            return float(value)
-        # floats
+        # floats: a sequence of numbers (text goes through parse: "12" is not [1, 2])
         try:
+            if isinstance(value, (str, bytes)):
+                raise TypeError
             vals = [float(v) for v in value]
         except (TypeError, ValueError):
             raise bad from None
@@ -176,15 +175,18 @@ class Spec:
 
     @property
     def names(self) -> list[str]:
+        """Parameter names in declaration order."""
         return [p.name for p in self.params]
 
     def groups(self) -> dict[str, list[Param]]:
+        """Parameters by ``group``, groups in order of first appearance (the form's boxes)."""
         out: dict[str, list[Param]] = {}
         for p in self.params:
             out.setdefault(p.group, []).append(p)
         return out
 
     def defaults(self) -> dict:
+        """Every parameter's default value."""
         return {p.name: p.default for p in self.params}
 
     def validate(self, values: Mapping[str, Any]) -> dict:
@@ -203,9 +205,6 @@ class Spec:
             out[name.strip()] = self[name.strip()].parse(text)
         return out
 
-    def to_json(self, values: Mapping[str, Any]) -> str:
-        return json.dumps({k: values[k] for k in self.names if k in values}, sort_keys=False)
-
     def describe(self) -> list[dict]:
         """Plain description of every parameter, for listings and docs."""
         return [
@@ -213,6 +212,11 @@ class Spec:
              "unit": p.unit, "group": p.group, "help": p.help}
             for p in self.params
         ]
+
+
+def comma_items(text: Any) -> list[str]:
+    """``"100, 150,"`` -> ``["100", "150"]``: the items of a comma-separated list parameter."""
+    return [t for t in str(text).replace(" ", "").split(",") if t]
 
 
 def resolve_preset(spec: Spec, presets: Mapping[str, Mapping[str, Any]], name: str | None,

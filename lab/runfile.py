@@ -102,8 +102,22 @@ class RunWriter:
         self._deferred_arrays: dict[str, np.ndarray] = {}
         self._deferred_attrs: dict[str, Any] = {}
         self.swmr = False
-        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        self.f = h5py.File(self.path, "w-", libver="latest")
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            self.f = h5py.File(self.path, "w-", libver="latest")
+        except OSError as e:  # an existing name (h5py's FileExistsError), no permission, ...
+            raise RunFileError(f"{self.path}: the run file cannot be created ({e}); choose a folder "
+                               "you can write to, or a name that is not taken") from None
+        try:
+            self._create(experiment, params, seed, device, layout)
+        except BaseException:  # a bad layout: nothing was run, so the empty file goes
+            self.f.close()
+            os.remove(self.path)
+            raise
+
+    def _create(self, experiment: str, params: Mapping[str, Any], seed: int, device: str,
+                layout: Iterable[Dataset]) -> None:
+        """The root attributes, ``/params``, ``/heartbeat`` and every declared dataset."""
         a = self.f.attrs
         a["format"] = FORMAT
         a["format_version"] = FORMAT_VERSION
@@ -129,6 +143,7 @@ class RunWriter:
 
     # -- declaring -------------------------------------------------------------------------
     def declare(self, d: Dataset) -> None:
+        """Create dataset ``d`` (growable, or fixed and filled with ``d.fill``)."""
         if self.swmr:
             raise RuntimeError(f"cannot declare {d.path!r} after the run started streaming")
         if d.growable:
@@ -141,9 +156,6 @@ class RunWriter:
         for k, v in d.attrs.items():
             ds.attrs[k] = v
 
-    def has(self, path: str) -> bool:
-        return path in self.f
-
     # -- writing ---------------------------------------------------------------------------
     def start_streaming(self) -> None:
         """Switch to SWMR mode; from here on nothing new can be created."""
@@ -152,23 +164,30 @@ class RunWriter:
             self.swmr = True
 
     def append(self, path: str, rows: np.ndarray) -> None:
-        """Buffer ``rows`` (shape ``(k, *row_shape)``) for the growable dataset ``path``."""
+        """Buffer a copy of ``rows`` (shape ``(k, *row_shape)``) for the growable dataset
+        ``path`` (a copy: the caller may reuse its array before the next flush)."""
         if path not in self.f:
             raise KeyError(f"series {path!r} was not declared in the experiment's layout")
-        rows = np.asarray(rows)
         ds = self.f[path]
-        if rows.shape[1:] != ds.shape[1:]:
-            raise ValueError(f"{path}: rows of shape {rows.shape[1:]} but the series holds {ds.shape[1:]}")
+        try:  # converted now: a value the dataset cannot hold fails here, not at a later flush
+            rows = np.array(rows, dtype=ds.dtype)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{path}: rows of {np.asarray(rows).dtype} cannot be stored as {ds.dtype} ({e})") from None
+        if rows.ndim != ds.ndim or rows.shape[1:] != ds.shape[1:]:
+            raise ValueError(f"{path}: a block of shape {rows.shape}, but the series takes blocks of k rows "
+                             f"of shape {ds.shape[1:]}")
         self.start_streaming()
         self._buffers.setdefault(path, []).append(rows)
         self._buffered_rows += len(rows)
         self.maybe_flush()
 
     def maybe_flush(self) -> None:
+        """Flush once ``block_rows`` rows wait or ``flush_interval`` seconds have passed."""
         if self._buffered_rows >= self.block_rows or time.monotonic() - self._last_flush >= self.flush_interval:
             self.flush()
 
     def flush(self) -> None:
+        """Write every buffered row, add a heartbeat (in SWMR mode) and flush the file."""
         for path, chunks in self._buffers.items():
             if not chunks:
                 continue
@@ -202,7 +221,7 @@ class RunWriter:
         if index is not None:
             raise KeyError(f"cannot write part of {path!r}: it was not declared")
         if self.swmr:
-            self._deferred_arrays[path] = array
+            self._deferred_arrays[path] = array.copy()  # as it is now, not as it is at the end
         else:
             self.f.create_dataset(path, data=array)
 
@@ -246,10 +265,6 @@ class RunWriter:
             raise RunFileError(f"{self.path}: the run's end could not be recorded ({e}); is the disk full? "
                                "Every row flushed before is in the file.") from None
         return status, error
-
-    def close_abruptly(self) -> None:
-        """Close without recording a final status (tests simulate a killed writer)."""
-        self.f.close()
 
 
 def _jsonable(obj: Any) -> Any:
@@ -397,6 +412,7 @@ def _header(f: h5py.File, path: str) -> RunHeader:
 
 
 def read_header(path: str | os.PathLike) -> RunHeader:
+    """The root attributes of a run file only (cheap: no dataset is read)."""
     path = os.fspath(path)
     with open_h5(path) as f:
         try:

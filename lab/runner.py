@@ -35,6 +35,8 @@ def new_run_path(out_dir: str, experiment: str, tag: str = "") -> str:
 
 @dataclass
 class RunResult:
+    """How a run ended: its file, final status, summary, error text and divergence step."""
+
     path: str
     status: str
     summary: dict

@@ -73,3 +73,19 @@ def test_info_on_corrupt_or_foreign_files_gives_a_message(tmp_path):
         p = cli("info", str(path))
         assert p.returncode != 0
         assert "Traceback" not in p.stderr and word in p.stderr, p.stderr
+
+
+def test_no_command_prints_usage_and_exits_2(capsys):
+    from lab.cli import main
+
+    assert main([]) == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_list_of_an_unknown_experiment_names_the_known_ones(capsys):
+    from lab.cli import main
+
+    assert main(["list", "nosuch"]) == 2
+    err = capsys.readouterr().err
+    assert "'experiment': 'nosuch'" in err and "ols" in err
+    assert main(["list", "ols"]) == 0 and capsys.readouterr().out.startswith("ols: ")

@@ -131,6 +131,9 @@ def test_malformed_files_are_named(tmp_path):
         f.write(b"not an idx file")
     with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.*magic"):
         read_folder("fashion-mnist", str(tmp_path))
+    write_idx(bad, np.array([1, 12, 3, 0, 9]), gz=False)  # a label no class has
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte: labels outside \[0, 9\] \(found 12\)"):
+        read_folder("fashion-mnist", str(tmp_path))
     d, _, _ = make_cifar(str(tmp_path))
     with open(os.path.join(d, "data_batch_3"), "wb") as f:
         f.write(b"\x00garbage")

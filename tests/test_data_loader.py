@@ -106,3 +106,22 @@ def test_cifar_folder_loads_with_crop_and_flip(tmp_path):
     assert x.shape == (16, 3, 32, 32) and x.dtype == torch.float32
     with pytest.raises(ValueError, match="cifar-100-python"):
         load_data(params(dataset="cifar100", data_root=str(tmp_path)), "cpu")
+
+
+def test_a_one_sample_training_split_still_normalises_to_finite_numbers():
+    p = params(dataset="gaussian", gaussian_train=2, gaussian_test=5, train_fraction=0.5, normalise="feature")
+    d = load_data(p, "cpu")
+    assert d.size("train") == 1 and d.size("val") == 1
+    assert torch.isfinite(d.normalise(d.x["test"])).all()
+    assert torch.allclose(d.normalise(d.x["train"]), torch.zeros(1, 2))  # centred on the one sample
+
+
+@pytest.mark.parametrize("pairs", ["", "3:12", "3:x"])
+def test_a_bad_asymmetric_map_is_refused_by_the_layout(pairs):
+    from lab.data import data_layout
+    from lab.params import ParamError
+
+    p = params(dataset="digits", noise_type="asymmetric", noise_rate=0.2, noise_pairs=pairs)
+    with pytest.raises(ParamError, match="noise_pairs"):
+        data_layout(p)
+    assert len(data_layout({**p, "noise_pairs": "3:5,5:3"})) == 4

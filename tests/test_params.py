@@ -18,12 +18,21 @@ def test_defaults_validate():
 
 @pytest.mark.parametrize("name,value", [("lr", 2.0), ("lr", -0.1), ("lr", float("nan")), ("batch", 0),
                                         ("batch", 2.5), ("noise", "sometimes"), ("beta", [1.0]),
-                                        ("plot", "yes")])
+                                        ("plot", "yes"), ("batch", float("inf")), ("batch", float("nan")),
+                                        ("beta", "12")])
 def test_bad_value_names_parameter_and_range(name, value):
     with pytest.raises(ParamError) as e:
         SPEC.validate({name: value})
     assert f"'{name}'" in str(e.value) and repr(value) in str(e.value)
     assert SPEC[name].allowed() in str(e.value)
+
+
+def test_numpy_numbers_are_accepted_as_plain_ones():
+    import numpy as np
+
+    vals = SPEC.validate({"lr": np.float32(0.5), "batch": np.int64(7), "beta": np.array([2, 3])})
+    assert (vals["lr"], vals["batch"], vals["beta"]) == (0.5, 7, [2.0, 3.0])
+    assert type(vals["batch"]) is int and type(vals["lr"]) is float
 
 
 def test_range_in_message():

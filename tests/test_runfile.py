@@ -199,3 +199,49 @@ def test_full_disk_that_blocks_the_final_status_is_reported_not_raised(tmp_path,
     assert r.status == "failed" and "could not be recorded" in r.error
     run = read_run(r.path)  # still opens, with the rows flushed before
     assert run.header.status == "running" and len(run["series/loss"]) > 0
+
+
+def test_a_bad_layout_leaves_no_file_and_a_taken_name_is_refused_untouched(tmp_path):
+    from lab.runfile import Dataset, RunWriter
+
+    path = str(tmp_path / "run.h5")
+    twice = [Dataset("series/a", ()), Dataset("series/a", ())]
+    with pytest.raises(ValueError):
+        RunWriter(path, experiment="x", params={}, seed=0, device="cpu", layout=twice)
+    assert not os.path.exists(path)  # closed and removed: no 'running' file that never ends
+    w = RunWriter(path, experiment="x", params={}, seed=0, device="cpu")
+    w.finish("completed")
+    with pytest.raises(RunFileError, match="cannot be created"):
+        RunWriter(path, experiment="x", params={}, seed=0, device="cpu")
+    assert read_header(path).status == "completed"
+
+
+def test_rows_and_late_arrays_are_stored_as_they_were_when_handed_over(tmp_path):
+    from lab.runfile import Dataset, RunWriter
+
+    path = str(tmp_path / "run.h5")
+    w = RunWriter(path, experiment="x", params={}, seed=0, device="cpu", layout=[Dataset("series/a", (2,))])
+    buf = np.zeros((1, 2))
+    for i in range(3):  # one reused buffer, as a model's parameters are
+        buf[:] = i
+        w.append("series/a", buf)
+    with pytest.raises(ValueError, match="series/a: rows of <U3 cannot be stored as float64"):
+        w.append("series/a", np.array([["abc", "d"]]))  # refused at once, not at the final flush
+    late = np.arange(3.0)
+    w.save("final/w", late)  # streaming: deferred to the end of the run
+    late[:] = -1
+    w.finish("completed")
+    run = read_run(path)
+    np.testing.assert_array_equal(run["series/a"], [[0, 0], [1, 1], [2, 2]])
+    np.testing.assert_array_equal(run["final/w"], [0, 1, 2])
+
+
+def test_a_bare_scalar_for_a_scalar_series_is_refused_with_the_shape_expected(tmp_path):
+    from lab.runfile import Dataset, RunWriter
+
+    w = RunWriter(str(tmp_path / "run.h5"), experiment="x", params={}, seed=0, device="cpu",
+                  layout=[Dataset("series/a", ())])
+    with pytest.raises(ValueError, match=r"series/a: a block of shape \(\), but the series takes blocks of k rows"):
+        w.append("series/a", 1.0)
+    w.append("series/a", [1.0])
+    assert w.finish("completed") == ("completed", "")

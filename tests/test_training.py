@@ -1,4 +1,5 @@
 """The shared engine end to end: accuracy, saved weights, hooks, cancel, divergence."""
+import os
 import threading
 
 import numpy as np
@@ -9,7 +10,7 @@ from lab.context import RunContext
 from lab.data import DATA_PARAMS, NOISE_PARAMS, load_data
 from lab.experiments import supervised
 from lab.models import MODEL_PARAMS, model_from_params
-from lab.params import Spec
+from lab.params import ParamError, Spec
 from lab.runfile import read_run
 from lab.runner import run_experiment
 from lab.training import ENGINE_SERIES, TRAINING_PARAMS, Hooks, Trainer, load_weights
@@ -126,9 +127,12 @@ def test_hooks_see_every_sample_once_per_epoch_and_add_series():
     assert clean[-1] > noisy[-1]  # early learning: predictions follow the clean labels
 
 
-def test_bad_milestones_are_refused(tmp_path):
-    res = run_experiment("supervised", {**DIGITS, "milestones": "4,2"}, out_dir=str(tmp_path))
-    assert res.status == "failed" and "parameter 'milestones': '4,2' is not allowed" in res.error
+@pytest.mark.parametrize("bad,name", [({"milestones": "4,2"}, "milestones"), ({"mlp_widths": "12,x"}, "mlp_widths"),
+                                      ({"model": "cnn", "dataset": "gaussian"}, "model")])
+def test_bad_model_and_schedule_parameters_are_refused_before_a_file_is_made(tmp_path, bad, name):
+    with pytest.raises(ParamError, match=f"parameter '{name}'"):
+        run_experiment("supervised", {**DIGITS, **bad}, out_dir=str(tmp_path))
+    assert not os.listdir(tmp_path)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -138,3 +142,16 @@ def test_cuda_bf16_channels_last_run(tmp_path):
                          out_dir=str(tmp_path))
     assert res.status == "completed", res.error
     assert res.summary["test_acc"] > 0.5
+
+
+def test_weights_of_a_bigger_or_other_shaped_model_are_refused():
+    from lab.models import MLP
+
+    deeper = MLP(64, [16, 16], 10)
+    arrays = {f"weights/{k}": v.numpy() for k, v in deeper.state_dict().items()}
+    with pytest.raises(KeyError, match="lacks.*hidden.1.weight"):  # the first layers would fit: no silent cut
+        load_weights(arrays, MLP(64, [16], 10))
+    with pytest.raises(KeyError, match="another shape"):
+        load_weights(arrays, MLP(64, [16, 8], 10))
+    same = load_weights(arrays, MLP(64, [16, 16], 10))
+    assert torch.equal(same.out.weight, deeper.out.weight)

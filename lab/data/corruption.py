@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..params import ParamError
+from ..params import ParamError, comma_items
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 #: truck->automobile, bird->airplane, deer->horse, cat<->dog
@@ -59,9 +59,7 @@ def parse_pairs(text: str, num_classes: int) -> dict[int, int]:
     """``"3:5,5:3"`` -> {3: 5, 5: 3}; classes must lie in [0, num_classes)."""
     out: dict[int, int] = {}
     allowed = f"source:target class pairs in [0, {num_classes - 1}] separated by commas, e.g. 3:5,5:3"
-    for item in str(text).replace(" ", "").split(","):
-        if not item:
-            continue
+    for item in comma_items(text):
         try:
             a, b = (int(v) for v in item.split(":"))
         except ValueError:

@@ -3,6 +3,7 @@
 the training split, and serve batches."""
 from __future__ import annotations
 
+import math
 from typing import Any, Iterator, Mapping
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 from ..params import ParamError
 from ..runfile import Dataset
 from .builtin import digits, gaussian_mixture
-from .corruption import corrupt_labels
+from .corruption import asymmetric_map, corrupt_labels
 from .folders import FORMATS, counts, read_folder
 from .loader import DeviceLoader
 from .source import DataError, Source
@@ -50,6 +51,13 @@ def split_sizes(params: Mapping[str, Any]) -> tuple[int, int, int]:
     return n_train, n - n_train, n_test
 
 
+def _num_classes(params: Mapping[str, Any]) -> int:
+    name = params["dataset"]
+    if name == "gaussian":
+        return params["gaussian_classes"]
+    return FORMATS[name].num_classes if name in FORMATS else load_source(params).num_classes
+
+
 def _train_count(n: int, fraction: float) -> int:
     return min(n, max(1, int(round(fraction * n))))
 
@@ -58,8 +66,11 @@ def data_layout(params: Mapping[str, Any]) -> list[Dataset]:
     """Fixed datasets for the training split's labels, indexed by sample id ``idx``:
     ``data/labels_clean``, ``data/labels_noisy`` (int64) and ``data/noise_mask``
     (uint8, 1 where the label was changed), plus ``data/train_index`` (position of each
-    training sample in the source's training set)."""
+    training sample in the source's training set). Checks the asymmetric pair map, so a
+    bad one is refused before the run file is made."""
     n_train = split_sizes(params)[0]
+    if params["noise_type"] == "asymmetric" and params["noise_rate"] > 0:
+        asymmetric_map(params["dataset"], params["noise_pairs"], _num_classes(params))  # raises ParamError
     return [Dataset("data/labels_clean", (n_train,), "i8", growable=False),
             Dataset("data/labels_noisy", (n_train,), "i8", growable=False),
             Dataset("data/noise_mask", (n_train,), "u1", growable=False),
@@ -102,7 +113,10 @@ class Data:
         x = self.x["train"].double()
         dims = (0,) if mode == "feature" or x.ndim == 2 else (0, 2, 3)
         mean = x.mean(dim=dims, keepdim=True)
-        std = x.std(dim=dims, keepdim=True).clamp_min(1e-6 * float(x.abs().max()) + 1e-12)
+        if math.prod(x.shape[d] for d in dims) < 2:  # one value each: no spread to divide by
+            std = torch.ones_like(mean)
+        else:
+            std = x.std(dim=dims, keepdim=True).clamp_min(1e-6 * float(x.abs().max()) + 1e-12)
         self.mean, self.std = mean[0].float(), std[0].float()
         self._scale, self._shift = (1 / std[0]).float(), (-mean[0] / std[0]).float()
 

@@ -67,17 +67,19 @@ def read_idx(path: str) -> np.ndarray:
     return body.reshape(dims)
 
 
-def _idx_pair(images: str, labels: str) -> tuple[np.ndarray, np.ndarray]:
+def _idx_pair(images: str, labels: str, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     x, y = read_idx(images), read_idx(labels)
     if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
         raise DataError(f"{images} / {labels}: expected images (N, 28, 28) and labels (N,), "
                         f"found {x.shape} and {y.shape}")
+    if len(y) and y.max() >= num_classes:
+        raise DataError(f"{labels}: labels outside [0, {num_classes - 1}] (found {int(y.max())})")
     return x[:, None].copy(), y.astype(np.int64)
 
 
 def _read_fashion(paths: dict) -> tuple:
-    return (*_idx_pair(paths["train-images-idx3-ubyte"], paths["train-labels-idx1-ubyte"]),
-            *_idx_pair(paths["t10k-images-idx3-ubyte"], paths["t10k-labels-idx1-ubyte"]))
+    return (*_idx_pair(paths["train-images-idx3-ubyte"], paths["train-labels-idx1-ubyte"], 10),
+            *_idx_pair(paths["t10k-images-idx3-ubyte"], paths["t10k-labels-idx1-ubyte"], 10))
 
 
 def _unpickle(path: str, keys: tuple[str, ...]) -> dict:

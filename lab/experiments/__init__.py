@@ -33,6 +33,7 @@ def registry() -> dict[str, ModuleType]:
 
 
 def get(name: str) -> ModuleType:
+    """The experiment module called ``name``; :class:`ParamError` lists the known ones."""
     reg = registry()
     if name not in reg:
         raise ParamError("experiment", name, "one of " + ", ".join(reg))

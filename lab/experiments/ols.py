@@ -106,6 +106,7 @@ def check(p: dict) -> None:
 
 
 def layout(p: dict) -> list[Dataset]:
+    """Every dataset of an ``ols`` run (see the module docstring); checks the parameters."""
     check(p)  # before the run file is made: a bad combination never leaves a file
     n = p["N"]
 
@@ -209,6 +210,7 @@ def _notes(p: dict, rate: float) -> dict:
 
 
 def run(p: dict, ctx) -> dict:
+    """Draw the data, store the theory, run both chains block by block; returns the summary."""
     check(p)
     gen = torch.Generator().manual_seed(int(p["seed"]))
     x, eps = draw_data(p, gen)

@@ -14,10 +14,10 @@ from typing import Any, Mapping
 import torch
 
 from ..data import DATA_PARAMS, NOISE_PARAMS, data_layout, load_data
-from ..models import MODEL_PARAMS, model_from_params, n_parameters
+from ..models import MODEL_PARAMS, check_model_params, model_from_params, n_parameters
 from ..params import Spec
 from ..runfile import read_run
-from ..training import TRAINING_PARAMS, Trainer, engine_layout, load_weights
+from ..training import TRAINING_PARAMS, Trainer, engine_layout, load_weights, parse_milestones
 from ._common import RUN_PARAMS
 
 NAME = "supervised"
@@ -36,11 +36,20 @@ PRESETS = {
 }
 
 
+def check(params: Mapping[str, Any]) -> None:
+    """Parameters that would fail only once training starts; raises :class:`ParamError`."""
+    check_model_params(params, images=params["dataset"] != "gaussian")
+    parse_milestones(params["milestones"])
+
+
 def layout(params: Mapping[str, Any]):
+    """The engine's series and the training labels; checks the parameters first."""
+    check(params)  # before the run file is made: a bad combination never leaves a file
     return engine_layout() + data_layout(params)
 
 
 def run(params: Mapping[str, Any], ctx) -> dict:
+    """Load the data, build the model and train it with the shared engine."""
     data = load_data(params, ctx.device)
     data.save_labels(ctx)
     model = model_from_params(params, data).to(ctx.device)

@@ -8,6 +8,8 @@ import torch.nn.functional as F
 
 
 class PreActBlock(nn.Module):
+    """BN-ReLU-conv3x3, BN-ReLU-conv3x3, plus the input (1x1 projection when the shape changes)."""
+
     def __init__(self, cin: int, cout: int, stride: int):
         super().__init__()
         self.bn1 = nn.BatchNorm2d(cin)

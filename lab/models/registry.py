@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 import torch.nn as nn
 
-from ..params import Param, ParamError
+from ..params import Param, ParamError, comma_items
 from .mlp import ACTIVATIONS, MLP
 from .preact_resnet import PreActResNet
 from .resnet_cifar import CifarResNet
@@ -46,13 +46,24 @@ class SmallCNN(nn.Module):
 
 
 def parse_widths(text: str) -> list[int]:
+    """``"1024,1024"`` -> [1024, 1024]; raises :class:`ParamError` unless positive integers."""
     try:
-        widths = [int(t) for t in str(text).replace(" ", "").split(",") if t]
+        widths = [int(t) for t in comma_items(text)]
     except ValueError:
         widths = []
     if not widths or min(widths) < 1:
         raise ParamError("mlp_widths", text, "positive integers separated by commas, e.g. 1024,1024")
     return widths
+
+
+def check_model_params(params: Mapping[str, Any], images: bool) -> None:
+    """Refuse :data:`MODEL_PARAMS` that cannot build a model, before a run starts: bad
+    ``mlp_widths``, or a convolutional model for a data set of feature vectors
+    (``images`` false); raises :class:`ParamError`."""
+    parse_widths(params["mlp_widths"])
+    if params["model"] != "mlp" and not images:
+        raise ParamError("model", params["model"], "mlp: the other models need images (C, H, W) and this "
+                                                   "data set gives feature vectors")
 
 
 def build_model(name: str, input_shape: tuple, num_classes: int, *, widths=(256,), activation: str = "relu",
@@ -84,6 +95,7 @@ def model_from_params(params: Mapping[str, Any], data, **mlp_options: Any) -> nn
 
 
 def n_parameters(model: nn.Module) -> int:
+    """Number of trainable and frozen parameter entries (buffers excluded)."""
     return sum(p.numel() for p in model.parameters())
 
 

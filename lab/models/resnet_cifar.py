@@ -8,6 +8,8 @@ import torch.nn.functional as F
 
 
 class BasicBlock(nn.Module):
+    """conv3x3-BN-ReLU, conv3x3-BN, plus the parameter-free shortcut, then ReLU."""
+
     def __init__(self, cin: int, cout: int, stride: int):
         super().__init__()
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)

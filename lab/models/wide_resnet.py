@@ -8,6 +8,8 @@ import torch.nn.functional as F
 
 
 class WideBlock(nn.Module):
+    """BN-ReLU-conv3x3, BN-ReLU-dropout-conv3x3, plus the input (1x1 projection when the shape changes)."""
+
     def __init__(self, cin: int, cout: int, stride: int, dropout: float):
         super().__init__()
         self.bn1 = nn.BatchNorm2d(cin)
@@ -26,6 +28,8 @@ class WideBlock(nn.Module):
 
 
 class WideResNet(nn.Module):
+    """WRN-``depth``-``width``; ``depth`` must be 6n+4."""
+
     def __init__(self, depth: int, width: int, num_classes: int, in_channels: int = 3, dropout: float = 0.0):
         super().__init__()
         if (depth - 4) % 6:

@@ -24,8 +24,8 @@ _MIN_ACCEPT = 0.25
 _PERM_ELEMENTS = 1 << 22
 
 
-#: dtype of drawn indices: the smallest that holds them (less memory traffic)
 def index_dtype(n: int) -> torch.dtype:
+    """dtype of drawn indices in ``[0, n]``: the smallest that holds them (less memory traffic)."""
     return torch.int16 if n <= torch.iinfo(torch.int16).max else torch.int32
 
 

@@ -3,7 +3,7 @@
 An experiment builds a model and its data, then hands both to :class:`Trainer`
 together with a :class:`Hooks` object that changes only what the experiment changes::
 
-    data = load_data(params, ctx.device, ctx.seed)           # lab.data
+    data = load_data(params, ctx.device)                      # lab.data
     data.save_labels(ctx)                                     # data/labels_clean, ...
     model = model_from_params(params, data).to(ctx.device)    # lab.models
     summary = Trainer(model, data, params, ctx, MyHooks()).fit()
@@ -81,11 +81,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..context import Diverged, RunContext
+from ..experiments._common import scalar_series
 from ..runfile import Dataset
 from .optim import make_optimizer, make_scheduler
 
@@ -96,7 +98,7 @@ SPLITS = ("train", "val", "test")
 
 def engine_layout(*extra_series: str) -> list[Dataset]:
     """``series/step`` plus the engine's series and the experiment's own scalar series."""
-    return [Dataset("series/step", (), "i8")] + [Dataset(f"series/{n}", ()) for n in ENGINE_SERIES + extra_series]
+    return scalar_series(*ENGINE_SERIES, *extra_series)
 
 
 @dataclass
@@ -320,12 +322,18 @@ def save_weights(ctx: RunContext, model: nn.Module, prefix: str = "weights") -> 
 
 def load_weights(arrays: Mapping[str, Any], model: nn.Module, prefix: str = "weights") -> nn.Module:
     """Load a state dict saved by :func:`save_weights` from ``RunData.arrays`` (or any
-    mapping path -> array) into ``model``; a missing or extra key is an error."""
+    mapping path -> array) into ``model``; a missing or extra key, or a shape that differs,
+    is an error."""
     state = model.state_dict()
-    missing = [k for k in state if f"{prefix}/{k}" not in arrays]
-    if missing:
-        raise KeyError(f"the run file has no weights for {missing[:5]}{'...' if len(missing) > 5 else ''}: "
-                       "was it saved from the same model and parameters?")
-    new = {k: torch.as_tensor(arrays[f"{prefix}/{k}"]).to(dtype=v.dtype).reshape(v.shape) for k, v in state.items()}
+    saved = {path[len(prefix) + 1:]: arr for path, arr in arrays.items() if path.startswith(prefix + "/")}
+    problems = {"no weights for": [k for k in state if k not in saved],
+                "weights the model lacks:": [k for k in saved if k not in state],
+                "weights of another shape for": [k for k, v in state.items()
+                                                 if k in saved and tuple(np.shape(saved[k])) != tuple(v.shape)]}
+    for what, keys in problems.items():
+        if keys:
+            raise KeyError(f"the run file has {what} {keys[:5]}{'...' if len(keys) > 5 else ''}: "
+                           "was it saved from the same model and parameters?")
+    new = {k: torch.as_tensor(saved[k]).to(dtype=v.dtype) for k, v in state.items()}
     model.load_state_dict(new, strict=True)
     return model

@@ -15,14 +15,14 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
-from ..params import ParamError
+from ..params import ParamError, comma_items
 
 
 def parse_milestones(text: str) -> list[int]:
     """``"100,150"`` -> [100, 150]: increasing epoch numbers >= 1 (those after the last
     epoch never take effect, so shortening ``epochs`` needs no other edit)."""
     try:
-        ms = [int(t) for t in str(text).replace(" ", "").split(",") if t]
+        ms = [int(t) for t in comma_items(text)]
     except ValueError:
         raise ParamError("milestones", text, "epoch numbers separated by commas, e.g. 100,150") from None
     if any(m < 1 for m in ms) or ms != sorted(set(ms)):
@@ -31,11 +31,13 @@ def parse_milestones(text: str) -> list[int]:
 
 
 def make_optimizer(parameters: Iterable[torch.nn.Parameter], params: Mapping[str, Any]) -> torch.optim.SGD:
+    """SGD with the ``lr``, ``momentum`` and ``weight_decay`` parameters."""
     return torch.optim.SGD(parameters, lr=float(params["lr"]), momentum=float(params["momentum"]),
                            weight_decay=float(params["weight_decay"]))
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, params: Mapping[str, Any]):
+    """The per-epoch schedule named by ``schedule`` (module docstring)."""
     kind, epochs = params["schedule"], int(params["epochs"])
     if kind == "multistep":
         return torch.optim.lr_scheduler.MultiStepLR(optimizer, parse_milestones(params["milestones"]),
