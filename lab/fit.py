@@ -42,13 +42,13 @@ FAILED = dict(tau=math.nan, amplitude=math.nan, offset=math.nan, r2=math.nan, rm
 
 
 def _solve(t: np.ndarray, y: np.ndarray, tau: float, offset: bool) -> tuple[float, float, float]:
-    """Least-squares (A, C) for fixed tau and the sum of squared residuals."""
+    """Least-squares ``(A exp(-t[0]/tau), C)`` for fixed tau (the amplitude at the first
+    point, which cannot overflow) and the sum of squared residuals."""
     e = np.exp(-(t - t[0]) / tau)
     X = np.stack([e, np.ones_like(e)], axis=1) if offset else e[:, None]
     coef, *_ = np.linalg.lstsq(X, y, rcond=None)
     r = y - X @ coef
-    a = float(coef[0]) * math.exp(t[0] / tau) if tau > 0 else math.nan
-    return a, float(coef[1]) if offset else 0.0, float(r @ r)
+    return float(coef[0]), float(coef[1]) if offset else 0.0, float(r @ r)
 
 
 def fit_exponential(t, y, *, offset: bool = True, t_range: tuple[float, float] | None = None) -> ExpFit:
@@ -82,7 +82,9 @@ def fit_exponential(t, y, *, offset: bool = True, t_range: tuple[float, float] |
             d = a_lo + g * (a_hi - a_lo)
             fd = _solve(t, y, math.exp(d), offset)[2]
     tau = math.exp((a_lo + a_hi) / 2)
-    amp, off, res = _solve(t, y, tau, offset)
+    a_first, off, res = _solve(t, y, tau, offset)
+    # A = A(t0) exp(t0/tau): +-inf (curve NaN) when a fast decay starts late, instead of an OverflowError
+    amp = a_first * math.exp(t[0] / tau) if t[0] / tau < 700 else math.copysign(math.inf, a_first)
     tot = float(((y - y.mean()) ** 2).sum())
     r2 = 1 - res / tot if tot > 0 else math.nan
     return ExpFit(tau=tau, amplitude=amp, offset=off, r2=r2, rms=math.sqrt(res / n), t_min=lo, t_max=hi, n=n)

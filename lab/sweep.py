@@ -29,6 +29,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from . import experiments
+from .device import resolve_device
 from .params import ParamError, Spec
 from .runner import run_experiment
 
@@ -57,7 +58,9 @@ def parse_values(spec: Spec, item: str) -> tuple[str, list]:
         try:
             lo, hi, n = float(parts[1]), float(parts[2]), int(parts[3])
         except (IndexError, ValueError):
-            raise ParamError(name, text, "lin:lo:hi:n or log:lo:hi:n with numbers lo, hi and a count n") from None
+            n = 0
+        if len(parts) != 4 or n < 1:
+            raise ParamError(name, text, "lin:lo:hi:n or log:lo:hi:n with numbers lo, hi and a count n >= 1")
         if parts[0] == "log" and (lo <= 0 or hi <= 0):
             raise ParamError(name, text, "log:lo:hi:n with lo, hi > 0")
         raw = (np.geomspace if parts[0] == "log" else np.linspace)(lo, hi, n)
@@ -117,12 +120,15 @@ def run_sweep(experiment: str, base: Mapping[str, Any], grid: Mapping[str, Seque
               on_run: Callable[[dict, int, int], None] | None = None) -> str:
     """Run every grid point of ``experiment`` (``base`` values, the swept ones replaced)
     into ``out_dir/runs/``; returns the sweep file's path. Parameters are validated for
-    every point before the first run starts. ``on_run(entry, done, total)`` after each run.
-    Setting ``cancel_event`` stops the sweep: with ``jobs=1`` the run going stops too (status
-    ``cancelled``); with parallel jobs the runs going finish and the rest never start."""
+    every point (and the device) before the sweep file is made. ``on_run(entry, done, total)``
+    after each run. Setting ``cancel_event`` stops the sweep: with ``jobs=1`` the run going
+    stops too (status ``cancelled``); with parallel jobs the runs going finish and the rest
+    never start."""
     mod = experiments.get(experiment)
     points = grid_points(grid)
     values = [mod.SPEC.validate({**base, **pt}) for pt in points]
+    for device in {v["device"] for v in values}:
+        resolve_device(device)  # a device this machine lacks fails here, not after the sweep file is made
     os.makedirs(os.path.join(out_dir, "runs"), exist_ok=True)
     sweep_path = os.path.join(out_dir, SWEEP_FILE)
     if os.path.exists(sweep_path):

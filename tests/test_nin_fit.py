@@ -32,3 +32,13 @@ def test_fit_of_noise_is_flagged():
     f = fit_exponential(t, rng.normal(1.0, 0.1, t.size))
     assert not f.ok
     assert not fit_exponential([0.0, 1.0], [1.0, 0.5]).ok      # too few points
+
+
+def test_a_fit_range_that_starts_late_keeps_the_amplitude_at_time_zero():
+    # t_min / tau on the search grid reaches 1000: A = A(t_min) exp(t_min/tau) must not overflow
+    t = np.arange(0.0, 121.0)
+    y = 3.0 * np.exp(-t / 10.0) + 0.5
+    f = fit_exponential(t, y, t_range=(100.0, 120.0))
+    assert f.tau == pytest.approx(10.0, rel=1e-3) and f.offset == pytest.approx(0.5, abs=1e-6)
+    assert f.amplitude == pytest.approx(3.0, rel=1e-2) and f.ok
+    np.testing.assert_allclose(f.curve(t[100:]), y[100:], rtol=1e-6)

@@ -9,7 +9,7 @@ from lab.nin.phase_map import draws_for, run_block
 from lab.nin.toy import MomentStepper, ToyConfig, ToyDraws, averaged_run, classify, literal_run, series_summaries
 from lab.runfile import read_run
 from lab.runner import run_experiment
-from lab.theory.nin import PHASE_CODE, PHASES, averaged_step, boundaries, theory_phase
+from lab.theory.nin import PHASE_CODE, PHASES, averaged_step, boundaries, population_loss, theory_phase
 
 INIT = dict(w0_0=0.1, w1_0=1.0, w_NI0=0.05)
 BASE = dict(M=1.0, sigma_x=1.0, lr=0.01, batch=32, n_samples=500, noise_timing="redraw", **INIT)
@@ -82,6 +82,23 @@ def test_paper_divergence_bound_is_an_upper_bound():
     assert B["sigma_eps2_cat"] < s2 < B["sigma_eps2_div"]
     avg = averaged_run(ToyConfig(1.0, 1.0, math.sqrt(s2), 0.01), (0.1, 1.0, 0.05), 500)
     assert np.isnan(avg[-1]).all()
+
+
+def test_averaged_map_is_eq3_and_gradient_descent_on_the_expected_loss():
+    import torch
+
+    M, sx, se, lr = 1.3, 0.7, 2.0, 0.05
+    w = (0.4, -0.9, 0.3)
+    w0, w1, wni = w
+    # Eq. (3) with the zero-mean A terms dropped: B = lr wNI^2, B~ = lr w1^2, C = lr (w1 w0 - M) w0 sx^2
+    eq3 = (w0 - lr * w1 * (w1 * w0 - M) * sx ** 2,
+           w1 * (1 - lr * wni ** 2 * se ** 2) - lr * (w1 * w0 - M) * w0 * sx ** 2,
+           wni * (1 - lr * w1 ** 2 * se ** 2))
+    np.testing.assert_allclose(averaged_step(w, M, sx, se, lr), eq3, rtol=1e-14)
+    # the same map is one gradient step on E_{x, eps} 1/2 (w1 (w0 x + wNI eps) - M x)^2
+    wt = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+    population_loss(wt[0], wt[1], wt[2], se ** 2, sx, M).backward()
+    np.testing.assert_allclose(averaged_step(w, M, sx, se, lr), (wt - lr * wt.grad).detach().numpy(), rtol=1e-14)
 
 
 def test_averaged_map_is_the_moment_step_at_population_moments():

@@ -25,6 +25,9 @@ def test_parse_values_lists_ranges_and_errors():
         parse_values(SPEC, "lr=0.1,-1")                 # out of range
     with pytest.raises(ParamError, match="nope"):
         parse_values(SPEC, "nope=1,2")                  # unknown
+    for bad in ("lin:1:2:-1", "lin:1:2:0", "log:1:2", "lin:1:2:3:4"):
+        with pytest.raises(ParamError, match="count n >= 1"):
+            parse_values(SPEC, f"sigma_eps={bad}")      # no count, or one that is not positive
     assert grid_points({"a": [1, 2], "b": [3, 4]}) == [{"a": 1, "b": 3}, {"a": 1, "b": 4},
                                                         {"a": 2, "b": 3}, {"a": 2, "b": 4}]
 
@@ -58,6 +61,15 @@ def test_cli_sweep_in_parallel_processes(tmp_path, capsys):
     assert len(sw.runs) == 4 and all(r["status"] == "completed" for r in sw.runs)
     assert {(r["values"]["sigma_eps"], r["values"]["lr"]) for r in sw.runs} == {(0.5, 0.01), (0.5, 0.02), (2.0, 0.01), (2.0, 0.02)}
     assert all(os.path.exists(r["path"]) for r in sw.runs)
+
+
+def test_a_missing_device_fails_before_the_sweep_file_is_made(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ParamError, match="no CUDA device"):
+        run_sweep("nin-toy", {**SMALL, "device": "cuda"}, {"sigma_eps": [1.0, 2.0]}, str(tmp_path / "d"))
+    assert not os.path.exists(tmp_path / "d" / "sweep.json")  # the folder stays usable
 
 
 def test_read_sweep_rejects_other_files(tmp_path):

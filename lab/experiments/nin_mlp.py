@@ -33,9 +33,9 @@ import torch
 from ..context import Diverged
 from ..data import DATA_PARAMS, NOISE_PARAMS, data_layout, load_data
 from ..fit import fit_exponential
-from ..models import MODEL_PARAMS, model_from_params, n_parameters
+from ..models import MODEL_PARAMS, model_from_params, n_parameters, parse_widths
 from ..nin.mlp import TABLE1, classify_run, objective, table1_sigma_eps
-from ..params import Param, Spec
+from ..params import Param, ParamError, Spec
 from ..runfile import Dataset
 from ..training import TRAINING_PARAMS, Hooks, Trainer, engine_layout
 from ._common import RUN_PARAMS
@@ -83,7 +83,17 @@ EXTRA = ("niw_norm", "next_norm", "train_objective", "test_objective")
 FITS = (("niw_norm", "tau_niw"), ("train_objective", "tau_loss"), ("test_objective", "tau_test"))
 
 
+def hidden_widths(p: Mapping[str, Any]) -> list[int]:
+    """The MLP's hidden widths; a :class:`ParamError` unless ``nin_layer`` is one of them."""
+    widths = parse_widths(p["mlp_widths"])
+    if p["nin_layer"] >= len(widths):
+        raise ParamError("nin_layer", p["nin_layer"], f"a hidden layer 0..{len(widths) - 1} of mlp_widths="
+                                                      f"{p['mlp_widths']!r} (or add hidden layers)")
+    return widths
+
+
 def layout(params: Mapping[str, Any]) -> list[Dataset]:
+    hidden_widths(params)  # before the run file is made: a bad combination never leaves a file
     n = params["epochs"] + 1
     return engine_layout(*EXTRA) + data_layout(params) + [Dataset(f"fit/{k}", (n,), growable=False) for k, _ in FITS]
 
@@ -134,7 +144,7 @@ class NINHooks(Hooks):
 def sigma_eps_of(p: Mapping[str, Any], d_in: int) -> float:
     if p["phase"] == "custom":
         return p["sigma_eps"]
-    width = [int(w) for w in p["mlp_widths"].split(",")][p["nin_layer"]]
+    width = hidden_widths(p)[p["nin_layer"]]
     return table1_sigma_eps(p["loss"], p["phase"], d_in, width, p["lr"])
 
 
@@ -159,7 +169,7 @@ def run(p: Mapping[str, Any], ctx) -> dict:
     data.save_labels(ctx)
     d_in = int(np.prod(data.input_shape))
     sigma = sigma_eps_of(p, d_in)
-    widths = [int(w) for w in p["mlp_widths"].split(",")]
+    widths = hidden_widths(p)
     fan_in = ([d_in] + widths)[p["nin_layer"]]
     init_std = 1 / math.sqrt(fan_in) if p["nin_init"] == "fan_in" else 1.0
     model = model_from_params({**p, "model": "mlp"}, data, nin_layer=p["nin_layer"], nin_sigma=sigma,
