@@ -80,11 +80,32 @@ def test_teacher_hash_is_checked_when_the_student_is_reopened(chain, tmp_path):
 @pytest.mark.parametrize("values, message", [
     ({"method": "fickle-teacher"}, "fickle-teacher needs a teacher with dropout"),
     ({"dataset": "gaussian", "gaussian_dim": 64, "gaussian_classes": 10}, "trained on 'digits'"),
+    ({"normalise": "feature"}, "normalise='channel' (student: 'feature')"),
 ])
 def test_a_teacher_that_cannot_serve_fails_with_a_clear_message(chain, tmp_path, values, message):
     teacher = read_run(chain.path).header.attrs["teacher_path"]
     res = run_experiment("distill", {**STUDENT, "epochs": 1, "teacher": teacher, **values}, out_dir=str(tmp_path))
     assert res.status == "failed" and message in res.error
+
+
+def test_a_teacher_of_another_mixture_or_without_weights_fails_with_a_clear_message(tmp_path):
+    mixture = {"dataset": "gaussian", "gaussian_dim": 2, "model": "mlp", "mlp_widths": "8", "epochs": 1}
+    teacher = run_experiment("supervised", mixture, out_dir=str(tmp_path))
+    assert teacher.status == "completed", teacher.error
+    res = run_experiment("distill", {**STUDENT, **mixture, "gaussian_dim": 3, "teacher": teacher.path},
+                         out_dir=str(tmp_path))
+    assert res.status == "failed" and "gaussian_dim=2 (student: 3)" in res.error
+    toy = run_experiment("nin-toy", {"steps": 5}, out_dir=str(tmp_path))
+    res = run_experiment("distill", {**STUDENT, "teacher": toy.path}, out_dir=str(tmp_path))
+    assert res.status == "failed" and "'nin-toy' run, which saves no network weights" in res.error
+
+
+def test_a_fickle_teacher_to_be_trained_without_dropout_is_refused_before_training(tmp_path):
+    from lab.params import ParamError
+    with pytest.raises(ParamError, match="teacher_dropout"):
+        run_experiment("distill", {**STUDENT, "method": "fickle-teacher", "teacher_dropout": 0.0},
+                       out_dir=str(tmp_path))
+    assert not list(tmp_path.iterdir())  # neither a teacher nor a student file
 
 
 def test_a_missing_teacher_file_fails_with_a_clear_message(tmp_path):

@@ -28,10 +28,14 @@ def gaussian_input_noise(x: torch.Tensor, sigma: float, generator: torch.Generat
 
 
 @torch.no_grad()
+def correct(forward: Forward, x: torch.Tensor, y: torch.Tensor, batch: int = 512) -> torch.Tensor:
+    """Boolean ``argmax forward(x) == y`` per sample, evaluated in batches of ``batch``."""
+    hits = [forward(x[i:i + batch]).argmax(1) == y[i:i + batch] for i in range(0, len(x), batch)]
+    return torch.cat(hits) if hits else torch.zeros(0, dtype=torch.bool, device=y.device)
+
+
 def accuracy(forward: Forward, x: torch.Tensor, y: torch.Tensor, batch: int = 512) -> float:
-    correct = sum(int((forward(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum())
-                  for i in range(0, len(x), batch))
-    return correct / max(len(x), 1)
+    return int(correct(forward, x, y, batch).sum()) / max(len(x), 1)
 
 
 def noise_accuracy(forward: Forward, x: torch.Tensor, y: torch.Tensor, sigmas: Sequence[float],

@@ -65,9 +65,12 @@ def load_teacher(path: str) -> Teacher:
                            "'distill' run file")
     run = read_run(path)
     keys_text = run.header.attrs.get(f"{PREFIX}_keys")
-    if run.header.status not in ("completed", "cancelled") or not keys_text:
+    if run.header.status not in ("completed", "cancelled"):
         raise TeacherError(f"teacher file {path} holds no final weights (status '{run.header.display_status}'); "
                            "choose a run that completed")
+    if not keys_text:
+        raise TeacherError(f"teacher file {path} is a '{run.header.experiment}' run, which saves no network "
+                           "weights; choose a 'supervised' or 'distill' run")
     keys = json.loads(keys_text)
     missing = [k for k in keys if f"{PREFIX}/{k}" not in run.arrays]
     if missing:

@@ -16,11 +16,17 @@ student and teacher predict the same class; the teacher in evaluation mode) and
 first ``grad_samples`` samples of the training split (a fixed subset, evaluation
 mode). At the end, on the first ``robust_samples`` test samples, in pixel space
 ([0, 1] images: grey levels / 255, digits / 16): accuracy under Gaussian input noise
-for each sigma (``robust/noise_sigma``, ``robust/noise_acc``) and under PGD.
+for each sigma (``robust/noise_sigma``, ``robust/noise_acc``) and under PGD. For a
+``cifar10`` run, when their folders are given, accuracy on natural shifts
+(:mod:`lab.distill.shift`): CIFAR-10-C per corruption and severity
+(``robust/cifar10c_acc``, rows named by the dataset's ``corruptions`` attribute and the
+root attribute ``cifar10c_corruptions``; ``robust/cifar10c_cond_acc`` given the clean
+image is classified correctly) and CINIC-10's ImageNet test images.
 
 Summary: ``test_acc``, ``grad_norm``, ``pgd_acc``, ``noise_acc`` (mean over the sigmas),
-``agree``, and the teacher's ``teacher_val_acc``, ``teacher_test_acc`` and
-``teacher_grad_norm`` measured on the student's splits and gradient subset.
+``agree``, ``cifar10c_acc`` (mCA), ``cifar10c_cond_acc``, ``cinic10_acc``, and the
+teacher's ``teacher_val_acc``, ``teacher_test_acc`` and ``teacher_grad_norm`` measured
+on the student's splits and gradient subset.
 """
 from __future__ import annotations
 
@@ -30,11 +36,13 @@ from typing import Any, Mapping
 
 import torch
 
-from ..data import DATA_PARAMS, NOISE_PARAMS, data_layout, load_data, randomise_labels
+from ..data import DATA_PARAMS, NOISE_PARAMS, DataError, data_layout, load_data, randomise_labels
+from ..data.shifted import SEVERITIES, cifar10c_corruptions, cinic10_files
 from ..distill.grad_norm import mean_grad_norm
 from ..distill.logit_noise import NOISES
 from ..distill.methods import METHODS, TEACHERLESS, DistillHooks
 from ..distill.robustness import noise_accuracy, pgd_accuracy
+from ..distill.shift import cifar10c_accuracy, cinic10_accuracy
 from ..distill.teachers import Teacher, TeacherError, load_teacher, record_teacher
 from ..models import MODEL_NAMES, MODEL_PARAMS, model_from_params, n_parameters
 from ..params import Param, ParamError, Spec
@@ -85,6 +93,15 @@ DISTILL_PARAMS = (
     Param("pgd_step", "float", 2 / 255, low=0.0, high=1.0, group=M, help="PGD step size."),
     Param("pgd_steps", "int", 20, low=0, high=10_000, group=M, help="PGD iterations N (0 = no attack)."),
     Param("pgd_restarts", "int", 5, low=1, high=100, group=M, help="Random starts; the worst one counts."),
+    Param("cifar10c_root", "path", "", group=M,
+          help="cifar10 runs: folder holding CIFAR-10-C/ (<corruption>.npy, labels.npy); accuracy per "
+               "corruption and severity at the end. Empty: skip."),
+    Param("cinic10_root", "path", "", group=M,
+          help="cifar10 runs: folder holding CINIC-10/test/<class>/*.png; accuracy on its ImageNet images "
+               "at the end. Empty: skip."),
+    Param("shift_samples", "int", 1000, low=0, high=1_000_000, group=M,
+          help="Images per corruption and severity of CIFAR-10-C, and of CINIC-10 (a subset seeded by "
+               "data_seed; 0 = all)."),
 )
 SPEC = Spec(*DATA_PARAMS, *NOISE_PARAMS, *MODEL_PARAMS, *TRAINING_PARAMS, *DISTILL_PARAMS, *RUN_PARAMS)
 
@@ -138,10 +155,45 @@ def noise_sigmas(params: Mapping[str, Any]) -> list[float]:
     return values
 
 
+def check_teacher_params(params: Mapping[str, Any]) -> None:
+    """Combinations that would fail only after a teacher was trained; raises :class:`ParamError`."""
+    if params["method"] == "fickle-teacher" and not params["teacher"] and params["teacher_dropout"] <= 0:
+        raise ParamError("teacher_dropout", params["teacher_dropout"],
+                         "a rate > 0 for fickle-teacher when the run trains its own teacher (or a teacher file "
+                         "trained with dropout)")
+
+
 def layout(params: Mapping[str, Any]):
+    check_teacher_params(params)  # before the run file is made: a bad combination never leaves a file
     k = len(noise_sigmas(params))
-    return (engine_layout(*EXTRA_SERIES) + data_layout(params)
+    return (engine_layout(*EXTRA_SERIES) + data_layout(params) + shift_layout(params)
             + [Dataset("robust/noise_sigma", (k,), growable=False), Dataset("robust/noise_acc", (k,), growable=False)])
+
+
+SHIFT_ROOTS = {"cifar10c_root": ("CIFAR-10-C", cifar10c_corruptions), "cinic10_root": ("CINIC-10", cinic10_files)}
+
+
+def shift_layout(params: Mapping[str, Any]) -> list[Dataset]:
+    """Checks the shifted test sets' folders before the run starts (a :class:`ParamError`
+    when one is set for a data set other than cifar10 or does not hold its set) and
+    declares ``robust/cifar10c_acc`` / ``robust/cifar10c_cond_acc`` (corruptions x 5)."""
+    found = {}
+    for name, (title, check) in SHIFT_ROOTS.items():
+        root = params[name]
+        if not root:
+            continue
+        if params["dataset"] != "cifar10":
+            raise ParamError(name, root, f"empty for dataset '{params['dataset']}': {title} tests models "
+                                         "trained on cifar10")
+        try:
+            found[name] = check(root)
+        except DataError as e:
+            raise ParamError(name, root, f"a folder holding {title} ({e})") from None
+    if "cifar10c_root" not in found:
+        return []
+    names = found["cifar10c_root"]
+    return [Dataset(f"robust/{key}", (len(names), SEVERITIES), growable=False, attrs={"corruptions": names})
+            for key in ("cifar10c_acc", "cifar10c_cond_acc")]
 
 
 # ======================================================================== teacher ======
@@ -187,12 +239,25 @@ def train_teacher(params: Mapping[str, Any], ctx) -> str:
     return result.path
 
 
+#: data parameters that change the inputs a network sees: the standardisation of images, the
+#: mixture itself for ``gaussian`` (feature vectors are standardised per feature either way)
+SAME_INPUTS = {"gaussian": ("gaussian_classes", "gaussian_dim", "gaussian_separation", "data_seed")}
+IMAGE_INPUTS = ("normalise",)
+
+
 def build_teacher(teacher: Teacher, params: Mapping[str, Any], data, device) -> torch.nn.Module:
     """The teacher network with its final weights, checked against the student's data."""
     tp = teacher.params
     if tp.get("dataset") != params["dataset"]:
         raise TeacherError(f"teacher {teacher.path} was trained on '{tp.get('dataset')}', the student uses "
                            f"'{params['dataset']}'; choose a teacher of the same data set")
+    keys = SAME_INPUTS.get(params["dataset"], IMAGE_INPUTS)
+    defaults = {p.name: p.default for p in DATA_PARAMS}
+    differ = [f"{k}={tp.get(k, defaults[k])!r} (student: {params[k]!r})" for k in keys
+              if tp.get(k, defaults[k]) != params[k]]
+    if differ:
+        raise TeacherError(f"teacher {teacher.path} saw other inputs than the student: {', '.join(differ)}; "
+                           "set these as the teacher had them, or leave teacher empty to train a matching one")
     model = model_from_params({**{p.name: p.default for p in MODEL_PARAMS}, **tp}, data)
     try:
         load_weights(teacher.run.arrays, model)
@@ -280,6 +345,28 @@ def robustness(model, data, params, generator) -> dict:
     return {"noise_acc_per_sigma": accs, "pgd_acc": pgd}
 
 
+def shift_accuracy(model, data, params, ctx) -> dict:
+    """CIFAR-10-C and CINIC-10 accuracies (for the folders that are set), saved to the run
+    file; the summary's ``cifar10c_acc``, ``cifar10c_cond_acc`` and ``cinic10_acc``."""
+    model.eval()
+
+    def forward(x):
+        return model(data.normalise(x))
+
+    out = {}
+    k, seed = int(params["shift_samples"]), int(params["data_seed"])
+    if params["cifar10c_root"]:
+        res = cifar10c_accuracy(forward, params["cifar10c_root"], k, seed, (data.x["test"], data.y["test"]),
+                                ctx.device)
+        ctx.save("robust/cifar10c_acc", res.acc)
+        ctx.save("robust/cifar10c_cond_acc", res.cond_acc)
+        ctx.attr("cifar10c_corruptions", ",".join(res.corruptions))
+        out.update(cifar10c_acc=res.mca, cifar10c_cond_acc=res.mean_cond_acc)
+    if params["cinic10_root"]:
+        out["cinic10_acc"] = cinic10_accuracy(forward, params["cinic10_root"], k, seed, ctx.device)
+    return out
+
+
 # ============================================================================ run ======
 def run(params: Mapping[str, Any], ctx) -> dict:
     method = params["method"]
@@ -316,4 +403,5 @@ def run(params: Mapping[str, Any], ctx) -> dict:
     ctx.save("robust/noise_acc", res["noise_acc_per_sigma"])
     finite = [a for a in res["noise_acc_per_sigma"] if math.isfinite(a)]
     summary.update(pgd_acc=res["pgd_acc"], noise_acc=sum(finite) / len(finite) if finite else math.nan)
+    summary.update(shift_accuracy(model, data, params, ctx))
     return summary
