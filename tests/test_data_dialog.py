@@ -1,4 +1,6 @@
 """The Data dialog: table of data sets and a download that fails clearly offline."""
+import os
+
 import pytest
 from PySide6.QtCore import QSettings
 
@@ -53,3 +55,37 @@ def test_download_failure_is_shown(dialog, tmp_path, qtbot, monkeypatch):
     qtbot.waitUntil(lambda: bool(shown), timeout=5000)
     assert "downloading cifar100 failed" in shown[0]
     assert "no network" in dialog.details.toPlainText()
+
+
+def test_download_into_a_folder_that_cannot_be_made_is_shown(dialog, tmp_path, qtbot, monkeypatch):
+    import widgets.data_dialog as mod
+
+    def make_folder_only(name, root):  # what download does before torchvision is asked
+        os.makedirs(root, exist_ok=True)
+
+    shown = []
+    monkeypatch.setattr(mod, "download", make_folder_only)
+    monkeypatch.setattr(mod.QMessageBox, "warning", lambda *a: shown.append(a[2]))
+    (tmp_path / "a-file").write_text("")
+    dialog.set_folder(str(tmp_path / "a-file" / "data"))  # below a file: no folder can be made there
+    dialog.table.selectRow(list(rows(dialog)).index("cifar100"))
+    dialog.download_selected()
+    qtbot.waitUntil(lambda: bool(shown), timeout=5000)
+    assert "Not a directory" in shown[0]
+    assert dialog._thread is None and dialog.download_button.isEnabled()
+
+
+def test_enter_in_the_folder_field_rescans_instead_of_browsing(dialog, tmp_path, qtbot, monkeypatch):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QFileDialog
+
+    browsed = []
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: browsed.append(a) or "")
+    make_cifar(str(tmp_path / "data"))
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    dialog.folder.setFocus()
+    dialog.folder.setText(str(tmp_path / "data"))
+    qtbot.keyClick(dialog.folder, Qt.Key_Return)
+    assert not browsed and dialog.isVisible()
+    assert rows(dialog)["cifar10"][1] == "found"

@@ -119,3 +119,34 @@ def test_table_widget_fills_from_a_folder(qtbot, two_runs):
     table = panel.open_table()
     qtbot.addWidget(table)
     assert table.dataset_box.currentText() == "digits" and "n=1" in table.cell_text("ELR*", "sym 40%")
+
+
+def test_best_epoch_is_named_in_the_legend_where_no_range_clips_it(qtbot, two_runs):
+    import pyqtgraph as pg
+
+    run = read_run(two_runs[1][1])
+    panel = Panel()
+    qtbot.addWidget(panel)
+    panel.show_run(run)
+    acc = run["series/test_acc"]
+    best = 1 + int(np.argmax(acc[1:]))
+    assert panel.best_label.text == f"best {100 * acc[best]:.2f}% @ epoch {best}"
+    legend = panel.plots()["test accuracy"].legend
+    assert panel.best_label in [label for _, label in legend.items]
+    assert not [i for i in panel.plots()["test accuracy"].items if isinstance(i, pg.TextItem)]
+
+
+def test_compare_and_table_windows_belong_to_the_window_that_opened_them(qtbot, two_runs):
+    """Owned windows do not keep the application running once the main window is closed
+    (Qt quits when the last window without a parent closes)."""
+    folder, paths = two_runs
+    browser = RunBrowser(str(folder))
+    qtbot.addWidget(browser)
+    browser.table.selectAll()
+    view = browser.compare_selected()
+    assert view.isWindow() and view.parentWidget() is browser
+    panel = Panel()
+    qtbot.addWidget(panel)
+    panel.show_run(read_run(paths[0]))
+    table = panel.open_table()
+    assert table.isWindow() and table.parentWidget() is panel

@@ -85,3 +85,21 @@ def test_preset_fills_the_form(qtbot):
     assert tab.preset_tag(expected) == name
     tab.apply_preset("(defaults)")
     assert tab.form.values() == mod.SPEC.defaults()
+
+
+def test_a_path_can_be_browsed_as_a_file_or_a_folder(qtbot, monkeypatch, tmp_path):
+    """A teacher is a run file, a data root a folder: the Browse menu offers both."""
+    from PySide6.QtWidgets import QFileDialog, QPushButton
+
+    teacher = str(tmp_path / "teacher.h5")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (teacher, ""))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path))
+    form = ParamForm(SPEC)
+    qtbot.addWidget(form)
+    field = form.fields["data_dir"]
+    menu = field.findChild(QPushButton).menu()
+    assert [a.text() for a in menu.actions()] == ["File…", "Folder…"]
+    menu.actions()[0].trigger()
+    assert form.values()["data_dir"] == teacher
+    menu.actions()[1].trigger()
+    assert form.values()["data_dir"] == str(tmp_path)

@@ -159,3 +159,39 @@ def test_sweep_view_follows_a_running_sweep(qtbot, tmp_path):
     write_sweep(path, full)
     view.reread()
     assert not view.timer.isActive() and len(view.curves["loss_final"].getData()[0]) == 2
+
+
+def test_hover_readout_skips_values_whose_shape_lacks_the_cell(qtbot):
+    from widgets.phase_map_view import PhaseMapView
+
+    view = PhaseMapView()
+    qtbot.addWidget(view)
+    view.set_axes(np.geomspace(0.01, 100, 5), np.linspace(1, 3, 3), "x", "y")
+    codes = np.ones((3, 5), dtype=int)
+    # more rows but fewer columns than the grid: a lexicographic shape test lets (1, 3) through
+    view.set_codes(codes, PHASES, {"short": np.zeros((5, 2)), "full": np.full((3, 5), 7.0)})
+    text = view.describe(1, 3)
+    assert "full = 7" in text and "short" not in text
+    view.set_codes(np.ones((4, 2), dtype=int), PHASES)  # codes narrower than the grid
+    assert PHASES[0] in view.describe(1, 3)
+
+
+def test_a_map_file_without_its_axes_says_so_instead_of_drawing_nothing(qtbot, tmp_path, map_file, monkeypatch):
+    import shutil
+
+    import h5py
+
+    monkeypatch.setattr(QMessageBox, "critical", lambda *a, **k: pytest.fail(a[2]))
+    damaged = str(tmp_path / "damaged.h5")
+    shutil.copy(map_file, damaged)
+    with h5py.File(damaged, "a") as f:
+        del f["phase_map/sigma_eps"]
+    w = MainWindow(run_dir=str(tmp_path / "runs"))
+    qtbot.addWidget(w)
+    messages = []
+    w.statusBar().messageChanged.connect(messages.append)
+    assert w.open_run(damaged)  # the header is fine: the file opens
+    tab = w.tab_of["nin-phase-map"]
+    tab.redraw()
+    assert "the file has no 'phase_map/sigma_eps'" in tab.info.text()
+    assert any("cannot draw this run" in m for m in messages)

@@ -159,3 +159,19 @@ def test_density_cloud_counts_every_point(qtbot):
     inside = ((xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)).sum()
     assert cloud.hist.sum() == inside
     assert x1 - x0 < 20  # the grid follows the stationary cloud, not the transient
+
+
+def test_generic_panel_leaves_out_series_without_values_until_they_have_some(qtbot, tmp_path):
+    fake_experiment.install()
+    run = read_run(run_experiment("fake", {"steps": 20}, out_dir=str(tmp_path)).path)
+    run.arrays["series/val_loss"] = np.full(20, np.nan)  # a split the run does not use
+    run.arrays["series/lr"] = np.full(20, 1e-3)
+    panel = generic.Panel()
+    qtbot.addWidget(panel)
+    panel.show_run(run)
+    assert sorted(panel.plots()) == ["loss", "lr"]
+    assert not panel.plots()["lr"].getAxis("left").autoSIPrefix  # no "lr (x0.001)" rescaling
+    run.arrays["series/val_loss"][-1] = 0.5
+    panel.refresh(run)
+    assert sorted(panel.plots()) == ["loss", "lr", "val_loss"]
+    np.testing.assert_array_equal(panel.curves["series/val_loss"].getData()[1][-1:], [0.5])

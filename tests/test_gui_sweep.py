@@ -190,3 +190,40 @@ def test_a_sweep_that_cannot_start_says_why(qtbot, window, boxes, tmp_path):
     qtbot.waitUntil(lambda: not sw.running, timeout=10_000)
     qtbot.waitUntil(lambda: sw.error != "", timeout=2_000)
     assert "exists already" in sw.error and boxes[-1] == ("critical", sw.error)
+
+
+@pytest.mark.parametrize("view_class, experiment, swept", [(SweepView, "nin-toy", "sigma_eps"),
+                                                           (NoiseScaleView, "distill", "sigma2")])
+def test_a_followed_sweep_file_that_vanishes_stops_the_following_with_a_note(qtbot, tmp_path, view_class,
+                                                                                experiment, swept):
+    doc = {"format": "noiselab-sweep", "format_version": 1, "experiment": experiment, "preset": "", "params": {},
+           "swept": [swept], "grid": {swept: [0.1, 1.0]}, "status": "running", "runs": []}
+    path = str(tmp_path / "sweep.json")
+    write_sweep(path, doc)
+    view = view_class()
+    qtbot.addWidget(view)
+    view.load(path)
+    assert view.timer.isActive()
+    os.remove(path)
+    view.reread()  # a timer slot: it must not raise
+    assert not view.timer.isActive()
+    infos = [v.info.text() for v in (view.views.values() if view_class is NoiseScaleView else [view])]
+    assert all("stopped following" in t and "no such sweep file" in t for t in infos)
+
+
+def test_a_label_on_several_ranges_keeps_one_colour_matching_its_key(qtbot):
+    from lab.sweep import SweepData
+    from widgets.sweep_view import band_colour
+
+    modes = ["fast", "slow", "fast", "slow"]  # labels that are not phases: colours by first appearance
+    runs = [{"path": f"r{i}.h5", "status": "completed", "values": {"lr": float(i + 1)},
+             "summary": {"mode": m, "loss_final": 1.0}} for i, m in enumerate(modes)]
+    sweep = SweepData(path="/nowhere/sweep.json", experiment="nin-toy", params={}, swept=["lr"],
+                      grid={"lr": [1.0, 2.0, 3.0, 4.0]}, status="completed", runs=runs)
+    view = SweepView()
+    qtbot.addWidget(view)
+    view.load(sweep, y_keys=("loss_final",), band_key="mode", log_x=False)
+    colours = [r.brush.color().getRgb()[:3] for r in view.band_items]
+    assert len(colours) == 4
+    assert colours[0] == colours[2] == band_colour("fast", 0) and colours[1] == colours[3] == band_colour("slow", 1)
+    assert f"rgb{band_colour('slow', 1)}'>■</span> slow" in view.info.text()

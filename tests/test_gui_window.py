@@ -214,3 +214,61 @@ def test_the_app_opens_the_window_on_a_run_file(qtbot, tmp_path, boxes):
     qtbot.waitUntil(lambda: w.tab_of["ols"].current is not None, timeout=5_000)
     assert w.tabs.currentWidget() is w.tab_of["ols"]
     assert w.tab_of["ols"].current.path == res.path and w.tab_of["ols"].current.status == "completed"
+
+
+def test_export_to_a_folder_that_cannot_be_written_says_so(qtbot, window, boxes, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+    res = run_experiment("ols", dict(SHORT, steps=100), out_dir=str(tmp_path))
+    assert window.open_run(res.path)
+    window.tab_of["ols"].redraw()
+    (tmp_path / "a-file").write_text("")
+    for ext in ("png", "svg"):
+        bad = str(tmp_path / "a-file" / f"plot.{ext}")  # a "folder" that is a file
+        with pytest.raises(OSError, match="cannot write"):
+            export_plot(window.tab_of["ols"].panel.plots()["distances"], bad)
+        monkeypatch.setattr(QInputDialog, "getItem", lambda *a, **k: ("distances", True))
+        monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, bad=bad, **k: (bad, ""))
+        window.export_plot_dialog()
+        assert boxes[-1][0] == "critical" and "cannot write" in boxes[-1][1]
+    assert "saved" not in window.statusBar().currentMessage()
+
+
+def test_a_run_the_experiment_cannot_lay_out_gets_a_message_and_no_source(window, boxes, tmp_path):
+    tab = window.tab_of["supervised"]
+    window.tabs.setCurrentWidget(tab)
+    tab.form.set_values({"dataset": "cifar10", "data_root": str(tmp_path / "no-data")})
+    assert window.run_current() is None  # the data folder lacks CIFAR-10: checked by the layout
+    assert boxes[-1][0] == "critical" and "data_root" in boxes[-1][1] and "cifar-10-batches-py" in boxes[-1][1]
+    assert tab.sources == [] and tab.current is None
+
+
+def test_the_browser_survives_a_file_deleted_during_its_scan(window, monkeypatch):
+    import widgets.run_browser as rb
+
+    folder = window.browser.folder
+    res = run_experiment("ols", dict(SHORT, steps=100), out_dir=folder)
+    real = os.scandir
+
+    def scan_then_delete(path):
+        entries = list(real(path))
+        os.remove(res.path)  # gone between the scan and the sort by time
+        return iter(entries)
+
+    monkeypatch.setattr(rb.os, "scandir", scan_then_delete)
+    window.browser.refresh()  # a timer slot: it must not raise
+    monkeypatch.undo()
+    assert window.browser.row_of(res.path)[2] == "unreadable: vanished"
+
+
+def test_a_run_into_a_folder_that_cannot_be_made_fails_with_the_reason_first(qtbot, tmp_path, boxes):
+    (tmp_path / "a-file").write_text("")
+    w = MainWindow(run_dir=str(tmp_path / "a-file" / "runs"))  # below a file: no folder can be made
+    qtbot.addWidget(w)
+    src = start(qtbot, w, SHORT)
+    qtbot.waitUntil(lambda: not src.running, timeout=30_000)
+    assert src.status == "failed"
+    kind, text = boxes[-1]
+    assert kind == "critical"
+    head = text.split("Details:")[0]
+    assert "Not a directory" in head and "Traceback" not in head

@@ -25,5 +25,5 @@ def run_app(argv: list[str]) -> int:
     loop; returns the exit code."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Noise Lab")
-    window = open_window(argv)  # a reference held until the loop ends keeps it alive
+    app.main_window = open_window(argv)  # held by the application until its loop ends
     return app.exec()

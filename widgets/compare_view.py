@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 from lab.compare import common_series, differing_params, legend_label
 from lab.runfile import RunData, read_run
 
-from .plots import long_curve, make_plot
+from .plots import add_legend, long_curve, make_plot
 
 #: distinguishable colours, reused cyclically
 PALETTE = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14), (148, 103, 189),
@@ -39,7 +39,7 @@ class CompareView(QWidget):
         self.plot_widget = make_plot("step", "value")
         self.plot = self.plot_widget.getPlotItem()
         self.plot.getAxis("left").enableAutoSIPrefix(False)  # series have no units to scale
-        self.legend = self.plot.addLegend(offset=(-5, 5))
+        self.legend = add_legend(self.plot)
         lay = QVBoxLayout(self)
         lay.addLayout(top)
         lay.addWidget(self.plot_widget, 1)
@@ -55,13 +55,12 @@ class CompareView(QWidget):
         self.differing.setText("differs: " + (", ".join(names) if names else "nothing"))
         series = common_series(self.runs)
         current = self.series_box.currentText()
-        self.series_box.blockSignals(True)
+        pick = current if current in series else ("test_acc" if "test_acc" in series else (series[0] if series else ""))
+        self.series_box.blockSignals(True)  # drawn once, below
         self.series_box.clear()
         self.series_box.addItems(series)
+        self.series_box.setCurrentText(pick)
         self.series_box.blockSignals(False)
-        pick = current if current in series else ("test_acc" if "test_acc" in series else (series[0] if series else ""))
-        if pick:
-            self.series_box.setCurrentText(pick)
         self.show_series(pick)
 
     def show_series(self, name: str) -> None:

@@ -27,7 +27,7 @@ class DownloadThread(QThread):
     def run(self) -> None:
         try:
             download(self.name, self.root)
-        except DataError as e:
+        except (DataError, OSError) as e:  # OSError: a folder that cannot be made or written
             self.done.emit(str(e))
             return
         self.done.emit("")
@@ -48,6 +48,10 @@ class DataDialog(QDialog):
         browse.clicked.connect(self.browse)
         rescan = QPushButton("Rescan")
         rescan.clicked.connect(self.rescan)
+        # Enter in the folder field rescans; without a default the dialog would click
+        # its first button, Browse…
+        rescan.setDefault(True)
+        browse.setAutoDefault(False)
         top = QHBoxLayout()
         top.addWidget(QLabel("Data folder"))
         top.addWidget(self.folder, 1)
@@ -69,6 +73,7 @@ class DataDialog(QDialog):
         self.download_button.setToolTip("Ask torchvision to download the selected data set into the folder "
                                         "(needs a network)")
         self.download_button.clicked.connect(self.download_selected)
+        self.download_button.setAutoDefault(False)
         buttons = QDialogButtonBox(QDialogButtonBox.Close)
         buttons.rejected.connect(self.reject)
         buttons.addButton(self.download_button, QDialogButtonBox.ActionRole)

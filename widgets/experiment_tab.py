@@ -2,13 +2,14 @@
 it shows and the experiment's panel, redrawn from a timer (never per chunk)."""
 from __future__ import annotations
 
+import html
 import os
 import time
 from types import ModuleType
 from typing import Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea,
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QMessageBox, QPushButton, QScrollArea,
                                QSplitter, QVBoxLayout, QWidget)
 
 from lab.params import ParamError, resolve_preset
@@ -146,14 +147,21 @@ class ExperimentTab(QWidget):
 
     # -- runs -------------------------------------------------------------------------------
     def start_run(self) -> LiveRun | None:
-        """Start a run with the form's values into ``run_dir()`` (the browser's folder)."""
+        """Start a run with the form's values into ``run_dir()`` (the browser's folder).
+        Values that pass the form but not the experiment's layout (a data folder that
+        lacks the data set, say) get a message box and start nothing."""
         try:
             values = self.form.values()
         except ParamError as e:
             self.message.emit(str(e))
             return None
         path = new_run_path(self.run_dir(), self.name, self.preset_tag(values))
-        source = LiveRun(self.name, values, path, parent=self)
+        try:
+            source = LiveRun(self.name, values, path, parent=self)
+        except ParamError as e:
+            QMessageBox.critical(self, "Cannot start run", str(e))
+            self.message.emit(f"{self.name}: run not started")
+            return None
         self.add_source(source)
         self.message.emit(f"started {os.path.basename(path)}")
         return source
@@ -211,22 +219,35 @@ class ExperimentTab(QWidget):
             return
         if s.dirty:
             s.dirty = False
-            drawn = (id(s), id(s.run))
+            problem = self._draw(s)
+            self._update_info(s, problem)
+            if problem:
+                self.message.emit(f"{os.path.basename(s.path)}: {problem}")
+        self._update_progress(s)
+
+    def _draw(self, s: RunSource) -> str:
+        """Draw ``s`` on the panel; returns why it could not be drawn ("" if it was)."""
+        drawn = (id(s), id(s.run))
+        try:
             if drawn != self._drawn:
                 self._drawn = drawn
                 self.panel.show_run(s.run)
             else:
                 self.panel.refresh(s.run)
-            self._update_info(s)
-        self._update_progress(s)
+        except KeyError as e:  # a damaged file, or one from a version with other datasets
+            return f"cannot draw this run: the file has no '{e.args[0]}'"
+        except (IndexError, ValueError) as e:  # a dataset of another shape than the panel draws
+            return f"cannot draw this run: {e}"
+        return ""
 
-    def _update_info(self, s: RunSource) -> None:
+    def _update_info(self, s: RunSource, problem: str = "") -> None:
         h = s.run.header
         text = f"<b>{os.path.basename(s.path)}</b> · {s.status} · seed {h.seed}"
         if h.status == "diverged":
             text += f" · diverged at step {h.diverged_step}"
-        if h.status == "failed" and h.error:
-            text += f"<br><font color='#b00'>{h.error.strip().splitlines()[-1]}</font>"
+        lines = [h.error.strip().splitlines()[-1]] if h.status == "failed" and h.error.strip() else []
+        lines += [problem] if problem else []
+        text += "".join(f"<br><font color='#b00'>{html.escape(line, quote=False)}</font>" for line in lines)
         self.info.setText(text)
 
     def _update_progress(self, s: RunSource) -> None:

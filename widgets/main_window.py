@@ -26,6 +26,15 @@ from .sweep_dialog import SweepDialog
 from .sweep_window import SweepWindow
 
 
+def failure_text(path: str, error: str) -> str:
+    """A failed run's message: the error itself first (a traceback's last line names
+    what went wrong), then the traceback for the record."""
+    lines = error.strip().splitlines()
+    if len(lines) < 2:
+        return f"{os.path.basename(path)} failed:\n\n{error.strip()}"
+    return f"{os.path.basename(path)} failed:\n\n{lines[-1]}\n\nDetails:\n{error.strip()}"
+
+
 class MainWindow(QMainWindow):
     def __init__(self, run_dir: str | None = None):
         super().__init__()
@@ -144,7 +153,7 @@ class MainWindow(QMainWindow):
         self.browser.refresh()
         h = source.run.header if source.run is not None else None
         if h is not None and h.status == "failed":
-            QMessageBox.critical(self, "Run failed", f"{os.path.basename(source.path)} failed:\n\n{h.error}")
+            QMessageBox.critical(self, "Run failed", failure_text(source.path, h.error))
 
     # -- opening ----------------------------------------------------------------------------
     def open_run_dialog(self) -> None:
@@ -220,9 +229,14 @@ class MainWindow(QMainWindow):
         stem = os.path.splitext(os.path.basename(tab.current.path))[0] + f"-{name}"
         path, _ = QFileDialog.getSaveFileName(self, "Export plot", os.path.join(self.browser.folder, stem + ".png"),
                                               "PNG image (*.png);;SVG drawing (*.svg)")
-        if path:
+        if not path:
+            return
+        try:
             export_plot(plots[name], path)
-            self.statusBar().showMessage(f"plot saved to {path}", 10_000)
+        except OSError as e:
+            QMessageBox.critical(self, "Cannot export plot", str(e))
+            return
+        self.statusBar().showMessage(f"plot saved to {path}", 10_000)
 
     def export_csv_dialog(self) -> None:
         tab = self.current_tab()

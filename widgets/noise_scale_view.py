@@ -9,7 +9,7 @@ import numpy as np
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
-from lab.sweep import SweepData, read_sweep
+from lab.sweep import SweepData, SweepError, read_sweep
 
 from .sweep_view import FOLLOW_INTERVAL_MS, SweepView
 
@@ -62,5 +62,13 @@ class NoiseScaleView(QWidget):
 
     def reread(self) -> None:
         """Read the sweep file again: new runs become points, the teacher's lines appear."""
-        if self.sweep is not None:
-            self.load(self.sweep.path, log_x=self.views["grad_norm"].log_x.isChecked())
+        if self.sweep is None:
+            return
+        try:
+            sweep = read_sweep(self.sweep.path)
+        except SweepError as e:  # moved, deleted or damaged meanwhile: keep what is drawn
+            self.timer.stop()
+            for view in self.views.values():
+                view.stop_following(e)
+            return
+        self.load(sweep, log_x=self.views["grad_norm"].log_x.isChecked())

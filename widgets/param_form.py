@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget)
+                               QHBoxLayout, QLabel, QLineEdit, QMenu, QPushButton, QVBoxLayout, QWidget)
 
 from lab.params import Param, ParamError, Spec
 
@@ -54,7 +54,8 @@ class TextField(QLineEdit):
 
 
 class PathField(QWidget):
-    """A path line edit with a browse button."""
+    """A path line edit with a browse button; a path parameter names a file (a teacher's
+    run file) or a folder (a data root), so Browse offers both choosers."""
 
     edited = Signal()
 
@@ -64,7 +65,10 @@ class PathField(QWidget):
         self.edit = TextField(param)
         self.edit.edited.connect(self.edited)
         button = QPushButton("Browse…")
-        button.clicked.connect(self._browse)
+        menu = QMenu(button)
+        menu.addAction("File…", self.browse_file)
+        menu.addAction("Folder…", self.browse_folder)
+        button.setMenu(menu)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.edit, 1)
@@ -74,7 +78,12 @@ class PathField(QWidget):
     def error(self) -> str:
         return self.edit.error
 
-    def _browse(self) -> None:
+    def browse_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, f"Choose {self.param.name}", self.edit.text())
+        if path:
+            self.edit.setText(path)
+
+    def browse_folder(self) -> None:
         path = QFileDialog.getExistingDirectory(self, f"Choose {self.param.name}", self.edit.text())
         if path:
             self.edit.setText(path)

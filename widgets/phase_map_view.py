@@ -15,7 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from .plots import make_plot
+from .plots import add_legend, make_plot
 
 #: colours of the codes 1, 2, ...; code 0 (pending) is transparent
 PALETTE = ((31, 119, 180), (44, 160, 44), (255, 127, 14), (214, 39, 40), (148, 103, 189), (140, 86, 75))
@@ -24,6 +24,11 @@ CURVE_STYLES = (Qt.SolidLine, Qt.DashLine, Qt.DotLine, Qt.DashDotLine)
 
 def _coords(values: np.ndarray, log: bool) -> np.ndarray:
     return np.log10(values) if log else np.asarray(values, float)
+
+
+def _holds(a: np.ndarray, row: int, col: int) -> bool:
+    """Whether the 2-D array ``a`` has a cell ``(row, col)`` (both indices in range)."""
+    return a.ndim >= 2 and row < a.shape[0] and col < a.shape[1]
 
 
 class PhaseMapView(QWidget):
@@ -93,12 +98,9 @@ class PhaseMapView(QWidget):
         """A curve over the map (a theory boundary), kept and updated by name."""
         if name not in self.curves:
             pen = pg.mkPen(color, width=2, style=CURVE_STYLES[style_index % len(CURVE_STYLES)])
-            self.curves[name] = self.item.plot([], [], pen=pen, name=name)
             if self.item.legend is None:
-                self.item.addLegend(offset=(-10, 10), labelTextSize="8pt")
-                self.item.legend.addItem(self.curves[name], name)
-            elif not any(lbl.text == name for _s, lbl in self.item.legend.items):
-                self.item.legend.addItem(self.curves[name], name)
+                add_legend(self.item, size="8pt")
+            self.curves[name] = self.item.plot([], [], pen=pen, name=name)  # joins the legend
         x, y = np.asarray(x, float), np.asarray(y, float)
         ok = np.isfinite(x) & np.isfinite(y) & (x > 0 if self.log[0] else True) & (y > 0 if self.log[1] else True)
         self.curves[name].setData(x[ok], y[ok])
@@ -123,10 +125,10 @@ class PhaseMapView(QWidget):
         return QPointF(self._origin[0] + (col + 0.5) * self._step[0], self._origin[1] + (row + 0.5) * self._step[1])
 
     def describe(self, row: int, col: int) -> str:
-        code = int(self.codes[row, col]) if self.codes.shape[:2] > (row, col) else 0
+        code = int(self.codes[row, col]) if _holds(self.codes, row, col) else 0
         name = self.names[code] if code < len(self.names) else str(code)
         parts = [f"{self.labels[0]} = {self.x[col]:.4g}", f"{self.labels[1]} = {self.y[row]:.4g}", f"<b>{name}</b>"]
-        parts += [f"{k} = {v[row, col]:.4g}" for k, v in self.values.items() if v.shape[:2] > (row, col)]
+        parts += [f"{k} = {v[row, col]:.4g}" for k, v in self.values.items() if _holds(v, row, col)]
         return " · ".join(parts)
 
     def _on_move(self, pos) -> None:

@@ -39,6 +39,17 @@ def make_plot(x_label: str, y_label: str, x_units: str = "", y_units: str = "", 
     return w
 
 
+#: legend anchors: the offset of :meth:`pyqtgraph.PlotItem.addLegend` for each corner
+LEGEND_CORNERS = {"top right": (-10, 10), "top left": (10, 10), "bottom right": (-10, -10), "bottom left": (10, -10)}
+
+
+def add_legend(plot: pg.PlotItem, corner: str = "top right", size: str = "9pt", columns: int = 1) -> pg.LegendItem:
+    """A legend in ``corner`` on a translucent white box, so that curves passing under
+    it neither hide its entries nor vanish behind an opaque block."""
+    return plot.addLegend(offset=LEGEND_CORNERS[corner], labelTextSize=size, colCount=columns,
+                          brush=pg.mkBrush(255, 255, 255, 200), pen=pg.mkPen(200, 200, 200))
+
+
 def long_curve(plot: pg.PlotItem, name: str, color, width: float = 1.0, style=None) -> pg.PlotDataItem:
     """A curve for many points: peak downsampling and clip-to-view. Keep the default
     1-pixel solid pen for jagged curves: Qt strokes wide or dashed pens along a
@@ -182,6 +193,7 @@ def find_plots(widget: QWidget) -> dict[str, pg.PlotItem]:
 
 def export_plot(item: pg.PlotItem, path: str) -> None:
     """Write a plot to ``path``: SVG for ``.svg``, else a PNG image at twice screen size.
+    Raises OSError when the file cannot be written (a missing or read-only folder).
 
     SVG is painted by Qt's own SVG generator: pyqtgraph 0.14's SVGExporter fails on the
     closed paths that Qt >= 6.10 writes."""
@@ -194,9 +206,12 @@ def export_plot(item: pg.PlotItem, path: str) -> None:
         gen.setViewBox(target)
         gen.setTitle(item.titleLabel.text or "Noise Lab plot")
         painter = QPainter(gen)
+        if not painter.isActive():
+            raise OSError(f"cannot write {path}: check that its folder exists and is writable")
         item.scene().render(painter, target, source)
         painter.end()
         return
     exporter = pg.exporters.ImageExporter(item)
     exporter.parameters()["width"] = max(int(item.sceneBoundingRect().width() * 2), 400)
-    exporter.export(path)
+    if not exporter.export(path):
+        raise OSError(f"cannot write {path}: check that its folder exists and is writable")

@@ -46,6 +46,15 @@ def summary_text(header: RunHeader) -> str:
     return ", ".join(f"{k}={_fmt(v)}" for k, v in header.summary.items() if not isinstance(v, (list, dict)))
 
 
+def _mtime(entry: os.DirEntry) -> float:
+    """The entry's modification time; a file deleted since the scan sorts last (its row
+    then reads ``unreadable: vanished``)."""
+    try:
+        return entry.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def local_time(iso: str) -> str:
     try:
         return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
@@ -130,6 +139,7 @@ class RunBrowser(QWidget):
         except RunFileError as e:
             QMessageBox.warning(self, "Compare runs", str(e))
             return None
+        view.setParent(self, Qt.Window)  # a window of the main window's: it goes when the app quits
         view.setWindowTitle("Compare runs")
         view.resize(900, 560)
         view.show()
@@ -171,8 +181,7 @@ class RunBrowser(QWidget):
             entries = [e for e in os.scandir(self.folder) if e.is_file() and e.name.endswith((".h5", ".hdf5"))]
         except OSError:
             entries = []
-        entries.sort(key=lambda e: e.stat().st_mtime, reverse=True)
-        paths = [os.path.abspath(e.path) for e in entries]
+        paths = [os.path.abspath(e.path) for e in sorted(entries, key=_mtime, reverse=True)]
         live = self.live_status()
         # runs of this window whose file the worker has not created yet come first
         starting = sorted(p for p in live if os.path.dirname(p) == self.folder and p not in paths)

@@ -3,16 +3,18 @@ decay times against sigma_eps), with optional shaded bands of a categorical summ
 (the phase each run ended in) and a horizontal reference line."""
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QListWidget, QVBoxLayout, QWidget
 
-from lab.sweep import SweepData, read_sweep
+from lab.sweep import SweepData, SweepError, read_sweep
 from lab.theory.nin import PHASES
 
 from .phase_map_view import PALETTE
-from .plots import make_plot
+from .plots import add_legend, make_plot
 
 SYMBOLS = ("o", "s", "t", "d", "+", "x")
 
@@ -36,7 +38,7 @@ class SweepView(QWidget):
         self.sweep: SweepData | None = None
         self.plot = make_plot("swept value", "summary value", title="Sweep")
         self.item = self.plot.getPlotItem()
-        self.item.addLegend(offset=(-10, 10), labelTextSize="9pt")
+        add_legend(self.item)
         for side in ("left", "bottom"):
             self.item.getAxis(side).enableAutoSIPrefix(False)
         self.x_box = QComboBox()
@@ -103,7 +105,11 @@ class SweepView(QWidget):
         if self.sweep is None:
             return
         keys = set(self.selected_keys())
-        self.sweep = read_sweep(self.sweep.path)
+        try:
+            self.sweep = read_sweep(self.sweep.path)
+        except SweepError as e:  # moved, deleted or damaged meanwhile: keep what is drawn
+            self.stop_following(e)
+            return
         known = {self.y_list.item(i).text() for i in range(self.y_list.count())}
         for k in self.sweep.summary_keys():
             if k not in known and k not in self.sweep.swept:
@@ -120,6 +126,11 @@ class SweepView(QWidget):
         if self.sweep.status != "running":
             self.timer.stop()
         self.redraw()
+
+    def stop_following(self, error: SweepError) -> None:
+        """Stop rereading a sweep file that can no longer be read, and say why."""
+        self.timer.stop()
+        self.info.setText(f"<font color='#b00'>stopped following the sweep: {html.escape(str(error))}</font>")
 
     def set_reference(self, y: float | None, label: str = "") -> None:
         """A horizontal reference line (None removes it)."""
@@ -168,22 +179,29 @@ class SweepView(QWidget):
             else:
                 self.curves[k].setData(xs, ys)
                 self.repeats[k].setData([], [])
+        bands = self._draw_bands(xk, self.band_box.currentText(), lx)
+        n_done = sum(r["status"] != "pending" for r in self.sweep.runs)
+        self.info.setText(f"{self.sweep.experiment} sweep · {n_done}/{len(self.sweep.runs)} runs · {self.sweep.status}"
+                          + (f" · {bands}" if bands else ""))
+
+    def _draw_bands(self, xk: str, bk: str, lx: bool) -> str:
+        """Shade the x ranges where the label ``bk`` holds, one colour per label (a label
+        that holds on several ranges keeps its colour); returns the colour key as HTML."""
         for it in self.band_items:
             self.item.removeItem(it)
         self.band_items = []
-        bk = self.band_box.currentText()
-        if bk and bk != "(none)":
-            for i, (lo, hi, label) in enumerate(self.sweep.bands(xk, bk)):
-                if lx and lo <= 0:
-                    continue
-                a, b = (np.log10(lo), np.log10(hi)) if lx else (lo, hi)
-                r = pg.LinearRegionItem((a, b), movable=False, brush=pg.mkBrush(*band_colour(label, i), 60), pen=pg.mkPen(None))
-                r.setZValue(-10)
-                r.setToolTip(f"{bk} = {label}: {lo:.4g} .. {hi:.4g}")
-                self.item.addItem(r)
-                self.band_items.append(r)
-        n_done = sum(r["status"] != "pending" for r in self.sweep.runs)
-        bands = " · ".join(f"<span style='color: rgb{band_colour(lb, i)}'>■</span> {lb}"
-                           for i, lb in enumerate(dict.fromkeys(b[2] for b in self.sweep.bands(xk, bk)))) if bk and bk != "(none)" else ""
-        self.info.setText(f"{self.sweep.experiment} sweep · {n_done}/{len(self.sweep.runs)} runs · {self.sweep.status}"
-                          + (f" · {bands}" if bands else ""))
+        if not bk or bk == "(none)":
+            return ""
+        bands = self.sweep.bands(xk, bk)
+        labels = list(dict.fromkeys(label for _, _, label in bands))
+        for lo, hi, label in bands:
+            if lx and lo <= 0:
+                continue
+            a, b = (np.log10(lo), np.log10(hi)) if lx else (lo, hi)
+            colour = band_colour(label, labels.index(label))
+            r = pg.LinearRegionItem((a, b), movable=False, brush=pg.mkBrush(*colour, 60), pen=pg.mkPen(None))
+            r.setZValue(-10)
+            r.setToolTip(f"{bk} = {label}: {lo:.4g} .. {hi:.4g}")
+            self.item.addItem(r)
+            self.band_items.append(r)
+        return " · ".join(f"<span style='color: rgb{band_colour(lb, i)}'>■</span> {lb}" for i, lb in enumerate(labels))

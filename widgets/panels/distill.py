@@ -3,7 +3,8 @@
 - losses (train / validation / test) and accuracies per epoch, live, with the agreement
   with the teacher and the teacher's test accuracy as a reference line;
 - the average per-sample gradient norm ``1/N sum_i ||df(x_i)/dtheta||^2`` per epoch;
-- after the run: a robustness table (clean, Gaussian input noise per sigma, PGD) and the
+- after the run: a robustness table (clean, Gaussian input noise per sigma, PGD, and the
+  CIFAR-10-C / CINIC-10 accuracies when measured) and the
   accuracy-versus-sigma curve.
 
 Above the plots a line names the teacher and says whether its file is still the one the
@@ -20,7 +21,7 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QTableWidget, QTableWidgetIte
 from lab.distill.teachers import TeacherError, verify_teacher
 from lab.runfile import RunData
 
-from ..plots import make_plot
+from ..plots import add_legend, make_plot
 
 EXPERIMENTS = ("distill",)
 
@@ -55,10 +56,10 @@ class Panel(QWidget):
         outer.addLayout(grid, 1)
         self._plots: dict[str, pg.PlotItem] = {}
 
-        def plot(name, row, col, *args, **kw):
+        def plot(name, row, col, *args, legend="top right", columns=1, **kw):
             w = make_plot(*args, **kw)
             item = w.getPlotItem()
-            item.addLegend(offset=(-5, 5))
+            add_legend(item, legend, columns=columns)
             for side in ("left", "bottom"):
                 item.getAxis(side).enableAutoSIPrefix(False)
             grid.addWidget(w, row, col)
@@ -67,7 +68,7 @@ class Panel(QWidget):
 
         p = plot("loss", 0, 0, "epoch", "cross-entropy loss", title="Loss")
         self.loss = {s: p.plot([], [], pen=pg.mkPen(c, width=2), name=s) for s, c in SPLIT_COLOURS.items()}
-        p = plot("accuracy", 0, 1, "epoch", "accuracy", title="Accuracy")
+        p = plot("accuracy", 0, 1, "epoch", "accuracy", title="Accuracy", legend="bottom right", columns=2)
         self.acc = {s: p.plot([], [], pen=pg.mkPen(c, width=2), name=s) for s, c in SPLIT_COLOURS.items()}
         self.agree = p.plot([], [], pen=pg.mkPen(AGREE_C, width=1.5, style=pg.QtCore.Qt.DashLine),
                             name="agreement with teacher (test)")
@@ -80,7 +81,7 @@ class Panel(QWidget):
         self.grad = p.plot([], [], pen=pg.mkPen(GRAD_C, width=2), symbol="o", symbolSize=4,
                            symbolBrush=GRAD_C, name="student")
         p = plot("accuracy vs sigma", 1, 1, "input noise \u03c3 (pixels in [0, 1])", "test accuracy",
-                 title="Accuracy under Gaussian input noise")
+                 title="Accuracy under Gaussian input noise", legend="bottom left")
         self.noise_curve = p.plot([], [], pen=pg.mkPen(SPLIT_COLOURS["test"], width=2), symbol="o",
                                   symbolBrush=SPLIT_COLOURS["test"], name="student")
         self.table = QTableWidget(0, 2)
@@ -148,6 +149,8 @@ class Panel(QWidget):
             p = run.header.params
             rows.append((f"PGD-{p.get('pgd_steps', '?')} (l\u221e, \u03b5 = {p.get('pgd_eps', 0) * 255:.3g}/255, "
                          f"worst of {p.get('pgd_restarts', '?')})", s["pgd_acc"]))
+        rows += [(label, s[key]) for key, label in (("cifar10c_acc", "CIFAR-10-C (mean over corruptions, severities)"),
+                                                    ("cinic10_acc", "CINIC-10 (ImageNet images)")) if key in s]
         if rows == self._rows:
             return
         self._rows = rows

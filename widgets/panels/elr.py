@@ -6,7 +6,8 @@
 - middle: its Figure 2: mean probability of the true class, and the true-class entry of
   the gradient coefficient ``p - y + lambda g`` (mean with a one-sd band; the CE part
   ``p - y`` and the regularisation part ``lambda g`` dashed);
-- bottom: test accuracy with the best epoch marked, and the training losses.
+- bottom: test accuracy with the best epoch marked (its value in the legend, where no
+  axis range can clip it), and the training losses.
 
 Everything drawn is computed by the experiment and read from the run file.
 """
@@ -16,11 +17,12 @@ import os
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from lab.runfile import RunData
 
-from ..plots import make_plot
+from ..plots import add_legend, make_plot
 
 EXPERIMENTS = ("elr",)
 
@@ -81,9 +83,9 @@ class Panel(QWidget):
         outer.addLayout(grid, 1)
         self._plots = {}
 
-        def plot(name, row, col, *args, **kw):
+        def plot(name, row, col, *args, legend="top right", columns=1, **kw):
             w = make_plot(*args, **kw)
-            w.getPlotItem().addLegend(offset=(-5, 5))
+            add_legend(w.getPlotItem(), legend, columns=columns)
             grid.addWidget(w, row, col)
             self._plots[name] = w.getPlotItem()
             return w.getPlotItem()
@@ -95,13 +97,14 @@ class Panel(QWidget):
             p.setYRange(0, 1, padding=0.02)
             self.stacks[s] = StackedArea(p, STACKS[s])
 
-        p = plot("p true", 1, 0, "epoch", "mean p of the true class", title="True-class probability")
+        p = plot("p true", 1, 0, "epoch", "mean p of the true class", title="True-class probability",
+                 legend="bottom right")
         p.setYRange(0, 1, padding=0.02)
         self.p_true = {s: p.plot([], [], pen=pg.mkPen(c, width=2), name=s)
                        for s, c in (("clean", CLEAN_C), ("wrong", NOISY_C))}
 
         p = plot("coefficient", 1, 1, "epoch", "coefficient at true class",
-                 title="Gradient coefficient p - y + \u03bb g at c*")
+                 title="Gradient coefficient p - y + \u03bb g at c*", columns=3)
         self.coef, self.terms, self.bands = {}, {}, {}
         for s, c in (("clean", CLEAN_C), ("wrong", NOISY_C)):
             lo, hi = p.plot([], [], pen=None), p.plot([], [], pen=None)
@@ -114,13 +117,12 @@ class Panel(QWidget):
                 p.plot([], [], pen=pg.mkPen(c, width=1, style=pg.QtCore.Qt.DotLine), name=f"{s}: \u03bb g"),
             )
 
-        p = plot("test accuracy", 2, 0, "epoch", "test accuracy", title="Test accuracy")
+        p = plot("test accuracy", 2, 0, "epoch", "test accuracy", title="Test accuracy", legend="bottom right")
         self.test = p.plot([], [], pen=pg.mkPen(BLUE, width=2), name="test")
         self.train_clean = p.plot([], [], pen=pg.mkPen(GREEN, width=1), name="train vs clean labels")
         self.best = pg.ScatterPlotItem(size=12, symbol="star", brush=pg.mkBrush(*RED), pen=None, name="best")
         p.addItem(self.best)
-        self.best_text = pg.TextItem(anchor=(0.5, 1.2), color=RED)
-        p.addItem(self.best_text)
+        self.best_label = p.legend.getLabel(self.best)
 
         p = plot("loss", 2, 1, "epoch", "loss", title="Training loss")
         self.loss = p.plot([], [], pen=pg.mkPen(GREY, width=2), name="optimised loss")
@@ -143,6 +145,7 @@ class Panel(QWidget):
 
         folder = os.path.dirname(os.path.abspath(self.run_path)) if self.run_path else ""
         table = ElrTableWidget(folder)
+        table.setParent(self, Qt.Window)  # a window of the main window's: it goes when the app quits
         table.set_dataset(self._dataset)
         table.setWindowTitle("ELR: Table 1")
         table.resize(1000, 300)
@@ -176,11 +179,10 @@ class Panel(QWidget):
         if finite.any():
             i = int(np.flatnonzero(finite)[np.argmax(acc[finite])])
             self.best.setData([x[i]], [acc[i]])
-            self.best_text.setText(f"best {100 * acc[i]:.2f}% @ {int(x[i])}")
-            self.best_text.setPos(float(x[i]), float(acc[i]))
+            self.best_label.setText(f"best {100 * acc[i]:.2f}% @ epoch {int(x[i])}")
         else:
             self.best.setData([], [])
-            self.best_text.setText("")
+            self.best_label.setText("best")
         x, lo, tl, rg = cols("loss", "train_loss", "reg")
         self.loss.setData(x, lo, connect="finite")
         self.train_loss.setData(x, tl, connect="finite")

@@ -1,4 +1,6 @@
-"""The fallback panel: every scalar series against ``series/step``, one plot each."""
+"""The fallback panel: every scalar series against ``series/step``, one plot each; a
+series with no finite value yet (a validation split that is not used, say) gets its plot
+once it has one."""
 from __future__ import annotations
 
 import numpy as np
@@ -44,9 +46,11 @@ class Panel(QWidget):
 
     def refresh(self, run: RunData) -> None:
         for path in scalar_series(run):
-            if path not in self.curves:
-                self._add_plot(path)
             step, y = run.series("series/step", path)
+            if path not in self.curves:
+                if not np.isfinite(y).any():
+                    continue  # an empty plot says nothing
+                self._add_plot(path)
             self.curves[path].setData(step.astype(float), y)
         s = run.header.summary
         self.summary.setText("summary: " + ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
@@ -58,6 +62,7 @@ class Panel(QWidget):
         item = self.layout_widget.addPlot(row=n // COLUMNS, col=n % COLUMNS)
         item.setLabel("bottom", "step")
         item.setLabel("left", name)
+        item.getAxis("left").enableAutoSIPrefix(False)  # series have no units: "lr (x0.001)" misleads
         item.showGrid(x=True, y=True, alpha=0.25)
         self.curves[path] = long_curve(item, name, (31, 119, 180))
         self._plots[name] = item

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
 from lab.runfile import RunData
 
-from ..plots import long_curve, make_plot
+from ..plots import add_legend, long_curve, make_plot
 
 EXPERIMENTS = ("nin-mlp",)
 
@@ -26,8 +26,9 @@ class Panel(QWidget):
         self.norms = make_plot("epoch", "norm", log_y=True, title="|W_NI| and the next layer's weights")
         self.losses = make_plot("epoch", "objective (ε = 0)", log_y=True, title="Training objective")
         self.accs = make_plot("epoch", "accuracy", title="Accuracy (ε = 0)")
-        for p in (self.norms, self.losses, self.accs):
-            p.getPlotItem().addLegend(offset=(-10, 10), labelTextSize="9pt")
+        # accuracies rise towards the top right: their legend goes below them
+        for p, corner in ((self.norms, "top right"), (self.losses, "top right"), (self.accs, "bottom right")):
+            add_legend(p.getPlotItem(), corner)
             for side in ("left", "bottom"):
                 p.getPlotItem().getAxis(side).enableAutoSIPrefix(False)
         self.losses.setXLink(self.norms)

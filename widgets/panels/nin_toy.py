@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 from lab.runfile import RunData
 
 from ..phase_map_view import PALETTE
-from ..plots import long_curve, make_plot
+from ..plots import add_legend, long_curve, make_plot
 
 EXPERIMENTS = ("nin-toy",)
 
@@ -29,14 +29,14 @@ class Panel(QWidget):
         super().__init__(parent)
         self.w_plot = make_plot("SGD step", "weight", title="Weights: SGD (solid) and averaged Eq. (3) (dashed)")
         wp = self.w_plot.getPlotItem()
-        wp.addLegend(offset=(-10, 10), labelTextSize="9pt")
+        add_legend(wp)
         self.curves = {}
         for key, label, color in WEIGHTS:
             self.curves[key] = long_curve(wp, label, color)
             self.curves["avg_" + key] = long_curve(wp, f"{key} averaged", color, width=1.5, style=Qt.DashLine)
         self.l_plot = make_plot("SGD step", "loss", log_y=True, title="Loss (population loss of the current weights)")
         lp = self.l_plot.getPlotItem()
-        lp.addLegend(offset=(-10, 10), labelTextSize="9pt")
+        add_legend(lp)
         self.batch_loss = long_curve(lp, "mini-batch loss", LOSS + (70,), width=1)
         self.loss = long_curve(lp, "loss (SGD)", LOSS, width=2)
         self.avg_loss = long_curve(lp, "loss (averaged)", LOSS, width=1.5, style=Qt.DashLine)
@@ -47,6 +47,7 @@ class Panel(QWidget):
         self.bar.setMaximumHeight(130)
         bp = self.bar.getPlotItem()
         bp.hideAxis("left")
+        bp.showGrid(x=False, y=False)  # phase bands, not values: grid lines only clutter them
         bp.setMouseEnabled(y=False)
         self.regions = []
         for i, name in enumerate(PHASE_NAMES):

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QSplitter, QTab
 
 from lab.runfile import RunData
 
-from ..plots import DensityCloud, ellipse_points, log_indices, long_curve, make_plot
+from ..plots import DensityCloud, add_legend, ellipse_points, log_indices, long_curve, make_plot
 
 EXPERIMENTS = ("ols",)
 
@@ -74,8 +74,7 @@ class Panel(QWidget):
                               title="Iterates in the (β<sub>1</sub>, β<sub>2</sub>) plane")
         tp = self.traj.getPlotItem()
         tp.setAspectLocked(True)
-        tp.addLegend(offset=(10, 10), labelTextSize="9pt", brush=pg.mkBrush(255, 255, 255, 210),
-                     pen=pg.mkPen(200, 200, 200))
+        add_legend(tp, "top left")
         self.cloud = DensityCloud(tp, "noisy SGD", NOISY + (160,))
         self.noisy_path = tp.plot([], [], pen=pg.mkPen(NOISY + (90,), width=1))
         self.clean_path = tp.plot([], [], pen=pg.mkPen(CLEAN, width=2), name="noiseless SGD")
@@ -95,8 +94,7 @@ class Panel(QWidget):
         self.dist = make_plot("iteration", "distance", log_x=True, log_y=True,
                               title="Distance to β_hat and β*")
         dp = self.dist.getPlotItem()
-        dp.addLegend(offset=(-10, -10), labelTextSize="9pt", brush=pg.mkBrush(255, 255, 255, 210),
-                     pen=pg.mkPen(200, 200, 200))
+        add_legend(dp, "bottom right")
         self.d_curves = {
             ("series/beta_noisy", "data/beta_hat"): long_curve(dp, "noisy, |β − β_hat|", NOISY),
             ("series/beta_noisy", "data/beta_star"): long_curve(dp, "noisy, |β − β*|", NOISY_STAR),
