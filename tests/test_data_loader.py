@@ -30,6 +30,25 @@ def test_every_index_appears_once_per_epoch_and_orders_differ():
     assert torch.equal(again, epochs[0])  # seeded
 
 
+@pytest.mark.parametrize("n,batch,sizes", [(21, 10, [10, 11]), (1, 10, [1]), (20, 10, [10, 10]), (22, 10, [10, 10, 2])])
+def test_a_lone_last_sample_joins_the_batch_before_it(n, batch, sizes):
+    xs, ys = torch.zeros(n, 1), torch.arange(n)
+    loader = DeviceLoader(xs, ys, batch, lambda x: x, seed=0)
+    got = [len(i) for _, _, i in loader]
+    assert got == sizes and len(loader) == len(sizes)
+    assert sorted(torch.cat([i for _, _, i in loader]).tolist()) == list(range(n))
+
+
+def test_batch_norm_model_trains_when_one_sample_is_left_over(tmp_path):
+    """66-sample batches of a 67-sample split: preact-resnet18 shrinks digits to 1x1, where
+    batch norm cannot train on a single sample."""
+    from lab.runner import run_experiment
+
+    r = run_experiment("supervised", {"dataset": "digits", "model": "preact-resnet18", "train_fraction": 0.05,
+                                      "batch": 66, "epochs": 1, "device": "cpu"}, out_dir=str(tmp_path))
+    assert r.status == "completed", r.error
+
+
 def test_crop_and_flip_move_a_known_pixel():
     x = torch.zeros(3, 2, 8, 8, dtype=torch.uint8)
     x[:, :, 2, 5] = 200  # one bright pixel at row 2, column 5

@@ -14,8 +14,9 @@ class DeviceLoader:
     """Iterate ``(x, y, idx)`` batches of ``(xs, ys)`` in a fresh seeded order each epoch.
 
     ``normalise`` maps a raw batch to float inputs; ``crop`` / ``flip`` switch the batched
-    augmentation (images only). The last batch may be smaller (every index appears
-    exactly once per epoch).
+    augmentation (images only). Every index appears exactly once per epoch: the last
+    batch may be smaller, except that a lone left-over sample joins the batch before it
+    (batch norm cannot train on a batch of one).
     """
 
     def __init__(self, xs: torch.Tensor, ys: torch.Tensor, batch: int, normalise: Callable, *,
@@ -27,15 +28,23 @@ class DeviceLoader:
         self.generator = torch.Generator(device=xs.device)
         self.generator.manual_seed(int(seed))
 
+    def bounds(self) -> list[tuple[int, int]]:
+        """``(start, stop)`` of each batch in an epoch's order."""
+        n, b = len(self.xs), self.batch
+        edges = list(range(0, n, b)) + [n]
+        if n > b and n % b == 1:
+            del edges[-2]  # the lone last sample joins the previous batch
+        return list(zip(edges[:-1], edges[1:]))
+
     def __len__(self) -> int:
-        return -(-len(self.xs) // self.batch)
+        return len(self.bounds())
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         n, dev = len(self.xs), self.xs.device
         order = (torch.randperm(n, device=dev, generator=self.generator) if self.shuffle
                  else torch.arange(n, device=dev))
-        for start in range(0, n, self.batch):
-            idx = order[start: start + self.batch]
+        for start, stop in self.bounds():
+            idx = order[start:stop]
             x = self.xs[idx]
             if x.ndim == 4:
                 x = random_crop_flip(x, crop=self.crop, flip=self.flip, generator=self.generator)
