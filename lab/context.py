@@ -19,9 +19,15 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from .runfile import RunWriter
+from .runfile import Dataset, RunWriter
 
 Listener = Callable[[str, str, Any], None]
+
+
+def scalar_series(*names: str) -> list[Dataset]:
+    """The layout of what :meth:`RunContext.log` writes: ``series/step`` (int64) plus one
+    float64 series per name."""
+    return [Dataset("series/step", (), "i8")] + [Dataset(f"series/{n}", ()) for n in names]
 
 
 class Cancelled(Exception):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping
 
 KINDS = ("float", "int", "bool", "choice", "str", "path", "floats")
@@ -217,6 +217,11 @@ class Spec:
 def comma_items(text: Any) -> list[str]:
     """``"100, 150,"`` -> ``["100", "150"]``: the items of a comma-separated list parameter."""
     return [t for t in str(text).replace(" ", "").split(",") if t]
+
+
+def with_defaults(params: Iterable[Param], defaults: Mapping[str, Any]) -> tuple[Param, ...]:
+    """Shared parameter declarations with one experiment's own defaults."""
+    return tuple(replace(p, default=defaults[p.name]) if p.name in defaults else p for p in params)
 
 
 def resolve_preset(spec: Spec, presets: Mapping[str, Mapping[str, Any]], name: str | None,

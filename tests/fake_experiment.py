@@ -6,7 +6,8 @@ import types
 import numpy as np
 
 from lab import experiments
-from lab.experiments._common import RUN_PARAMS, scalar_series
+from lab.context import scalar_series
+from lab.experiments._common import RUN_PARAMS
 from lab.params import Param, Spec
 from lab.runfile import Dataset
 

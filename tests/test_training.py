@@ -155,3 +155,13 @@ def test_weights_of_a_bigger_or_other_shaped_model_are_refused():
         load_weights(arrays, MLP(64, [16, 8], 10))
     same = load_weights(arrays, MLP(64, [16, 16], 10))
     assert torch.equal(same.out.weight, deeper.out.weight)
+
+
+@pytest.mark.parametrize("experiment", ["supervised", "elr", "distill", "nin-mlp"])
+@pytest.mark.parametrize("bad", [{"mlp_widths": "64,x"}, {"milestones": "5,soon"}])
+def test_every_network_experiment_refuses_bad_model_or_schedule_before_a_file(tmp_path, experiment, bad):
+    from lab.params import ParamError
+
+    with pytest.raises(ParamError, match="mlp_widths|milestones"):
+        run_experiment(experiment, {"dataset": "digits", "device": "cpu", **bad}, out_dir=str(tmp_path))
+    assert not list(tmp_path.iterdir())

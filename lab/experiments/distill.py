@@ -36,7 +36,7 @@ from typing import Any, Mapping
 
 import torch
 
-from ..data import DATA_PARAMS, NOISE_PARAMS, DataError, data_layout, load_data, randomise_labels
+from ..data import DATA_PARAMS, NOISE_PARAMS, DataError, load_data, randomise_labels
 from ..data.shifted import SEVERITIES, cifar10c_corruptions, cinic10_files
 from ..distill.grad_norm import mean_grad_norm
 from ..distill.logit_noise import NOISES
@@ -47,7 +47,7 @@ from ..distill.teachers import Teacher, TeacherError, load_teacher, record_teach
 from ..models import MODEL_NAMES, MODEL_PARAMS, model_from_params, n_parameters
 from ..params import Param, ParamError, Spec
 from ..runfile import Dataset
-from ..training import TRAINING_PARAMS, Trainer, engine_layout, load_weights
+from ..training import TRAINING_PARAMS, Trainer, load_weights, network_layout
 from ._common import RUN_PARAMS
 
 NAME = "distill"
@@ -166,7 +166,7 @@ def check_teacher_params(params: Mapping[str, Any]) -> None:
 def layout(params: Mapping[str, Any]):
     check_teacher_params(params)  # before the run file is made: a bad combination never leaves a file
     k = len(noise_sigmas(params))
-    return (engine_layout(*EXTRA_SERIES) + data_layout(params) + shift_layout(params)
+    return (network_layout(params, *EXTRA_SERIES) + shift_layout(params)
             + [Dataset("robust/noise_sigma", (k,), growable=False), Dataset("robust/noise_acc", (k,), growable=False)])
 
 

@@ -18,17 +18,16 @@ built-in ``digits`` data.
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Mapping
 
 import torch.nn as nn
 
-from ..data import DATA_PARAMS, NOISE_PARAMS, data_layout, load_data
+from ..data import DATA_PARAMS, NOISE_PARAMS, load_data
 from ..elr.hooks import ElrHooks, ElrPlusHooks, MemorizationHooks
 from ..elr.memorization import KEYS, to_host
 from ..models import MODEL_PARAMS, model_from_params, n_parameters
-from ..params import Param, Spec
-from ..training import TRAINING_PARAMS, Trainer, engine_layout, save_weights
+from ..params import Param, Spec, with_defaults
+from ..training import TRAINING_PARAMS, Trainer, network_layout, save_weights
 from ._common import RUN_PARAMS
 
 NAME = "elr"
@@ -43,12 +42,6 @@ DIGITS = dict(dataset="digits", noise_type="symmetric", noise_rate=0.4, model="m
 G = "ELR"
 
 
-def _with_defaults(params: tuple, values: Mapping[str, Any]) -> tuple:
-    """The shared parameters with this experiment's defaults (the quick digits setting, so
-    a plain run shows memorisation and its prevention)."""
-    return tuple(dataclasses.replace(p, default=values[p.name]) if p.name in values else p for p in params)
-
-
 SPEC = Spec(
     Param("method", "choice", "elr", choices=METHODS, group=G,
           help="ce: plain cross-entropy; elr: CE + lambda mean log(1 - <p, t>); elr+: two networks, "
@@ -61,7 +54,8 @@ SPEC = Spec(
           help="ELR+ gamma: momentum of each network's weight average (paper: 0.997)."),
     Param("mixup_alpha", "float", 1.0, low=0.0, high=100.0, group=G,
           help="ELR+ mixup l ~ Beta(alpha, alpha), l' = max(l, 1 - l); 0 turns mixup off (paper: 1)."),
-    *_with_defaults(DATA_PARAMS + NOISE_PARAMS + MODEL_PARAMS + TRAINING_PARAMS, DIGITS), *RUN_PARAMS,
+    # the quick digits setting as defaults, so a plain run shows memorisation and its prevention
+    *with_defaults(DATA_PARAMS + NOISE_PARAMS + MODEL_PARAMS + TRAINING_PARAMS, DIGITS), *RUN_PARAMS,
 )
 
 #: the paper's CIFAR settings. ELR (paper Sec. 6 and appendix; official ``ELR/config_cifar100.json``):
@@ -120,7 +114,7 @@ CONVENTIONS = ("ELR loss = CE + lambda * batch-mean log(1 - <p, t>), p = softmax
 
 
 def layout(params: Mapping[str, Any]):
-    return engine_layout(*EXTRA_SERIES) + data_layout(params)
+    return network_layout(params, *EXTRA_SERIES)
 
 
 def _hooks(params: Mapping[str, Any], num_classes: int, seed: int) -> MemorizationHooks:

@@ -23,7 +23,6 @@ of Table 1's MSE levels.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Any, Mapping
 
@@ -31,13 +30,13 @@ import numpy as np
 import torch
 
 from ..context import Diverged
-from ..data import DATA_PARAMS, NOISE_PARAMS, data_layout, load_data
+from ..data import DATA_PARAMS, NOISE_PARAMS, load_data
 from ..fit import fit_exponential
 from ..models import MODEL_PARAMS, model_from_params, n_parameters, parse_widths
 from ..nin.mlp import TABLE1, classify_run, objective, table1_sigma_eps
-from ..params import Param, ParamError, Spec
+from ..params import Param, ParamError, Spec, with_defaults
 from ..runfile import Dataset
-from ..training import TRAINING_PARAMS, Hooks, Trainer, engine_layout
+from ..training import TRAINING_PARAMS, Hooks, Trainer, network_layout
 from ._common import RUN_PARAMS
 
 NAME = "nin-mlp"
@@ -49,15 +48,11 @@ DEFAULTS = {"lr": 0.01, "momentum": 0.0, "weight_decay": 0.0, "schedule": "const
             "epochs": 100, "mlp_widths": "1024", "init": "normal", "train_fraction": 0.6}
 
 
-def _with_default(p: Param) -> Param:
-    return dataclasses.replace(p, default=DEFAULTS[p.name]) if p.name in DEFAULTS else p
-
-
 G = "Noise injection"
 SPEC = Spec(
-    *(_with_default(p) for p in DATA_PARAMS),
+    *with_defaults(DATA_PARAMS, DEFAULTS),
     *NOISE_PARAMS,
-    *(_with_default(p) for p in MODEL_PARAMS if p.name != "model"),
+    *with_defaults((p for p in MODEL_PARAMS if p.name != "model"), DEFAULTS),
     Param("nin_layer", "int", 0, low=0, high=63, group=G, help="Hidden layer (0 = first) whose preactivations get W_NI eps."),
     Param("loss", "choice", "mse", choices=("mse", "ce"), group=G,
           help="Training objective: mse (Keras: mean over outputs of (f - onehot)^2) or ce (cross-entropy)."),
@@ -68,7 +63,7 @@ SPEC = Spec(
           help="redraw: fresh eps every time a sample is used; fixed: one eps per training sample."),
     Param("nin_init", "choice", "fan_in", choices=("fan_in", "unit"), group=G,
           help="W_NI(0) per unit: fan_in = N(0, 1/d) with d the fan-in of the NIN layer (App. B), unit = N(0, 1)."),
-    *(_with_default(p) for p in TRAINING_PARAMS),
+    *with_defaults(TRAINING_PARAMS, DEFAULTS),
     *RUN_PARAMS,
 )
 
@@ -95,7 +90,7 @@ def hidden_widths(p: Mapping[str, Any]) -> list[int]:
 def layout(params: Mapping[str, Any]) -> list[Dataset]:
     hidden_widths(params)  # before the run file is made: a bad combination never leaves a file
     n = params["epochs"] + 1
-    return engine_layout(*EXTRA) + data_layout(params) + [Dataset(f"fit/{k}", (n,), growable=False) for k, _ in FITS]
+    return network_layout(params, *EXTRA) + [Dataset(f"fit/{k}", (n,), growable=False) for k, _ in FITS]
 
 
 class NINHooks(Hooks):

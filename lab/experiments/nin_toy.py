@@ -20,7 +20,8 @@ from ..nin.toy import ToyConfig, ToyDraws, averaged_run, classify, literal_run, 
 from ..params import Param, Spec
 from ..runfile import Dataset
 from ..theory.nin import PHASES, boundaries, population_loss, theory_phase
-from ._common import RUN_PARAMS, scalar_series
+from ..context import scalar_series
+from ._common import RUN_PARAMS
 
 NAME = "nin-toy"
 TITLE = "Noise injection nodes: linear toy model (paper Sec. 3, Eq. 3)"

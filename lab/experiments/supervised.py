@@ -13,11 +13,11 @@ from typing import Any, Mapping
 
 import torch
 
-from ..data import DATA_PARAMS, NOISE_PARAMS, data_layout, load_data
-from ..models import MODEL_PARAMS, check_model_params, model_from_params, n_parameters
+from ..data import DATA_PARAMS, NOISE_PARAMS, load_data
+from ..models import MODEL_PARAMS, model_from_params, n_parameters
 from ..params import Spec
 from ..runfile import read_run
-from ..training import TRAINING_PARAMS, Trainer, engine_layout, load_weights, parse_milestones
+from ..training import TRAINING_PARAMS, Trainer, load_weights, network_layout
 from ._common import RUN_PARAMS
 
 NAME = "supervised"
@@ -36,16 +36,9 @@ PRESETS = {
 }
 
 
-def check(params: Mapping[str, Any]) -> None:
-    """Parameters that would fail only once training starts; raises :class:`ParamError`."""
-    check_model_params(params, images=params["dataset"] != "gaussian")
-    parse_milestones(params["milestones"])
-
-
 def layout(params: Mapping[str, Any]):
-    """The engine's series and the training labels; checks the parameters first."""
-    check(params)  # before the run file is made: a bad combination never leaves a file
-    return engine_layout() + data_layout(params)
+    """The engine's series and the training labels, after checking the parameters."""
+    return network_layout(params)
 
 
 def run(params: Mapping[str, Any], ctx) -> dict:

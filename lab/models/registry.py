@@ -61,7 +61,7 @@ def check_model_params(params: Mapping[str, Any], images: bool) -> None:
     ``mlp_widths``, or a convolutional model for a data set of feature vectors
     (``images`` false); raises :class:`ParamError`."""
     parse_widths(params["mlp_widths"])
-    if params["model"] != "mlp" and not images:
+    if params.get("model", "mlp") != "mlp" and not images:  # no 'model': an MLP-only experiment
         raise ParamError("model", params["model"], "mlp: the other models need images (C, H, W) and this "
                                                    "data set gives feature vectors")
 

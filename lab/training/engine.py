@@ -23,8 +23,8 @@ evaluation before any training when ``eval_before`` is true)::
         ctx.log(epoch, **engine scalars, **extra)             # one synchronisation
     final weights -> ``weights/<state-dict key>`` (see :func:`save_weights`)
 
-Series the engine writes (declare them with :func:`engine_layout` or
-``_common.scalar_series(*ENGINE_SERIES, *your_names)``), one row per epoch with
+Series the engine writes (declare them with :func:`network_layout`, which adds the
+experiment's own scalar series and the training labels), one row per epoch with
 ``series/step`` = epoch:
 
 =================  ==========================================================
@@ -86,19 +86,28 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..context import Diverged, RunContext
-from ..experiments._common import scalar_series
+from ..context import Diverged, RunContext, scalar_series
+from ..data import data_layout
+from ..models import check_model_params
 from ..runfile import Dataset
-from .optim import make_optimizer, make_scheduler
+from .optim import make_optimizer, make_scheduler, parse_milestones
 
 ENGINE_SERIES = ("lr", "loss", "train_loss", "train_acc", "train_acc_clean", "val_loss", "val_acc",
                  "test_loss", "test_acc", "epoch_time")
 SPLITS = ("train", "val", "test")
 
 
-def engine_layout(*extra_series: str) -> list[Dataset]:
-    """``series/step`` plus the engine's series and the experiment's own scalar series."""
-    return scalar_series(*ENGINE_SERIES, *extra_series)
+def network_layout(params: Mapping[str, Any], *extra_series: str) -> list[Dataset]:
+    """The layout of a network experiment: ``series/step``, the engine's series, the
+    experiment's own scalar series and the training labels (:func:`lab.data.data_layout`).
+
+    First refuses, with :class:`lab.params.ParamError`, parameters that would fail only
+    once training starts (model widths, a convolutional model on feature vectors,
+    milestones), so a bad combination never leaves a run file.
+    """
+    check_model_params(params, images=params["dataset"] != "gaussian")
+    parse_milestones(params["milestones"])
+    return scalar_series(*ENGINE_SERIES, *extra_series) + data_layout(params)
 
 
 @dataclass
