@@ -63,7 +63,8 @@ class Dataset:
     chunk_rows: int = 1024
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """The current UTC time as ISO 8601 to the second, as run and sweep files store it."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
@@ -125,7 +126,7 @@ class RunWriter:
         a["status"] = "running"
         a["params"] = json.dumps(dict(params))
         a["seed"] = int(seed)
-        a["created"] = _now()
+        a["created"] = utc_now()
         a["finished"] = ""
         a["versions"] = json.dumps(_versions())
         a["device"] = device
@@ -257,7 +258,7 @@ class RunWriter:
                 for k, v in self._deferred_attrs.items():
                     f.attrs[k] = v
                 f.attrs["status"] = status
-                f.attrs["finished"] = _now()
+                f.attrs["finished"] = utc_now()
                 f.attrs["summary"] = json.dumps(_jsonable(summary or {}))
                 f.attrs["error"] = error
                 f.attrs["diverged_step"] = int(diverged_step)

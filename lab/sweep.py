@@ -23,7 +23,6 @@ import os
 import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -31,6 +30,7 @@ import numpy as np
 from . import experiments
 from .device import resolve_device
 from .params import ParamError, Spec
+from .runfile import utc_now
 from .runner import run_experiment
 
 FORMAT = "noiselab-sweep"
@@ -98,10 +98,6 @@ def _worker_init() -> None:
     torch.set_num_threads(1)
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 def write_sweep(path: str, doc: dict) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
@@ -135,7 +131,7 @@ def run_sweep(experiment: str, base: Mapping[str, Any], grid: Mapping[str, Seque
         raise SweepError(f"{sweep_path} exists already; choose an empty --out folder")
     doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "experiment": experiment, "preset": preset or "",
            "params": mod.SPEC.validate(base), "swept": list(grid), "grid": {k: list(v) for k, v in grid.items()},
-           "status": "running", "created": _now(), "finished": "",
+           "status": "running", "created": utc_now(), "finished": "",
            "runs": [{"index": i, "values": pt, "path": os.path.join("runs", _run_name(experiment, i, pt)),
                      "status": "pending", "summary": {}, "error": ""} for i, pt in enumerate(points)]}
     write_sweep(sweep_path, doc)
@@ -166,7 +162,7 @@ def run_sweep(experiment: str, base: Mapping[str, Any], grid: Mapping[str, Seque
                     for f in futures:
                         f.cancel()
     doc["status"] = "cancelled" if any(r["status"] in ("pending", "cancelled") for r in doc["runs"]) else "completed"
-    doc["finished"] = _now()
+    doc["finished"] = utc_now()
     write_sweep(sweep_path, doc)
     return sweep_path
 

@@ -17,3 +17,15 @@ torch.set_num_threads(1)
 def _run_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("NOISELAB_RUNS", str(tmp_path / "runs"))
     yield
+
+
+@pytest.fixture
+def boxes(monkeypatch):
+    """Message boxes never block: calls are recorded as (kind, text), questions answered Yes."""
+    from PySide6.QtWidgets import QMessageBox
+
+    calls = []
+    for kind in ("critical", "warning", "information"):
+        monkeypatch.setattr(QMessageBox, kind, lambda *a, kind=kind, **k: calls.append((kind, a[2])) or QMessageBox.Ok)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: calls.append(("question", a[2])) or QMessageBox.Yes)
+    return calls

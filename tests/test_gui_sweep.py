@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QMessageBox
 
 from lab import experiments
 from lab.sweep import read_sweep, run_sweep, write_sweep
@@ -19,16 +18,6 @@ from widgets.sweep_window import spans_decades
 
 SPEC = experiments.get("nin-toy").SPEC
 SMALL = {"steps": 300, "n_samples": 100}
-
-
-@pytest.fixture
-def boxes(monkeypatch):
-    """Message boxes never block: calls are recorded, questions answered Yes."""
-    calls = []
-    for kind in ("critical", "warning", "information"):
-        monkeypatch.setattr(QMessageBox, kind, lambda *a, kind=kind, **k: calls.append((kind, a[2])) or QMessageBox.Ok)
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: calls.append(("question", a[2])) or QMessageBox.Yes)
-    return calls
 
 
 @pytest.fixture

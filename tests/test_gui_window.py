@@ -21,16 +21,6 @@ LONG = {"steps": 10**8, "stride": 100}
 
 
 @pytest.fixture
-def boxes(monkeypatch):
-    """Message boxes never block: calls are recorded, questions answered Yes."""
-    calls = []
-    for kind in ("critical", "warning", "information"):
-        monkeypatch.setattr(QMessageBox, kind, lambda *a, kind=kind, **k: calls.append((kind, a[2])) or QMessageBox.Ok)
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: calls.append(("question", a[2])) or QMessageBox.Yes)
-    return calls
-
-
-@pytest.fixture
 def window(qtbot, tmp_path, boxes):
     w = MainWindow(run_dir=str(tmp_path / "runs"))
     qtbot.addWidget(w)

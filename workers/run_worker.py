@@ -15,14 +15,13 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Mapping
 
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from lab import experiments
-from lab.runfile import RunData, RunHeader
+from lab.runfile import RunData, RunHeader, utc_now
 from lab.runner import RunResult, run_experiment
 
 #: at most this many batches a second reach the GUI thread
@@ -111,7 +110,7 @@ def initial_run_data(experiment: str, values: Mapping[str, Any], path: str) -> R
     params = mod.SPEC.validate(values)
     header = RunHeader(path=path, experiment=experiment, status="running", params=params,
                        seed=int(params.get("seed", 0)),
-                       created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                       created=utc_now(),
                        finished="", device=str(params.get("device", "")), summary={}, error="",
                        diverged_step=-1, versions={}, last_heartbeat=time.time(),
                        attrs={"writer": f"{socket.gethostname()}:{os.getpid()}"})
