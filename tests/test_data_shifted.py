@@ -226,3 +226,21 @@ def test_the_distill_run_stores_shift_accuracies_in_its_file(tmp_path):
     assert run.header.attrs["cifar10c_corruptions"] == "fog,gaussian_noise"
     assert run.header.summary["cinic10_acc"] == 1.0
     assert run.header.summary["cifar10c_acc"] == pytest.approx(np.mean([1 - s / 10, np.ones(5)]))
+
+
+def test_a_cancel_between_corruptions_stops_the_evaluation(tmp_path):
+    from lab.context import Cancelled
+
+    make_cifar10c(tmp_path, np.random.default_rng(0))
+    ctx = RunContext(None)
+    seen = []
+
+    def check():
+        seen.append(1)
+        if len(seen) == 2:
+            ctx.cancel()
+        ctx.check_cancel()
+
+    with pytest.raises(Cancelled):  # checked before each of the two corruptions: stops at the second
+        cifar10c_accuracy(forward, str(tmp_path), before_each=check)
+    assert len(seen) == 2 == len(cifar10c_corruptions(str(tmp_path)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -56,9 +57,11 @@ class CorruptionAccuracy:
 
 def cifar10c_accuracy(forward: Forward, root: str, samples: int = 0, seed: int = 0,
                       clean: tuple[torch.Tensor, torch.Tensor] | None = None,
-                      device: torch.device | str = "cpu", batch: int = 512) -> CorruptionAccuracy:
+                      device: torch.device | str = "cpu", batch: int = 512,
+                      before_each: Callable[[], None] = lambda: None) -> CorruptionAccuracy:
     """Accuracy on every corruption in ``root`` at every severity, on the same seeded
-    subset of ``samples`` test positions for each (all when 0).
+    subset of ``samples`` test positions for each (all when 0). ``before_each`` runs
+    before every corruption (a run's cancel check).
 
     ``clean`` = (images, labels) of the CIFAR-10 test set: used for the conditional
     accuracy when its labels equal those of the first severity block, i.e. when it is
@@ -74,6 +77,7 @@ def cifar10c_accuracy(forward: Forward, root: str, samples: int = 0, seed: int =
         clean_ok = correct(forward, clean[0][pos], clean[1][pos], batch).to(device)
     acc, cond = np.empty((len(names), SEVERITIES)), np.empty((len(names), SEVERITIES))
     for i, name in enumerate(names):
+        before_each()
         x, y = read_cifar10c(root, name, index)
         acc[i], cond[i] = severity_accuracy(forward, x.to(device), y.to(device), clean_ok, batch)
     return CorruptionAccuracy(names, acc, cond, len(index))

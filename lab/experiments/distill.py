@@ -357,7 +357,7 @@ def shift_accuracy(model, data, params, ctx) -> dict:
     k, seed = int(params["shift_samples"]), int(params["data_seed"])
     if params["cifar10c_root"]:
         res = cifar10c_accuracy(forward, params["cifar10c_root"], k, seed, (data.x["test"], data.y["test"]),
-                                ctx.device)
+                                ctx.device, before_each=ctx.check_cancel)
         ctx.save("robust/cifar10c_acc", res.acc)
         ctx.save("robust/cifar10c_cond_acc", res.cond_acc)
         ctx.attr("cifar10c_corruptions", ",".join(res.corruptions))
