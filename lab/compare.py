@@ -1,6 +1,7 @@
 """Comparing runs: which parameters differ between them, and legend labels naming them."""
 from __future__ import annotations
 
+import os
 from typing import Any, Iterable, Sequence
 
 #: parameters that never explain a difference between curves
@@ -33,7 +34,7 @@ def legend_label(header: Any, names: Iterable[str]) -> str:
     for k in names:
         v = header.experiment if k == "experiment" else header.params.get(k, "-")
         parts.append(f"{k}={_fmt(v)}")
-    return ", ".join(parts) if parts else header.path.rsplit("/", 1)[-1]
+    return ", ".join(parts) if parts else os.path.basename(header.path)
 
 
 def _fmt(v: Any) -> str:

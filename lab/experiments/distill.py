@@ -45,7 +45,7 @@ from ..distill.robustness import noise_accuracy, pgd_accuracy
 from ..distill.shift import cifar10c_accuracy, cinic10_accuracy
 from ..distill.teachers import Teacher, TeacherError, load_teacher, record_teacher
 from ..models import MODEL_NAMES, MODEL_PARAMS, model_from_params, n_parameters
-from ..params import Param, ParamError, Spec
+from ..params import Param, ParamError, Spec, comma_items
 from ..runfile import Dataset
 from ..training import TRAINING_PARAMS, Trainer, load_weights, network_layout
 from ._common import RUN_PARAMS
@@ -147,7 +147,7 @@ EXTRA_SERIES = ("agree", "grad_norm")
 def noise_sigmas(params: Mapping[str, Any]) -> list[float]:
     text = params["noise_sigmas"]
     try:
-        values = [float(t) for t in str(text).replace(" ", "").split(",") if t]
+        values = [float(t) for t in comma_items(text)]
     except ValueError:
         values = [-1.0]
     if any(not (0.0 <= v <= 10.0) for v in values):

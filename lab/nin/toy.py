@@ -45,6 +45,11 @@ from ..theory.nin import PHASE_CODE, averaged_step, population_loss
 
 CHUNK = 1000
 BLOWUP = 1e6
+
+
+def blown_up(w) -> np.ndarray:
+    """True where ``|w0| + |w1| + |wNI| >= BLOWUP`` or is not finite, for (..., 3) rows."""
+    return ~(np.abs(np.asarray(w)).sum(axis=-1) < BLOWUP)
 SPIKE = 2.0
 DTYPE = torch.float64
 
@@ -122,7 +127,7 @@ def literal_run(cfg: ToyConfig, w_init, draws: ToyDraws, steps: int, device="cpu
             w0, w1, wn = w0 - lr * g0, w1 - lr * g1, wn - lr * gn
             rows[k, 0], rows[k, 1], rows[k, 2] = w0, w1, wn
         rows_np, loss_np = rows.cpu().numpy(), losses.cpu().numpy()
-        bad = ~(np.abs(rows_np).sum(axis=1) < BLOWUP)
+        bad = blown_up(rows_np)
         if bad.any():
             stop = int(np.argmax(bad)) + 1
             W.append(rows_np[:stop])
@@ -209,7 +214,7 @@ def series_summaries(W: np.ndarray, cfg: ToyConfig) -> dict:
     w0, w1, wn = W[:, 0], W[:, 1], W[:, 2]
     lp = population_loss(w0, w1, wn, float(cfg.sigma_eps) ** 2, float(cfg.sigma_x), float(cfg.M))
     decayed = np.abs(wn) <= decay_threshold(wn[0])
-    blown = ~(np.abs(W).sum(axis=1) < BLOWUP)
+    blown = blown_up(W)
     first = lambda m: float(np.argmax(m)) if m.any() else math.nan
     return {"loss0": lp[0], "loss_max": np.nanmax(lp), "loss_final": lp[-1], "wni_max": np.nanmax(np.abs(wn)),
             "wni_final": abs(wn[-1]), "decay_step": first(decayed), "blowup_step": first(blown)}
@@ -237,7 +242,7 @@ def averaged_run(cfg: ToyConfig, w_init, steps: int) -> np.ndarray:
     out[0] = w
     for t in range(1, steps + 1):
         w = averaged_step(w, *c)
-        if not abs(w[0]) + abs(w[1]) + abs(w[2]) < BLOWUP:
+        if blown_up(w):
             break
         out[t] = w
     return out
