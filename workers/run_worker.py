@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QThread, Signal, Slot
 
 from lab import experiments
 from lab.runfile import RunData, RunHeader, utc_now
 from lab.runner import RunResult, run_experiment
 
-#: at most this many batches a second reach the GUI thread
-EMIT_HZ = 15.0
+from .base import EMIT_HZ, ThreadWorker, on_new_thread
 
 
 @dataclass
@@ -125,7 +124,7 @@ def initial_run_data(experiment: str, values: Mapping[str, Any], path: str) -> R
     return run
 
 
-class RunWorker(QObject):
+class RunWorker(ThreadWorker):
     """Runs ``lab.runner.run_experiment`` when its thread starts.
 
     Signals: ``chunks(Batch)`` (throttled), ``finished(RunResult)`` once at the end; a
@@ -138,22 +137,13 @@ class RunWorker(QObject):
 
     def __init__(self, experiment: str, values: Mapping[str, Any], path: str,
                  emit_interval: float = 1.0 / EMIT_HZ):
-        super().__init__()
+        super().__init__(emit_interval)
         self.experiment, self.values, self.path = experiment, dict(values), path
-        self.emit_interval = emit_interval
-        self.cancel_event = threading.Event()
         self._buffer = ChunkBuffer()
-        self._last_emit = 0.0
-
-    def cancel(self) -> None:
-        """Ask the run to stop; safe to call from any thread."""
-        self.cancel_event.set()
 
     def _listen(self, kind: str, name: str, payload: Any) -> None:
         self._buffer.add(kind, name, payload)
-        now = time.monotonic()
-        if now - self._last_emit >= self.emit_interval:
-            self._last_emit = now
+        if self.emit_due():
             self.chunks.emit(self._buffer.take())
 
     @Slot()
@@ -172,8 +162,4 @@ class RunWorker(QObject):
 
 def start_worker(experiment: str, values: Mapping[str, Any], path: str) -> tuple[RunWorker, QThread]:
     """A worker moved to a fresh thread; connect its signals, then call ``thread.start()``."""
-    worker = RunWorker(experiment, values, path)
-    thread = QThread()
-    worker.moveToThread(thread)
-    thread.started.connect(worker.run)
-    return worker, thread
+    return on_new_thread(RunWorker(experiment, values, path))

@@ -5,20 +5,18 @@ with parallel jobs the runs going finish and the rest never start)."""
 from __future__ import annotations
 
 import os
-import threading
-import time
 import traceback
 from typing import Any, Mapping, Sequence
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QThread, Signal, Slot
 
 from lab.params import ParamError
 from lab.sweep import SWEEP_FILE, SweepError, run_sweep
 
-from .run_worker import EMIT_HZ
+from .base import EMIT_HZ, ThreadWorker, on_new_thread
 
 
-class SweepWorker(QObject):
+class SweepWorker(ThreadWorker):
     """Signals: ``progress(done, total)`` (throttled), ``finished(path, error)`` once:
     the sweep file's path, and ``""`` or why the sweep could not run (then the sweep
     file may be missing)."""
@@ -28,24 +26,15 @@ class SweepWorker(QObject):
 
     def __init__(self, experiment: str, base: Mapping[str, Any], grid: Mapping[str, Sequence], out_dir: str,
                  preset: str = "", jobs: int = 1, emit_interval: float = 1.0 / EMIT_HZ):
-        super().__init__()
+        super().__init__(emit_interval)
         self.experiment, self.base, self.grid = experiment, dict(base), {k: list(v) for k, v in grid.items()}
         self.out_dir, self.preset, self.jobs = out_dir, preset, jobs
         self.path = os.path.join(out_dir, SWEEP_FILE)
-        self.emit_interval = emit_interval
-        self.cancel_event = threading.Event()
-        self._last_emit = 0.0
         self._latest = (0, 0)
-
-    def cancel(self) -> None:
-        """Ask the sweep to stop; safe to call from any thread."""
-        self.cancel_event.set()
 
     def _on_run(self, _entry: dict, done: int, total: int) -> None:
         self._latest = (done, total)
-        now = time.monotonic()
-        if now - self._last_emit >= self.emit_interval:
-            self._last_emit = now
+        if self.emit_due():
             self.progress.emit(done, total)
 
     @Slot()
@@ -67,8 +56,4 @@ class SweepWorker(QObject):
 def start_sweep_worker(*args, **kwargs) -> tuple[SweepWorker, QThread]:
     """A :class:`SweepWorker` (same arguments) moved to a fresh thread; connect its
     signals, then call ``thread.start()``."""
-    worker = SweepWorker(*args, **kwargs)
-    thread = QThread()
-    worker.moveToThread(thread)
-    thread.started.connect(worker.run)
-    return worker, thread
+    return on_new_thread(SweepWorker(*args, **kwargs))
