@@ -8,21 +8,23 @@ import torch.nn.functional as F
 
 
 class PreActBlock(nn.Module):
-    """BN-ReLU-conv3x3, BN-ReLU-conv3x3, plus the input (1x1 projection when the shape changes)."""
+    """BN-ReLU-conv3x3, BN-ReLU-(dropout)-conv3x3, plus the input (1x1 projection when the
+    shape changes). Dropout between the convolutions is the Wide ResNet's place for it."""
 
-    def __init__(self, cin: int, cout: int, stride: int):
+    def __init__(self, cin: int, cout: int, stride: int, dropout: float = 0.0):
         super().__init__()
         self.bn1 = nn.BatchNorm2d(cin)
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.proj = nn.Conv2d(cin, cout, 1, stride, bias=False) if stride != 1 or cin != cout else None
 
     def forward(self, x):
         out = F.relu(self.bn1(x))
         short = self.proj(out) if self.proj is not None else x
         out = self.conv1(out)
-        out = self.conv2(F.relu(self.bn2(out)))
+        out = self.conv2(self.drop(F.relu(self.bn2(out))))
         return out + short
 
 

@@ -6,25 +6,7 @@ from __future__ import annotations
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-class WideBlock(nn.Module):
-    """BN-ReLU-conv3x3, BN-ReLU-dropout-conv3x3, plus the input (1x1 projection when the shape changes)."""
-
-    def __init__(self, cin: int, cout: int, stride: int, dropout: float):
-        super().__init__()
-        self.bn1 = nn.BatchNorm2d(cin)
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.proj = nn.Conv2d(cin, cout, 1, stride, bias=False) if stride != 1 or cin != cout else None
-
-    def forward(self, x):
-        out = F.relu(self.bn1(x))
-        short = self.proj(out) if self.proj is not None else x
-        out = self.conv1(out)
-        out = self.conv2(self.drop(F.relu(self.bn2(out))))
-        return out + short
+from .preact_resnet import PreActBlock
 
 
 class WideResNet(nn.Module):
@@ -39,7 +21,7 @@ class WideResNet(nn.Module):
         blocks, cin = [], 16
         for stage, cout in enumerate((16 * width, 32 * width, 64 * width)):
             for i in range(n):
-                blocks.append(WideBlock(cin, cout, 2 if stage and i == 0 else 1, dropout))
+                blocks.append(PreActBlock(cin, cout, 2 if stage and i == 0 else 1, dropout))
                 cin = cout
         self.blocks = nn.Sequential(*blocks)
         self.bn = nn.BatchNorm2d(cin)
