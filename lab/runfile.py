@@ -21,6 +21,7 @@ back to that mode when a plain open refuses the file.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -28,7 +29,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import h5py
 import numpy as np
@@ -412,14 +413,21 @@ def _header(f: h5py.File, path: str) -> RunHeader:
                      versions=js("versions"), last_heartbeat=last, attrs=a)
 
 
-def read_header(path: str | os.PathLike) -> RunHeader:
-    """The root attributes of a run file only (cheap: no dataset is read)."""
-    path = os.fspath(path)
+@contextlib.contextmanager
+def _reading(path: str) -> Iterator[tuple[h5py.File, RunHeader]]:
+    """The open run file and its decoded header; errors while reading it become
+    :class:`RunFileError`."""
     with open_h5(path) as f:
         try:
-            return _header(f, path)
+            yield f, _header(f, path)
         except (KeyError, OSError, RuntimeError) as e:
             raise RunFileError(f"{path}: damaged run file ({e})") from None
+
+
+def read_header(path: str | os.PathLike) -> RunHeader:
+    """The root attributes of a run file only (cheap: no dataset is read)."""
+    with _reading(os.fspath(path)) as (_, header):
+        return header
 
 
 @dataclass
@@ -456,26 +464,24 @@ class RunData:
         return [a[:n] for a in arrs]
 
 
-def _walk(f: h5py.File) -> list[tuple[str, h5py.Dataset]]:
+def _datasets(f: h5py.File) -> list[tuple[str, h5py.Dataset]]:
+    """Every dataset by path, refreshed first when a writer may still be appending."""
     out = []
     f.visititems(lambda name, obj: out.append((name, obj)) if isinstance(obj, h5py.Dataset) else None)
+    if f.swmr_mode:
+        for _, ds in out:
+            ds.refresh()
     return out
 
 
 def read_run(path: str | os.PathLike) -> RunData:
     """Read a whole run (finished, live or killed) into memory."""
-    path = os.fspath(path)
-    with open_h5(path) as f:
-        try:
-            run = RunData(_header(f, path))
-            for name, ds in _walk(f):
-                if f.swmr_mode:
-                    ds.refresh()
-                run.arrays[name] = ds[()]
-                if ds.attrs.get("growable", False):
-                    run.growable.add(name)
-        except (KeyError, OSError, RuntimeError) as e:
-            raise RunFileError(f"{path}: damaged run file ({e})") from None
+    with _reading(os.fspath(path)) as (f, header):
+        run = RunData(header)
+        for name, ds in _datasets(f):
+            run.arrays[name] = ds[()]
+            if ds.attrs.get("growable", False):
+                run.growable.add(name)
     return run
 
 
@@ -494,19 +500,13 @@ class RunFollower:
         may simply try again at the next tick).
         """
         new, fixed = {}, {}
-        with open_h5(self.path) as f:
-            try:
-                header = _header(f, self.path)
-                for name, ds in _walk(f):
-                    if f.swmr_mode:
-                        ds.refresh()
-                    if ds.attrs.get("growable", False):
-                        n0, n = self.lengths.get(name, 0), ds.shape[0]
-                        if n > n0:
-                            new[name] = ds[n0:n]
-                            self.lengths[name] = n
-                    else:
-                        fixed[name] = ds[()]
-            except (KeyError, OSError, RuntimeError) as e:
-                raise RunFileError(f"{self.path}: damaged run file ({e})") from None
+        with _reading(self.path) as (f, header):
+            for name, ds in _datasets(f):
+                if ds.attrs.get("growable", False):
+                    n0, n = self.lengths.get(name, 0), ds.shape[0]
+                    if n > n0:
+                        new[name] = ds[n0:n]
+                        self.lengths[name] = n
+                else:
+                    fixed[name] = ds[()]
         return header, new, fixed
