@@ -55,7 +55,7 @@ def synthetic_source(n_train: int, n_test: int, seed: int = 0) -> Source:
 def params(epochs: int, batch: int) -> dict:
     return dict(train_fraction=1.0, data_seed=0, noise_type="symmetric", noise_rate=0.4, noise_pairs="",
                 augment="auto", normalise="channel", lr=0.02, momentum=0.9, weight_decay=1e-3, epochs=epochs,
-                batch=batch, schedule="constant", milestones="", gamma=0.01, channels_last=True, bf16=True)
+                batch=batch, schedule="constant", milestones=[], gamma=0.01, channels_last=True, bf16=True)
 
 
 def fast(data: Data, device, p: dict) -> float:

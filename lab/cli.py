@@ -49,8 +49,8 @@ def progress_text(done: int, total: int, elapsed: float, width: int = 30) -> str
 
 def cmd_run(args) -> int:
     """Run one experiment with a progress bar; the run file's path is printed last."""
-    mod = experiments.get(args.experiment)
-    values = resolve_preset(mod.SPEC, mod.PRESETS, args.preset, mod.SPEC.parse_sets(args.set or []))
+    exp = experiments.get(args.experiment)
+    values = exp.resolve(args.preset, exp.spec.parse_sets(args.set or []))
     bar = ProgressPrinter()
     result = run_experiment(args.experiment, values, out_dir=args.out, tag=args.preset or "", listeners=[bar])
     bar.close()
@@ -66,13 +66,13 @@ def cmd_run(args) -> int:
 def cmd_list(args) -> int:
     """Every experiment (or the one named) with its parameters and presets."""
     chosen = {args.experiment: experiments.get(args.experiment)} if args.experiment else experiments.registry()
-    for name, mod in chosen.items():
-        print(f"{name}: {mod.TITLE}")
-        for p in mod.SPEC.describe():
+    for name, exp in chosen.items():
+        print(f"{name}: {exp.title}")
+        for p in exp.spec.describe():
             unit = f" [{p['unit']}]" if p["unit"] and not p["allowed"].endswith(p["unit"]) else ""
             print(f"  {p['name']:<16} = {p['default']:<14} {p['allowed']}{unit}  -- {p['help']}")
-        if mod.PRESETS:
-            print("  presets: " + ", ".join(mod.PRESETS))
+        if exp.presets:
+            print("  presets: " + ", ".join(exp.presets))
         print()
     return 0
 
@@ -120,9 +120,9 @@ def cmd_sweep(args) -> int:
     """Run an experiment over a parameter grid; the sweep file's path is printed last."""
     from .sweep import SweepError, parse_values, run_sweep
 
-    mod = experiments.get(args.experiment)
-    base = resolve_preset(mod.SPEC, mod.PRESETS, args.preset, mod.SPEC.parse_sets(args.set or []))
-    grid = dict(parse_values(mod.SPEC, item) for item in args.param)
+    exp = experiments.get(args.experiment)
+    base = resolve_preset(exp.spec, exp.presets, args.preset, exp.spec.parse_sets(args.set or []))
+    grid = dict(parse_values(exp.spec, item) for item in args.param)
 
     def report(entry, done, total):
         print(f"[{done}/{total}] {entry['status']}: " + ", ".join(f"{k}={v}" for k, v in entry["values"].items()),

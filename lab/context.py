@@ -8,20 +8,30 @@ An experiment writes through the context only; it never sees threads, files or Q
     ctx.progress(done, total)             # drives progress bars
     if ctx.cancelled: return              # cooperative cancel, checked between steps
     raise Diverged(step, "loss is NaN")   # ends the run with status 'diverged'
+    ctx.child_run("supervised", values)   # a nested run (a teacher): own file, shared cancel
 
-Listeners (the GUI worker, tests) receive every call as ``(kind, name, payload)`` with
-``kind`` in ``append``, ``save``, ``progress``; they must be cheap and thread-safe.
+Listeners (the GUI worker, tests) receive every call as ``(kind, name, payload)``. The
+first event of a run is ``("layout", path, RunData)``: the run as its new file holds it
+(:func:`lab.live.new_run_data`). Then ``append``, ``save`` and ``progress`` as called, and
+``("child", child_path, (kind, name, payload))`` for each event of a nested run. Listeners
+must be cheap and thread-safe.
 """
 from __future__ import annotations
 
+import os
 import threading
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import numpy as np
 
 from .runfile import Dataset, RunWriter
 
+if TYPE_CHECKING:
+    from .runner import RunResult
+
 Listener = Callable[[str, str, Any], None]
+#: runs a nested experiment: (experiment, values, out_dir, tag, cancel event, listeners) -> result
+ChildRunner = Callable[[str, Mapping[str, Any], str, str, threading.Event, list], "RunResult"]
 
 
 def scalar_series(*names: str) -> list[Dataset]:
@@ -46,14 +56,24 @@ class RunContext:
     """Bridges an experiment to its run file, its listeners and its cancel flag."""
 
     def __init__(self, writer: RunWriter | None, *, device: Any = "cpu", seed: int = 0,
-                 cancel_event: threading.Event | None = None, listeners: Iterable[Listener] = ()):
+                 cancel_event: threading.Event | None = None, listeners: Iterable[Listener] = (),
+                 run_child: ChildRunner | None = None):
         self.writer = writer
         self.device = device
         self.seed = seed
         self._cancel = cancel_event or threading.Event()
         self.listeners = list(listeners)
+        self._run_child = run_child
+        #: progress is reported as ``offset + done`` of ``offset + total / (1 - ...)`` once a
+        #: nested run took its share of the bar (see :meth:`child_run`)
+        self._share_done = 0.0
         #: headline numbers so far; kept even when the run ends early (cancel, divergence)
         self.summary: dict[str, Any] = {}
+
+    @property
+    def path(self) -> str | None:
+        """The run file's path (``None`` for a run without a file)."""
+        return self.writer.path if self.writer is not None else None
 
     # -- cancel ----------------------------------------------------------------------------
     @property
@@ -99,7 +119,41 @@ class RunContext:
             self.writer.attr(key, value)
 
     def progress(self, done: int, total: int) -> None:
-        """``done`` of ``total`` units of work; also the moment to flush buffered rows."""
+        """``done`` of ``total`` units of work; also the moment to flush buffered rows.
+        After a nested run that took a share ``s`` of the bar, the remaining ``1 - s`` is
+        this run's: ``(done, total)`` is reported as ``(done + k, total + k)`` with
+        ``k = total s / (1 - s)``, so one rate and one ETA span both phases."""
         if self.writer is not None and self.writer.swmr:
             self.writer.maybe_flush()
-        self._emit("progress", "", (int(done), int(total)))
+        s = self._share_done
+        k = int(round(total * s / (1.0 - s))) if s else 0
+        self._emit("progress", "", (int(done) + k, int(total) + k))
+
+    # -- nested runs -------------------------------------------------------------------------
+    def child_run(self, experiment: str, values: Mapping[str, Any], *, tag: str = "",
+                  share: float = 0.5) -> RunResult:
+        """Run another experiment now, as its own run file beside this one (a teacher).
+
+        It shares this run's cancel flag (cancelling either cancels both), its events
+        reach this run's listeners as ``("child", path, event)``, and its progress fills
+        the first ``share`` of this run's bar. Returns its :class:`lab.runner.RunResult`;
+        a parameter error raises before its file exists.
+        """
+        if self._run_child is None:
+            raise RuntimeError("this context cannot start nested runs (it was made without a runner)")
+        if not 0.0 < share < 1.0:
+            raise ValueError(f"share must be in (0, 1), got {share}")
+        out_dir = os.path.dirname(os.path.abspath(self.path)) if self.path else ""
+        box: dict[str, str] = {}
+
+        def forward(kind: str, name: str, payload: Any) -> None:
+            if kind == "layout":
+                box["path"] = name
+            if kind == "progress":  # the child's bar becomes the first `share` of this one
+                done, total = payload
+                self._emit("progress", "", (int(done), int(round(total / share))))
+            self._emit("child", box.get("path", ""), (kind, name, payload))
+
+        result = self._run_child(experiment, values, out_dir, tag, self._cancel, [forward])
+        self._share_done = share
+        return result

@@ -12,7 +12,9 @@ import numbers
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping
 
-KINDS = ("float", "int", "bool", "choice", "str", "path", "floats")
+KINDS = ("float", "int", "bool", "choice", "str", "path", "floats", "ints", "strs")
+#: kinds whose value is a list, written ``1,2,3`` on the command line and in the form
+LIST_KINDS = ("floats", "ints", "strs")
 
 
 class ParamError(ValueError):
@@ -27,9 +29,12 @@ class ParamError(ValueError):
 class Param:
     """One parameter: name, kind, default, bounds or choices, unit, help and group.
 
-    ``kind`` is one of :data:`KINDS`; ``floats`` is a fixed-``length`` vector written
-    ``1,2`` on the command line. Bounds are inclusive. ``log`` asks the form for a
-    logarithmic slider/spin step (a hint only).
+    ``kind`` is one of :data:`KINDS`. The list kinds (``floats``, ``ints``, ``strs``) are
+    written ``1,2`` on the command line and in the form; every element is checked against
+    the bounds (numbers) or ``choices`` (texts); ``length`` fixes the number of elements,
+    else there are ``min_items`` or more; ``increasing`` asks for strictly increasing
+    numbers (milestones). Bounds are inclusive. ``log`` asks the form for a logarithmic
+    step (a hint only).
     """
 
     name: str
@@ -39,6 +44,8 @@ class Param:
     high: float | None = None
     choices: tuple = ()
     length: int | None = None
+    min_items: int = 1
+    increasing: bool = False
     unit: str = ""
     help: str = ""
     group: str = "General"
@@ -59,12 +66,28 @@ class Param:
             return "true or false"
         if self.kind in ("str", "path"):
             return "a text" if self.kind == "str" else "a file or folder path"
-        what = {"float": "a number", "int": "an integer", "floats": f"{self.length} numbers separated by commas"}[self.kind]
+        if self.kind in LIST_KINDS:
+            return self._allowed_list()
+        return ("a number" if self.kind == "float" else "an integer") + self._range()
+
+    def _range(self) -> str:
+        if self.low is None and self.high is None:
+            return ""
         lo = "-inf" if self.low is None else f"{self.low:g}"
         hi = "inf" if self.high is None else f"{self.high:g}"
-        if self.low is None and self.high is None:
-            return what
-        return f"{what} in [{lo}, {hi}]" + (f" {self.unit}" if self.unit else "")
+        return f" in [{lo}, {hi}]" + (f" {self.unit}" if self.unit else "")
+
+    def _allowed_list(self) -> str:
+        what = {"floats": "numbers", "ints": "integers", "strs": "names"}[self.kind]
+        if self.length is not None:
+            count = f"{self.length} {what}"
+        else:
+            count = f"{self.min_items} or more {what}" if self.min_items > 1 else what
+        order = "increasing " if self.increasing else ""
+        text = f"{order}{count} separated by commas"
+        if self.kind == "strs":
+            return text + (" from " + ", ".join(map(str, self.choices)) if self.choices else "")
+        return text + (", each" + self._range() if self._range() else "")
 
     def _in_bounds(self, x: float) -> bool:
         if not math.isfinite(x):
@@ -96,14 +119,34 @@ class Param:
             if int(value) != value:
                 raise bad
             return int(value)
-        # floats: a sequence of numbers (text goes through parse: "12" is not [1, 2])
+        return self._validate_list(value, bad)
+
+    def _validate_list(self, value: Any, bad: ParamError) -> list:
+        """A list kind: a comma-separated text or a sequence, element by element."""
+        items = comma_items(value) if isinstance(value, str) else value
         try:
-            if isinstance(value, (str, bytes)):
+            if isinstance(items, bytes):
                 raise TypeError
-            vals = [float(v) for v in value]
-        except (TypeError, ValueError):
+            items = list(items)
+            if self.kind == "strs":
+                vals: list = [str(v).strip() for v in items]
+                if not all(vals) or (self.choices and any(v not in self.choices for v in vals)):
+                    raise ValueError
+            else:
+                nums = [float(v) for v in items]
+                if self.kind == "ints":
+                    if any(isinstance(v, bool) or not math.isfinite(n) or n != int(n) for v, n in zip(items, nums)):
+                        raise ValueError
+                    vals = [int(n) for n in nums]
+                else:
+                    vals = nums
+                if not all(self._in_bounds(n) for n in nums):
+                    raise ValueError
+                if self.increasing and any(b <= a for a, b in zip(vals, vals[1:])):
+                    raise ValueError
+        except (TypeError, ValueError, OverflowError):
             raise bad from None
-        if (self.length is not None and len(vals) != self.length) or not all(self._in_bounds(v) for v in vals):
+        if len(vals) != self.length if self.length is not None else len(vals) < self.min_items:
             raise bad
         return vals
 
@@ -123,8 +166,8 @@ class Param:
                 value: Any = int(f) if f == int(f) else f
             elif self.kind == "float":
                 value = float(t)
-            elif self.kind == "floats":
-                value = [float(v) for v in t.strip("[]()").split(",") if v.strip()]
+            elif self.kind in LIST_KINDS:
+                value = t.strip("[]()")
             elif self.kind == "choice":
                 # choices may be numbers (batch sizes, say); match by text
                 matches = [c for c in self.choices if str(c) == t]
@@ -137,8 +180,8 @@ class Param:
 
     def format(self, value: Any) -> str:
         """Inverse of :meth:`parse`."""
-        if self.kind == "floats":
-            return ",".join(f"{v:g}" for v in value)
+        if self.kind in LIST_KINDS:
+            return ",".join(f"{v:g}" if self.kind == "floats" else str(v) for v in value)
         if self.kind == "bool":
             return "true" if value else "false"
         if self.kind == "float":

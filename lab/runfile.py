@@ -63,6 +63,17 @@ class Dataset:
     attrs: Mapping[str, Any] = field(default_factory=dict)
     chunk_rows: int = 1024
 
+    @property
+    def fill_value(self) -> Any:
+        """What a fixed dataset holds before it is written: ``fill`` for floats, else 0."""
+        return self.fill if np.dtype(self.dtype).kind == "f" else 0
+
+    def empty(self) -> np.ndarray:
+        """The dataset as it is in a new file: no rows (growable) or filled (fixed)."""
+        if self.growable:
+            return np.empty((0, *self.shape), dtype=self.dtype)
+        return np.full(self.shape, self.fill_value, dtype=self.dtype)
+
 
 def utc_now() -> str:
     """The current UTC time as ISO 8601 to the second, as run and sweep files store it."""
@@ -152,8 +163,7 @@ class RunWriter:
             ds = self.f.create_dataset(d.path, shape=(0, *d.shape), maxshape=(None, *d.shape),
                                        dtype=d.dtype, chunks=(d.chunk_rows, *d.shape))
         else:
-            ds = self.f.create_dataset(d.path, shape=d.shape, dtype=d.dtype,
-                                       fillvalue=d.fill if np.dtype(d.dtype).kind == "f" else 0)
+            ds = self.f.create_dataset(d.path, shape=d.shape, dtype=d.dtype, fillvalue=d.fill_value)
         ds.attrs["growable"] = d.growable
         for k, v in d.attrs.items():
             ds.attrs[k] = v
@@ -434,8 +444,8 @@ def read_header(path: str | os.PathLike) -> RunHeader:
 class RunData:
     """A run in memory: its header and every dataset by path (``series/beta_noisy``...).
 
-    Growable datasets can be extended (:meth:`extend`) from a live worker's chunks or
-    from :class:`RunFollower`; views draw from this object only.
+    A live run grows in place (:class:`lab.live.RunGrower`, fed by a worker's chunks or a
+    :class:`RunFollower`); views draw from this object only.
     """
 
     header: RunHeader
@@ -450,12 +460,6 @@ class RunData:
 
     def get(self, path: str, default=None):
         return self.arrays.get(path, default)
-
-    def extend(self, path: str, rows: np.ndarray) -> None:
-        rows = np.asarray(rows)
-        old = self.arrays.get(path)
-        self.arrays[path] = rows.copy() if old is None or len(old) == 0 else np.concatenate([old, rows])
-        self.growable.add(path)
 
     def series(self, *paths: str) -> list[np.ndarray]:
         """The named growable datasets cut to their common length (a row is complete)."""

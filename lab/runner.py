@@ -18,6 +18,8 @@ import torch
 from . import experiments
 from .context import Cancelled, Diverged, Listener, RunContext
 from .device import resolve_device
+from .experiments import ExperimentLike
+from .live import new_run_data
 from .runfile import RunFileError, RunWriter
 
 
@@ -44,35 +46,48 @@ class RunResult:
     diverged_step: int = -1
 
 
-def prepare(name: str, values: Mapping[str, Any]):
-    """The experiment module and its validated parameters (raises ParamError)."""
-    mod = experiments.get(name)
-    return mod, mod.SPEC.validate(values)
+def prepare(name: str, values: Mapping[str, Any]) -> tuple[ExperimentLike, dict]:
+    """The experiment and its validated, checked parameters (raises ParamError)."""
+    exp = experiments.get(name)
+    return exp, exp.validate(values)
+
+
+def _run_child(experiment: str, values: Mapping[str, Any], out_dir: str, tag: str,
+               cancel_event: threading.Event, listeners: list) -> RunResult:
+    return run_experiment(experiment, values, out_dir=out_dir or None, tag=tag, cancel_event=cancel_event,
+                          listeners=listeners)
 
 
 def run_experiment(name: str, values: Mapping[str, Any], *, path: str | None = None,
                    out_dir: str | None = None, tag: str = "",
                    cancel_event: threading.Event | None = None,
                    listeners: Iterable[Listener] = ()) -> RunResult:
-    """Validate, create the run file, run, and record the final status.
+    """Validate and check, lay out, create the run file, run, and record the final status.
 
-    Parameter errors and a missing CUDA device raise before any file is made. Anything
-    raised by the experiment is recorded in the file (``failed`` with the traceback) and
-    returned, not re-raised: what was written stays readable. A file that cannot be
-    written any more (a full disk) ends ``failed`` with the reason. Ctrl-C records
-    ``cancelled`` and is re-raised.
+    Parameter errors (the spec's and the experiment's ``check``: combinations, data
+    folders, teachers, CUDA) raise before any file is made. The layout is computed once
+    and announced to the listeners as the first event, ``("layout", path, RunData)``.
+    Anything raised by the experiment is recorded in the file (``failed`` with the
+    traceback) and returned, not re-raised: what was written stays readable. A file that
+    cannot be written any more (a full disk) ends ``failed`` with the reason. Ctrl-C
+    records ``cancelled`` and is re-raised.
     """
-    mod, params = prepare(name, values)
+    exp, params = prepare(name, values)
     device = resolve_device(params["device"])
-    path = path or new_run_path(out_dir or default_run_dir(), name, tag)
+    path = os.path.abspath(path or new_run_path(out_dir or default_run_dir(), name, tag))
     seed = int(params["seed"])
     torch.manual_seed(seed)
-    writer = RunWriter(path, experiment=name, params=params, seed=seed, device=str(device),
-                       layout=mod.layout(params))
-    ctx = RunContext(writer, device=device, seed=seed, cancel_event=cancel_event, listeners=listeners)
+    layout = exp.layout(params)
+    writer = RunWriter(path, experiment=name, params=params, seed=seed, device=str(device), layout=layout)
+    listeners = list(listeners)
+    start = new_run_data(path, name, params, seed, str(device), layout)
+    for fn in listeners:
+        fn("layout", path, start)
+    ctx = RunContext(writer, device=device, seed=seed, cancel_event=cancel_event, listeners=listeners,
+                     run_child=_run_child)
     status, error, step, interrupt = "completed", "", -1, None
     try:
-        ctx.summary.update(mod.run(params, ctx) or {})
+        ctx.summary.update(exp.run(params, ctx) or {})
         if ctx.cancelled:
             status = "cancelled"
     except Cancelled:

@@ -28,7 +28,6 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from . import experiments
-from .device import resolve_device
 from .params import ParamError, Spec
 from .runfile import utc_now
 from .runner import run_experiment
@@ -115,22 +114,21 @@ def run_sweep(experiment: str, base: Mapping[str, Any], grid: Mapping[str, Seque
               preset: str = "", jobs: int = 1, cancel_event: threading.Event | None = None,
               on_run: Callable[[dict, int, int], None] | None = None) -> str:
     """Run every grid point of ``experiment`` (``base`` values, the swept ones replaced)
-    into ``out_dir/runs/``; returns the sweep file's path. Parameters are validated for
-    every point (and the device) before the sweep file is made. ``on_run(entry, done, total)``
+    into ``out_dir/runs/``; returns the sweep file's path. Every point is validated and
+    checked (the experiment's ``check``: combinations, folders, devices) before the sweep
+    file is made. ``on_run(entry, done, total)``
     after each run. Setting ``cancel_event`` stops the sweep: with ``jobs=1`` the run going
     stops too (status ``cancelled``); with parallel jobs the runs going finish and the rest
     never start."""
-    mod = experiments.get(experiment)
+    exp = experiments.get(experiment)
     points = grid_points(grid)
-    values = [mod.SPEC.validate({**base, **pt}) for pt in points]
-    for device in {v["device"] for v in values}:
-        resolve_device(device)  # a device this machine lacks fails here, not after the sweep file is made
+    values = [exp.validate({**base, **pt}) for pt in points]  # spec and check, devices included
     os.makedirs(os.path.join(out_dir, "runs"), exist_ok=True)
     sweep_path = os.path.join(out_dir, SWEEP_FILE)
     if os.path.exists(sweep_path):
         raise SweepError(f"{sweep_path} exists already; choose an empty --out folder")
     doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "experiment": experiment, "preset": preset or "",
-           "params": mod.SPEC.validate(base), "swept": list(grid), "grid": {k: list(v) for k, v in grid.items()},
+           "params": exp.spec.validate(base), "swept": list(grid), "grid": {k: list(v) for k, v in grid.items()},
            "status": "running", "created": utc_now(), "finished": "",
            "runs": [{"index": i, "values": pt, "path": os.path.join("runs", _run_name(experiment, i, pt)),
                      "status": "pending", "summary": {}, "error": ""} for i, pt in enumerate(points)]}

@@ -1,12 +1,12 @@
 """A minimal experiment used to test the core (runner, run file, statuses) without any
 science: it logs ``loss = 1/(k+1)`` and can be told to fail, blow up or run slowly."""
 import time
-import types
 
 import numpy as np
 
 from lab import experiments
 from lab.context import scalar_series
+from lab.experiments import Experiment
 from lab.experiments._common import RUN_PARAMS
 from lab.params import Param, Spec
 from lab.runfile import Dataset
@@ -45,10 +45,10 @@ def run(params, ctx):
     return {"last_loss": ctx.summary.get("last_loss")}
 
 
+EXPERIMENT = Experiment(name="fake", title="Fake experiment for core tests", spec=SPEC, layout=layout, run=run,
+                        presets={"short": {"steps": 10}})
+
+
 def install():
-    """Register this module as the experiment ``fake``."""
-    mod = types.ModuleType("fake")
-    mod.NAME, mod.TITLE, mod.PRESETS = "fake", "Fake experiment for core tests", {"short": {"steps": 10}}
-    mod.SPEC, mod.layout, mod.run = SPEC, layout, run
-    experiments.registry()["fake"] = mod
-    return mod
+    """Register this module's experiment as ``fake``."""
+    return experiments.register(EXPERIMENT, __name__)

@@ -136,11 +136,13 @@ def test_a_one_sample_training_split_still_normalises_to_finite_numbers():
 
 
 @pytest.mark.parametrize("pairs", ["", "3:12", "3:x"])
-def test_a_bad_asymmetric_map_is_refused_by_the_layout(pairs):
-    from lab.data import data_layout
+def test_a_bad_asymmetric_map_is_refused_by_the_data_check(pairs):
+    from lab.data import check_data, data_layout
     from lab.params import ParamError
 
     p = params(dataset="digits", noise_type="asymmetric", noise_rate=0.2, noise_pairs=pairs)
     with pytest.raises(ParamError, match="noise_pairs"):
-        data_layout(p)
-    assert len(data_layout({**p, "noise_pairs": "3:5,5:3"})) == 4
+        check_data(p)
+    good = {**p, "noise_pairs": "3:5,5:3"}
+    check_data(good)
+    assert len(data_layout(good)) == 4

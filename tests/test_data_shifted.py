@@ -198,7 +198,7 @@ def test_shift_roots_are_refused_for_other_data_sets_before_the_run(tmp_path):
     assert not os.path.exists(tmp_path / "runs")  # refused before any training or file
     params = distill.SPEC.validate({"dataset": "cifar10", "cinic10_root": str(tmp_path)})
     with pytest.raises(ParamError) as e:
-        distill.shift_layout(params)
+        distill.check_shift_roots(params)
     assert e.value.name == "cinic10_root" and "CINIC10_ROOT/CINIC-10/" in str(e.value)
 
 

@@ -14,10 +14,11 @@ from torch import nn
 from lab.distill.losses import kd_loss, logit_mse
 from lab.distill.methods import DistillHooks
 from lab.distill.teachers import TeacherError, load_teacher, verify_teacher
+from lab.params import ParamError
 from lab.runfile import read_run
 from lab.runner import run_experiment
 
-STUDENT = {"dataset": "digits", "model": "mlp", "mlp_widths": "128", "lr": 0.05, "batch": 64, "epochs": 8,
+STUDENT = {"dataset": "digits", "model": "mlp", "mlp_widths": [128], "lr": 0.05, "batch": 64, "epochs": 8,
            "schedule": "cosine", "device": "cpu", "method": "kd", "grad_samples": 64, "robust_samples": 200,
            "noise_sigmas": "0.1,0.3", "pgd_eps": 0.05, "pgd_step": 0.02, "pgd_steps": 5, "pgd_restarts": 1}
 
@@ -82,35 +83,38 @@ def test_teacher_hash_is_checked_when_the_student_is_reopened(chain, tmp_path):
     ({"dataset": "gaussian", "gaussian_dim": 64, "gaussian_classes": 10}, "trained on 'digits'"),
     ({"normalise": "feature"}, "normalise='channel' (student: 'feature')"),
 ])
-def test_a_teacher_that_cannot_serve_fails_with_a_clear_message(chain, tmp_path, values, message):
+def test_a_teacher_that_cannot_serve_is_refused_before_a_file_exists(chain, tmp_path, values, message):
     teacher = read_run(chain.path).header.attrs["teacher_path"]
-    res = run_experiment("distill", {**STUDENT, "epochs": 1, "teacher": teacher, **values}, out_dir=str(tmp_path))
-    assert res.status == "failed" and message in res.error
+    with pytest.raises(ParamError, match="teacher") as e:
+        run_experiment("distill", {**STUDENT, "epochs": 1, "teacher": teacher, **values}, out_dir=str(tmp_path))
+    assert e.value.name == "teacher" and message in str(e.value)
+    assert not list(tmp_path.iterdir())
 
 
-def test_a_teacher_of_another_mixture_or_without_weights_fails_with_a_clear_message(tmp_path):
-    mixture = {"dataset": "gaussian", "gaussian_dim": 2, "model": "mlp", "mlp_widths": "8", "epochs": 1}
-    teacher = run_experiment("supervised", mixture, out_dir=str(tmp_path))
+def test_a_teacher_of_another_mixture_or_without_weights_is_refused_with_a_clear_message(tmp_path):
+    mixture = {"dataset": "gaussian", "gaussian_dim": 2, "model": "mlp", "mlp_widths": [8], "epochs": 1}
+    teacher = run_experiment("supervised", mixture, out_dir=str(tmp_path / "t"))
     assert teacher.status == "completed", teacher.error
-    res = run_experiment("distill", {**STUDENT, **mixture, "gaussian_dim": 3, "teacher": teacher.path},
-                         out_dir=str(tmp_path))
-    assert res.status == "failed" and "gaussian_dim=2 (student: 3)" in res.error
-    toy = run_experiment("nin-toy", {"steps": 5}, out_dir=str(tmp_path))
-    res = run_experiment("distill", {**STUDENT, "teacher": toy.path}, out_dir=str(tmp_path))
-    assert res.status == "failed" and "'nin-toy' run, which saves no network weights" in res.error
+    with pytest.raises(ParamError, match=r"gaussian_dim=2 \(student: 3\)"):
+        run_experiment("distill", {**STUDENT, **mixture, "gaussian_dim": 3, "teacher": teacher.path},
+                       out_dir=str(tmp_path / "s"))
+    toy = run_experiment("nin-toy", {"steps": 5}, out_dir=str(tmp_path / "t"))
+    with pytest.raises(ParamError, match="'nin-toy' run, which saves no network weights"):
+        run_experiment("distill", {**STUDENT, "teacher": toy.path}, out_dir=str(tmp_path / "s"))
+    assert not os.path.exists(tmp_path / "s")
 
 
 def test_a_fickle_teacher_to_be_trained_without_dropout_is_refused_before_training(tmp_path):
-    from lab.params import ParamError
     with pytest.raises(ParamError, match="teacher_dropout"):
         run_experiment("distill", {**STUDENT, "method": "fickle-teacher", "teacher_dropout": 0.0},
                        out_dir=str(tmp_path))
     assert not list(tmp_path.iterdir())  # neither a teacher nor a student file
 
 
-def test_a_missing_teacher_file_fails_with_a_clear_message(tmp_path):
-    res = run_experiment("distill", {**STUDENT, "teacher": str(tmp_path / "nope.h5")}, out_dir=str(tmp_path))
-    assert res.status == "failed" and "nope.h5 does not exist" in res.error
+def test_a_missing_teacher_file_is_refused_with_a_clear_message(tmp_path):
+    with pytest.raises(ParamError, match="nope.h5 does not exist"):
+        run_experiment("distill", {**STUDENT, "teacher": str(tmp_path / "nope.h5")}, out_dir=str(tmp_path))
+    assert not list(tmp_path.iterdir())
 
 
 # ------------------------------------------------------------------------ method losses ---

@@ -65,19 +65,17 @@ def test_common_series():
 def test_presets_hold_the_papers_settings():
     from lab.experiments import elr
     from lab.params import resolve_preset
-    from lab.training import parse_milestones
-
     for name in elr.PRESETS:
         v = resolve_preset(elr.SPEC, elr.PRESETS, name)
         if v["schedule"] == "multistep":
-            assert max(parse_milestones(v["milestones"])) < v["epochs"], name
+            assert max(v["milestones"]) < v["epochs"], name
     c10 = resolve_preset(elr.SPEC, elr.PRESETS, "cifar10-elr-sym40")
     assert (c10["epochs"], c10["lr"], c10["weight_decay"], c10["milestones"], c10["gamma"], c10["batch"]) == \
-        (120, 0.02, 1e-3, "40,80", 0.01, 128)
+        (120, 0.02, 1e-3, [40, 80], 0.01, 128)
     assert (c10["elr_lambda"], c10["elr_beta"], c10["noise_type"], c10["noise_rate"]) == (3.0, 0.7, "symmetric", 0.4)
     c100 = resolve_preset(elr.SPEC, elr.PRESETS, "cifar100-ce-asym40")
     assert (c100["epochs"], c100["milestones"], c100["elr_lambda"], c100["elr_beta"], c100["method"]) == \
-        (150, "80,120", 7.0, 0.9, "ce")
+        (150, [80, 120], 7.0, 0.9, "ce")
     assert c100["noise_type"] == "asymmetric"
     plus = resolve_preset(elr.SPEC, elr.PRESETS, "cifar10-elr+-sym80")
     assert (plus["schedule"], plus["epochs"], plus["weight_decay"], plus["ema_momentum"], plus["mixup_alpha"]) == \

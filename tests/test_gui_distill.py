@@ -11,7 +11,7 @@ from lab.runfile import read_run
 from lab.runner import run_experiment
 from lab.sweep import read_sweep, run_sweep
 
-DIGITS = {"dataset": "digits", "model": "mlp", "mlp_widths": "64", "lr": 0.05, "batch": 64, "schedule": "cosine",
+DIGITS = {"dataset": "digits", "model": "mlp", "mlp_widths": [64], "lr": 0.05, "batch": 64, "schedule": "cosine",
           "device": "cpu", "train_fraction": 0.8}
 SIGMA2 = [0.1, 1.0, 10.0]
 

@@ -13,7 +13,8 @@ from widgets.elr_table import ElrTableWidget
 from widgets.panels import panel_class
 from widgets.panels.elr import Panel
 from widgets.run_browser import RunBrowser
-from workers.run_worker import initial_run_data
+from lab import experiments
+from lab.live import new_run_data
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,9 @@ def test_panel_draws_memorisation_and_best_epoch(qtbot, two_runs):
 
 def test_panel_refresh_follows_a_growing_run(qtbot, two_runs):
     _, paths = two_runs
-    empty = initial_run_data("elr", read_run(paths[0]).header.params, "/nowhere/live.h5")
+    header = read_run(paths[0]).header
+    empty = new_run_data("/nowhere/live.h5", "elr", header.params, header.seed, "cpu",
+                         experiments.get("elr").layout(header.params))
     panel = Panel()
     qtbot.addWidget(panel)
     panel.show_run(empty)  # a live run before its first row

@@ -60,7 +60,7 @@ def test_run_is_disabled_while_a_value_is_invalid(qtbot, monkeypatch):
     qtbot.addWidget(w)
     tab = w.tab_of["ols"]
     w.tabs.setCurrentWidget(tab)
-    p = experiments.get("ols").SPEC["lr"]
+    p = experiments.get("ols").spec["lr"]
     field = tab.form.fields["lr"]
     assert isinstance(field, QLineEdit) and tab.run_button.isEnabled() and w.run_action.isEnabled()
     field.setText(str(p.high * 10))
@@ -75,16 +75,16 @@ def test_preset_fills_the_form(qtbot):
     from widgets.experiment_tab import ExperimentTab
     from lab.params import resolve_preset
 
-    mod = experiments.get("ols")
-    tab = ExperimentTab(mod)
+    exp = experiments.get("ols")
+    tab = ExperimentTab(exp)
     qtbot.addWidget(tab)
-    name = next(iter(mod.PRESETS))
+    name = next(iter(exp.presets))
     tab.apply_preset(name)
-    expected = resolve_preset(mod.SPEC, mod.PRESETS, name)
+    expected = resolve_preset(exp.spec, exp.presets, name)
     assert tab.form.values() == expected
     assert tab.preset_tag(expected) == name
     tab.apply_preset("(defaults)")
-    assert tab.form.values() == mod.SPEC.defaults()
+    assert tab.form.values() == exp.spec.defaults()
 
 
 def test_a_path_can_be_browsed_as_a_file_or_a_folder(qtbot, monkeypatch, tmp_path):

@@ -51,9 +51,10 @@ def test_phase_map_view_draws_the_stored_map_and_a_click_emits_the_cell(qtbot, m
     np.testing.assert_allclose(10 ** np.asarray(x), np.sqrt(2 / run["phase_map/y"]))   # 2/(lr w1^2), w1 = 1
     assert "decoupled (" in view.legend.text()
     qtbot.waitExposed(panel)
-    with qtbot.waitSignal(panel.trajectory_requested, timeout=2000) as sig:
+    with qtbot.waitSignal(panel.run_requested, timeout=30_000) as sig:
         click_cell(qtbot, view, 2, 7)
-    vals = sig.args[0]
+    assert sig.args[0] == "nin-toy"
+    vals = sig.args[1]
     assert vals["lr"] == pytest.approx(run["phase_map/y"][2])
     assert vals["sigma_eps"] == pytest.approx(run["phase_map/sigma_eps"][7])
     assert vals["steps"] == 400 and vals["seed"] == run.header.params["seed"]
@@ -112,7 +113,7 @@ def test_sweep_view_plots_summaries_against_the_swept_value(qtbot, tmp_path):
 
 
 def test_mlp_panel_draws_norms_objectives_and_fits(qtbot):
-    res = run_experiment("nin-mlp", {"mlp_widths": "16", "batch": 100, "lr": 0.05, "epochs": 4, "sigma_eps": 10.0})
+    res = run_experiment("nin-mlp", {"mlp_widths": [16], "batch": 100, "lr": 0.05, "epochs": 4, "sigma_eps": 10.0})
     assert res.status == "completed"
     run = read_run(res.path)
     panel = panel_class("nin-mlp")()
@@ -135,7 +136,8 @@ def test_phase_map_fills_in_live_in_the_window(qtbot, tmp_path, monkeypatch):
     tab.form.set_values({**MAP, "rows_per_block": 1, "steps": 3000})
     src = tab.start_run()
     seen = []
-    src.worker.chunks.connect(lambda batch: seen.append(int((src.run["phase_map/phase"] > 0).any(axis=1).sum())))
+    tab.timer.timeout.connect(lambda: src.run is not None and seen.append(int((src.run["phase_map/phase"] > 0)
+                                                                              .any(axis=1).sum())))
     qtbot.waitUntil(lambda: not src.running, timeout=30_000)
     tab.redraw()
     final = read_run(src.path)["phase_map/phase"]

@@ -15,7 +15,8 @@ from lab.runner import run_experiment
 from tests import fake_experiment
 from widgets.panels import generic, panel_class
 from widgets.plots import DensityCloud, ellipse_points, log_indices
-from workers.run_worker import ChunkBuffer, RunGrower, initial_run_data
+from lab.live import RunGrower
+from workers.run_worker import ChunkBuffer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -59,11 +60,13 @@ def test_chunks_from_a_thread_rebuild_the_file_exactly(tmp_path):
     run_experiment("fake", {"steps": 1000}, path=path, listeners=[buf.add])
     stop.set()
     t.join()
-    live = initial_run_data("fake", {"steps": 1000}, path)
+    starts = [b.start for b in batches if b.start is not None]
+    assert len(starts) == 1 and next(b for b in batches if b).start is starts[0]   # the layout first, once
+    live = starts[0]
     assert live.header.status == "running" and not live.header.interrupted
     grower = RunGrower(live)
     for b in batches:
-        grower.apply(b)
+        grower.apply(b.appends, b.saves)
     disk = read_run(path)
     assert sum(1 for b in batches if b) > 1
     for p in ("series/step", "series/loss", "data/x", "final/w"):

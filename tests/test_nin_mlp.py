@@ -39,13 +39,13 @@ def test_phase_rules(kw, phase):
 
 def test_a_nin_layer_beyond_the_hidden_layers_is_refused_before_a_file_is_made(tmp_path):
     from lab.params import ParamError
-    with pytest.raises(ParamError, match="nin_layer.*0..1 of mlp_widths='8,8'"):
-        run_experiment("nin-mlp", {"mlp_widths": "8,8", "nin_layer": 2, "epochs": 1}, out_dir=str(tmp_path))
+    with pytest.raises(ParamError, match="nin_layer.*0..1 of mlp_widths=8,8"):
+        run_experiment("nin-mlp", {"mlp_widths": [8, 8], "nin_layer": 2, "epochs": 1}, out_dir=str(tmp_path))
     assert not list(tmp_path.iterdir())
 
 
 def test_niw_decays_in_the_decay_phase_on_digits():
-    res = run_experiment("nin-mlp", {"dataset": "digits", "mlp_widths": "32", "batch": 50, "lr": 0.05, "epochs": 12,
+    res = run_experiment("nin-mlp", {"dataset": "digits", "mlp_widths": [32], "batch": 50, "lr": 0.05, "epochs": 12,
                                      "loss": "mse", "sigma_eps": math.sqrt(200.0), "seed": 0})
     assert res.status == "completed"
     run = read_run(res.path)

@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from lab.runfile import FORMAT, RunFileError, RunFollower, read_header, read_run
+from lab.runfile import FORMAT, Dataset, RunFileError, RunFollower, RunWriter, read_header, read_run
 from lab.runner import run_experiment
 
 from . import fake_experiment
@@ -46,9 +46,16 @@ def test_round_trip(tmp_path):
 
 
 def test_blocks_are_buffered(tmp_path):
-    """2500 rows stream in blocks: far fewer heartbeats (one per flush) than rows."""
-    r = run_experiment("fake", {"steps": 2500}, out_dir=str(tmp_path))
-    assert 1 <= len(read_run(r.path)["heartbeat"]) <= 10
+    """2500 single rows go to the file in blocks of 1000: one flush (one heartbeat) per
+    block and one at the end, not one per row."""
+    w = RunWriter(tmp_path / "r.h5", experiment="fake", params={}, seed=0, device="cpu",
+                  layout=[Dataset("series/step", (), "i8")], flush_interval=float("inf"), block_rows=1000)
+    for k in range(2500):
+        w.append("series/step", np.asarray([k]))
+    w.finish("completed")
+    run = read_run(tmp_path / "r.h5")
+    assert len(run["heartbeat"]) == 3
+    np.testing.assert_array_equal(run["series/step"], np.arange(2500))
 
 
 @pytest.mark.parametrize("mode,status", [("fail", "failed"), ("nan", "diverged")])

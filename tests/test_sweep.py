@@ -10,7 +10,7 @@ from lab.params import ParamError
 from lab.runfile import read_run
 from lab.sweep import SweepError, grid_points, parse_values, read_sweep, run_sweep
 
-SPEC = experiments.get("nin-toy").SPEC
+SPEC = experiments.get("nin-toy").spec
 SMALL = {"steps": 300, "n_samples": 100}
 
 

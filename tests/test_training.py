@@ -15,8 +15,8 @@ from lab.runfile import read_run
 from lab.runner import run_experiment
 from lab.training import ENGINE_SERIES, TRAINING_PARAMS, Hooks, Trainer, load_weights
 
-DIGITS = {"dataset": "digits", "model": "mlp", "mlp_widths": "128", "lr": 0.05, "batch": 64, "epochs": 6,
-          "schedule": "multistep", "milestones": "4", "gamma": 0.1, "device": "cpu"}
+DIGITS = {"dataset": "digits", "model": "mlp", "mlp_widths": [128], "lr": 0.05, "batch": 64, "epochs": 6,
+          "schedule": "multistep", "milestones": [4], "gamma": 0.1, "device": "cpu"}
 
 
 def test_supervised_digits_learns_and_its_weights_reload(tmp_path):
@@ -127,7 +127,7 @@ def test_hooks_see_every_sample_once_per_epoch_and_add_series():
     assert clean[-1] > noisy[-1]  # early learning: predictions follow the clean labels
 
 
-@pytest.mark.parametrize("bad,name", [({"milestones": "4,2"}, "milestones"), ({"mlp_widths": "12,x"}, "mlp_widths"),
+@pytest.mark.parametrize("bad,name", [({"milestones": [4, 2]}, "milestones"), ({"mlp_widths": "12,x"}, "mlp_widths"),
                                       ({"model": "cnn", "dataset": "gaussian"}, "model")])
 def test_bad_model_and_schedule_parameters_are_refused_before_a_file_is_made(tmp_path, bad, name):
     with pytest.raises(ParamError, match=f"parameter '{name}'"):

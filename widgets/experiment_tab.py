@@ -5,13 +5,13 @@ from __future__ import annotations
 import html
 import os
 import time
-from types import ModuleType
 from typing import Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QMessageBox, QPushButton, QScrollArea,
                                QSplitter, QVBoxLayout, QWidget)
 
+from lab.experiments import ExperimentLike
 from lab.params import ParamError, resolve_preset
 from lab.runner import default_run_dir, new_run_path
 
@@ -27,25 +27,28 @@ DEFAULTS = "(defaults)"
 
 class ExperimentTab(QWidget):
     """Signals: ``message(str)`` for the status bar, ``run_ended(source)``,
-    ``state_changed()`` when Run / Cancel availability may have changed."""
+    ``state_changed()`` when Run / Cancel availability may have changed, and
+    ``run_requested(experiment, values)`` forwarded from the panel."""
 
     message = Signal(str)
     run_ended = Signal(object)
     state_changed = Signal()
+    #: a panel asks for a run of another experiment (a phase-map cell's trajectory, say)
+    run_requested = Signal(str, dict)
 
-    def __init__(self, module: ModuleType, run_dir: Callable[[], str] = default_run_dir, parent=None):
+    def __init__(self, experiment: ExperimentLike, run_dir: Callable[[], str] = default_run_dir, parent=None):
         super().__init__(parent)
-        self.module = module
+        self.experiment = experiment
         self.run_dir = run_dir
-        self.name = module.NAME
+        self.name = experiment.name
         self.sources: list[RunSource] = []
         self.current: RunSource | None = None
         self._drawn: tuple | None = None
 
-        self.form = ParamForm(module.SPEC)
+        self.form = ParamForm(experiment.spec, check=experiment.check)
         self.form.validity_changed.connect(self._on_validity)
         self.preset_box = QComboBox()
-        self.preset_box.addItems([DEFAULTS, *module.PRESETS])
+        self.preset_box.addItems([DEFAULTS, *experiment.presets])
         self.preset_box.setToolTip("Fill the form with a named preset (paper figures by name)")
         self.preset_box.activated.connect(lambda _i: self.apply_preset(self.preset_box.currentText()))
         self.run_button = QPushButton("Run")
@@ -115,6 +118,8 @@ class ExperimentTab(QWidget):
         if self._panel is None:
             self._panel = panel_class(self.name)()
             self.panel_layout.addWidget(self._panel, 1)
+            if hasattr(self._panel, "run_requested"):
+                self._panel.run_requested.connect(self.run_requested)
         return self._panel
 
     def showEvent(self, event) -> None:
@@ -123,7 +128,7 @@ class ExperimentTab(QWidget):
 
     # -- form -------------------------------------------------------------------------------
     def apply_preset(self, name: str) -> None:
-        values = resolve_preset(self.module.SPEC, self.module.PRESETS, None if name == DEFAULTS else name)
+        values = resolve_preset(self.experiment.spec, self.experiment.presets, None if name == DEFAULTS else name)
         self.form.set_values(values)
         self.preset_box.setCurrentText(name)
         self.message.emit(f"{self.name}: preset {name} loaded")
@@ -133,7 +138,7 @@ class ExperimentTab(QWidget):
         name = self.preset_box.currentText()
         if name == DEFAULTS:
             return ""
-        return name if resolve_preset(self.module.SPEC, self.module.PRESETS, name) == values else ""
+        return name if resolve_preset(self.experiment.spec, self.experiment.presets, name) == values else ""
 
     def _on_validity(self, valid: bool) -> None:
         if not valid:
@@ -148,20 +153,21 @@ class ExperimentTab(QWidget):
     # -- runs -------------------------------------------------------------------------------
     def start_run(self) -> LiveRun | None:
         """Start a run with the form's values into ``run_dir()`` (the browser's folder).
-        Values that pass the form but not the experiment's layout (a data folder that
-        lacks the data set, say) get a message box and start nothing."""
+        Values that pass the form's fields but not the experiment's check (a data folder
+        that lacks the data set, say) get a message box and start nothing."""
         try:
             values = self.form.values()
         except ParamError as e:
             self.message.emit(str(e))
             return None
-        path = new_run_path(self.run_dir(), self.name, self.preset_tag(values))
         try:
-            source = LiveRun(self.name, values, path, parent=self)
+            self.experiment.check(values)
         except ParamError as e:
             QMessageBox.critical(self, "Cannot start run", str(e))
             self.message.emit(f"{self.name}: run not started")
             return None
+        path = new_run_path(self.run_dir(), self.name, self.preset_tag(values))
+        source = LiveRun(self.name, values, path, parent=self)
         self.add_source(source)
         self.message.emit(f"started {os.path.basename(path)}")
         return source

@@ -44,13 +44,14 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tab_of: dict[str, ExperimentTab] = {}
         self.browser = RunBrowser(run_dir or default_run_dir(), live_status=self.live_status)
-        for name, mod in experiments.registry().items():
-            tab = ExperimentTab(mod, run_dir=lambda: self.browser.folder)
+        for name, exp in experiments.registry().items():
+            tab = ExperimentTab(exp, run_dir=lambda: self.browser.folder)
             tab.message.connect(lambda text: self.statusBar().showMessage(text, 10_000))
             tab.run_ended.connect(self._on_run_ended)
             tab.state_changed.connect(self._update_actions)
+            tab.run_requested.connect(self.run_in_tab)
             self.tabs.addTab(tab, name)
-            self.tabs.setTabToolTip(self.tabs.count() - 1, mod.TITLE)
+            self.tabs.setTabToolTip(self.tabs.count() - 1, exp.title)
             self.tab_of[name] = tab
         self.tabs.currentChanged.connect(self._update_actions)
         self.sweep_windows: list[SweepWindow] = []
@@ -64,6 +65,16 @@ class MainWindow(QMainWindow):
         self._build_menus(dock)
         self.statusBar().showMessage(f"Runs are saved in {self.browser.folder}")
         self._update_actions()
+
+    def run_in_tab(self, experiment: str, values: dict) -> None:
+        """Start a run of ``experiment`` with ``values`` in its tab and show that tab."""
+        tab = self.tab_of.get(experiment)
+        if tab is None:
+            self.statusBar().showMessage(f"no tab for experiment '{experiment}'", 10_000)
+            return
+        tab.form.set_values(values)
+        tab.start_run()
+        self.tabs.setCurrentWidget(tab)
 
     # -- menus ------------------------------------------------------------------------------
     def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
@@ -130,7 +141,7 @@ class MainWindow(QMainWindow):
         if tab is None or not tab.form.is_valid():
             return None
         base = tab.form.values()
-        dialog = SweepDialog(tab.name, tab.module.SPEC, base, self.browser.folder, self)
+        dialog = SweepDialog(tab.name, tab.experiment.spec, base, self.browser.folder, self)
         if dialog.exec() != SweepDialog.Accepted:
             return None
         return self._show_sweep(SweepWindow.start(tab.name, base, dialog.grid(), dialog.folder(),

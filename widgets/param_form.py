@@ -7,7 +7,7 @@ boxes, booleans check boxes, paths a line edit with a browse button.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox,
@@ -136,16 +136,20 @@ _FIELDS = {"choice": ChoiceField, "bool": BoolField, "path": PathField}
 
 class ParamForm(QWidget):
     """The form for one spec. ``validity_changed(bool)`` fires when the form turns
-    valid or invalid; ``edited`` on every change."""
+    valid or invalid; ``edited`` on every change. Once every field holds an allowed value,
+    ``check`` (the experiment's: combinations, folders, teachers, devices) runs on the
+    whole set, and the parameter its :class:`ParamError` names is marked like a bad field."""
 
     validity_changed = Signal(bool)
     edited = Signal()
 
-    def __init__(self, spec: Spec, parent=None):
+    def __init__(self, spec: Spec, check: Callable[[dict], None] | None = None, parent=None):
         super().__init__(parent)
         self.spec = spec
+        self.check = check
         self.fields: dict[str, QWidget] = {}
         self._valid = True
+        self._check_error: tuple[str, str] | None = None
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         for group, params in spec.groups().items():
@@ -161,17 +165,39 @@ class ParamForm(QWidget):
                 self.fields[p.name] = field
             lay.addWidget(box)
         self.set_values(spec.defaults())
+        self._on_edit()
 
     def _on_edit(self) -> None:
+        self._run_check()
         valid = not self.errors()
         if valid != self._valid:
             self._valid = valid
             self.validity_changed.emit(valid)
         self.edited.emit()
 
+    def _run_check(self) -> None:
+        old, self._check_error = self._check_error, None
+        if self.check is not None and not any(f.error for f in self.fields.values()):
+            try:
+                self.check(self.values())
+            except ParamError as e:
+                self._check_error = (e.name, str(e))
+        if old != self._check_error:
+            for entry in (old, self._check_error):
+                field = self.fields.get(entry[0]) if entry else None
+                if field is not None:
+                    target = getattr(field, "edit", field)  # a path field's line edit
+                    target.setProperty("invalid", entry is self._check_error or bool(field.error))
+                    target.style().unpolish(target)
+                    target.style().polish(target)
+
     def errors(self) -> dict[str, str]:
-        """ParamError messages of the fields that hold a bad value, by parameter name."""
-        return {name: f.error for name, f in self.fields.items() if f.error}
+        """ParamError messages of the fields that hold a bad value, and of the experiment's
+        check of the whole set, by parameter name."""
+        out = {name: f.error for name, f in self.fields.items() if f.error}
+        if self._check_error is not None and not out:
+            out[self._check_error[0]] = self._check_error[1]
+        return out
 
     def is_valid(self) -> bool:
         return self._valid

@@ -35,7 +35,7 @@ def _fmt(v) -> str:
 def key_params(header: RunHeader) -> str:
     """The parameters that differ from the experiment's defaults (all if unknown)."""
     try:
-        defaults = experiments.get(header.experiment).SPEC.defaults()
+        defaults = experiments.get(header.experiment).spec.defaults()
     except ParamError:
         defaults = {}
     items = [(k, v) for k, v in header.params.items() if k != "device" and defaults.get(k, object()) != v]

@@ -10,9 +10,10 @@ from typing import Any, Mapping
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from lab.runfile import RunData, RunFileError, RunFollower, read_header
+from lab.live import RunGrower
+from lab.runfile import RunData, RunFileError, RunFollower, RunHeader, read_header
 from lab.runner import RunResult
-from workers.run_worker import Batch, RunGrower, initial_run_data, start_worker
+from workers.run_worker import Batch, start_worker
 
 #: how often a file written by another process is polled
 FOLLOW_INTERVAL_MS = 250
@@ -53,12 +54,14 @@ class FileRun(RunSource):
 
 class LiveRun(RunSource):
     """A run of this window: a :class:`workers.run_worker.RunWorker` on its own thread,
-    its chunks applied to an in-memory RunData (the file is never opened meanwhile)."""
+    its chunks applied to an in-memory RunData (the file is never opened meanwhile). The
+    RunData arrives with the first batch, built from the layout the runner computed."""
 
     def __init__(self, experiment: str, values: Mapping[str, Any], path: str, parent=None):
-        super().__init__(path, initial_run_data(experiment, values, os.path.abspath(path)), parent)
+        super().__init__(path, None, parent)
+        self.experiment, self.values = experiment, dict(values)
         self.result: RunResult | None = None
-        self.grower = RunGrower(self.run)
+        self.grower: RunGrower | None = None
         self.worker, self.thread = start_worker(experiment, values, self.path)
         self.worker.chunks.connect(self._on_chunks)
         self.worker.finished.connect(self._on_finished)
@@ -73,7 +76,12 @@ class LiveRun(RunSource):
         return "running" if self.result is None else self.run.header.status
 
     def _on_chunks(self, batch: Batch) -> None:
-        self.grower.apply(batch)
+        if batch.start is not None:
+            self.run = batch.start
+            self.grower = RunGrower(self.run)
+        if self.grower is None:  # nothing announced yet: no rows can come before the layout
+            return
+        self.grower.apply(batch.appends, batch.saves)
         self.run.header.last_heartbeat = time.time()
         if batch.progress is not None:
             self.progress = batch.progress
@@ -82,6 +90,11 @@ class LiveRun(RunSource):
     def _on_finished(self, result: RunResult) -> None:
         self.result = result
         self.thread.wait()
+        if self.run is None:  # the run never started (refused parameters): no layout, no file
+            self.run = RunData(RunHeader(path=self.path, experiment=self.experiment, status=result.status,
+                                         params=dict(self.values), seed=-1, created="", finished="", device="",
+                                         summary=result.summary, error=result.error, diverged_step=-1,
+                                         versions={}, last_heartbeat=None, attrs={}))
         h = self.run.header
         try:
             fresh = read_header(self.path)  # the writer has closed the file by now
@@ -134,7 +147,7 @@ class FollowedRun(RunSource):
             self.run = RunData(header)
             self.grower = RunGrower(self.run)
         self.run.header = header
-        self.grower.apply(Batch(new, [(path, array, None) for path, array in fixed.items()]))
+        self.grower.apply(new, [(path, array, None) for path, array in fixed.items()])
         if new or fixed:
             self.dirty = True
         if header.status != "running" or header.interrupted:

@@ -1,5 +1,5 @@
-"""A sweep in its own window: the experiment's sweep view (the noise-scale figure for
-``distill``, the generic :class:`SweepView` otherwise) above a progress bar and Cancel
+"""A sweep in its own window: the experiment's sweep view (its panel module's
+``VIEW.sweep_view``, the generic :class:`SweepView` otherwise) above a progress bar and Cancel
 while the sweep runs in this window. The views follow a running sweep file themselves;
 this window loads the file once it exists and picks a first summary to plot."""
 from __future__ import annotations
@@ -18,10 +18,9 @@ from lab.sweep import SweepData, SweepError, read_sweep
 from workers.sweep_worker import start_sweep_worker
 
 from .noise_scale_view import NoiseScaleView
+from .panels import sweep_view_class
 from .sweep_view import SweepView
 
-#: experiments with a sweep view of their own
-VIEWS = {"distill": NoiseScaleView}
 #: summaries plotted first in a :class:`SweepView`, the first one a sweep has
 PREFERRED_Y = ("loss_final", "test_acc", "test_acc_last", "val_acc", "loss")
 #: the x axis is logarithmic for positive swept values spanning this ratio (or a log-scaled parameter)
@@ -36,7 +35,7 @@ POLL_MS = 250
 def log_x(sweep: SweepData) -> bool:
     """A log axis for positive values of a log-scaled parameter, or ones spanning decades."""
     xk = sweep.swept[0]
-    spec = experiments.get(sweep.experiment).SPEC if sweep.experiment in experiments.registry() else None
+    spec = experiments.get(sweep.experiment).spec if sweep.experiment in experiments.registry() else None
     x = np.asarray(sweep.grid.get(xk, []), dtype=float)
     log_param = spec is not None and xk in spec and spec[xk].log
     return bool(len(x) and (x > 0).all() and (log_param or x.max() >= LOG_X_SPAN * x.min()))
@@ -60,7 +59,7 @@ class SweepWindow(QMainWindow):
         self.path = os.path.abspath(path)
         self.experiment = experiment
         self.setWindowTitle(f"Sweep · {experiment} · {os.path.basename(os.path.dirname(self.path))}")
-        self.view = VIEWS.get(experiment, SweepView)()
+        self.view = sweep_view_class(experiment)()
         self.worker = self.thread = None
         self.ended = False  # the worker's finished signal has been handled
         self.error = ""

@@ -9,10 +9,7 @@ sets a ``threading.Event`` that the experiment checks between blocks.
 """
 from __future__ import annotations
 
-import os
-import socket
 import threading
-import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -20,8 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 from PySide6.QtCore import QThread, Signal, Slot
 
-from lab import experiments
-from lab.runfile import RunData, RunHeader, utc_now
+from lab.runfile import RunData
 from lab.runner import RunResult, run_experiment
 
 from .base import EMIT_HZ, ThreadWorker, on_new_thread
@@ -29,49 +25,17 @@ from .base import EMIT_HZ, ThreadWorker, on_new_thread
 
 @dataclass
 class Batch:
-    """What a run wrote since the previous batch: rows per growable series (in order,
+    """What a run wrote since the previous batch: the run as its new file holds it (in the
+    first batch only: the runner's layout event), rows per growable series (in order,
     already concatenated), array saves in call order, and the latest progress."""
 
     appends: dict[str, np.ndarray] = field(default_factory=dict)
     saves: list[tuple[str, np.ndarray, Any]] = field(default_factory=list)
     progress: tuple[int, int] | None = None
+    start: RunData | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.appends or self.saves or self.progress)
-
-
-class RunGrower:
-    """Grows a RunData in place exactly as its run file grows, in amortised O(rows) per
-    append: each growable dataset lives in a buffer with spare capacity (doubling) and
-    ``run.arrays[path]`` is a view of its filled part (RunData.extend would copy the
-    whole series on every batch)."""
-
-    def __init__(self, run: RunData):
-        self.run = run
-        self._buffers: dict[str, np.ndarray] = {}
-
-    def apply(self, batch: Batch) -> None:
-        for path, rows in batch.appends.items():
-            self._extend(path, rows)
-        for path, array, index in batch.saves:
-            if index is None:
-                self.run.arrays[path] = array
-            else:
-                self.run.arrays[path][index] = array
-
-    def _extend(self, path: str, rows: np.ndarray) -> None:
-        old = self.run.arrays.get(path)
-        n0 = 0 if old is None else len(old)
-        n = n0 + len(rows)
-        buf = self._buffers.get(path)
-        if buf is None or n > len(buf) or buf.shape[1:] != rows.shape[1:]:
-            grown = np.empty((max(n, 2 * n0, 1024), *rows.shape[1:]), dtype=rows.dtype)
-            if n0:
-                grown[:n0] = old
-            buf = self._buffers[path] = grown
-        buf[n0:n] = rows
-        self.run.arrays[path] = buf[:n]
-        self.run.growable.add(path)
+        return bool(self.appends or self.saves or self.progress or self.start is not None)
 
 
 class ChunkBuffer:
@@ -82,6 +46,7 @@ class ChunkBuffer:
         self._appends: dict[str, list[np.ndarray]] = {}
         self._saves: list[tuple[str, np.ndarray, Any]] = []
         self._progress: tuple[int, int] | None = None
+        self._start: RunData | None = None
 
     def add(self, kind: str, name: str, payload: Any) -> None:
         # copies: the experiment may reuse its buffers once the call returns
@@ -93,35 +58,15 @@ class ChunkBuffer:
                 self._saves.append((name, np.array(array, copy=True), index))
             elif kind == "progress":
                 self._progress = tuple(payload)
+            elif kind == "layout":
+                self._start = payload
 
     def take(self) -> Batch:
         with self._lock:
-            appends, saves, progress = self._appends, self._saves, self._progress
-            self._appends, self._saves, self._progress = {}, [], None
+            appends, saves, progress, start = self._appends, self._saves, self._progress, self._start
+            self._appends, self._saves, self._progress, self._start = {}, [], None, None
         return Batch({k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in appends.items()},
-                     saves, progress)
-
-
-def initial_run_data(experiment: str, values: Mapping[str, Any], path: str) -> RunData:
-    """The in-memory twin of a run file about to be written: a ``running`` header and
-    every dataset of the experiment's layout, empty (growable) or filled (fixed)."""
-    mod = experiments.get(experiment)
-    params = mod.SPEC.validate(values)
-    header = RunHeader(path=path, experiment=experiment, status="running", params=params,
-                       seed=int(params.get("seed", 0)),
-                       created=utc_now(),
-                       finished="", device=str(params.get("device", "")), summary={}, error="",
-                       diverged_step=-1, versions={}, last_heartbeat=time.time(),
-                       attrs={"writer": f"{socket.gethostname()}:{os.getpid()}"})
-    run = RunData(header)
-    for d in mod.layout(params):
-        if d.growable:
-            run.arrays[d.path] = np.empty((0, *d.shape), dtype=d.dtype)
-            run.growable.add(d.path)
-        else:
-            fill = d.fill if np.dtype(d.dtype).kind == "f" else 0
-            run.arrays[d.path] = np.full(d.shape, fill, dtype=d.dtype)
-    return run
+                     saves, progress, start)
 
 
 class RunWorker(ThreadWorker):

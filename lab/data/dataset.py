@@ -62,15 +62,20 @@ def _train_count(n: int, fraction: float) -> int:
     return min(n, max(1, int(round(fraction * n))))
 
 
+def check_data(params: Mapping[str, Any]) -> None:
+    """The data folder holds the chosen data set and the asymmetric pair map fits it;
+    raises :class:`ParamError` (``data_root`` or ``noise_pairs``) before a run starts."""
+    split_sizes(params)
+    if params["noise_type"] == "asymmetric" and params["noise_rate"] > 0:
+        asymmetric_map(params["dataset"], params["noise_pairs"], _num_classes(params))
+
+
 def data_layout(params: Mapping[str, Any]) -> list[Dataset]:
     """Fixed datasets for the training split's labels, indexed by sample id ``idx``:
     ``data/labels_clean``, ``data/labels_noisy`` (int64) and ``data/noise_mask``
     (uint8, 1 where the label was changed), plus ``data/train_index`` (position of each
-    training sample in the source's training set). Checks the asymmetric pair map, so a
-    bad one is refused before the run file is made."""
+    training sample in the source's training set)."""
     n_train = split_sizes(params)[0]
-    if params["noise_type"] == "asymmetric" and params["noise_rate"] > 0:
-        asymmetric_map(params["dataset"], params["noise_pairs"], _num_classes(params))  # raises ParamError
     return [Dataset("data/labels_clean", (n_train,), "i8", growable=False),
             Dataset("data/labels_noisy", (n_train,), "i8", growable=False),
             Dataset("data/noise_mask", (n_train,), "u1", growable=False),

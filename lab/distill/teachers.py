@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
+import torch
 
-from ..runfile import RunData, RunFileError, read_run
+from ..data import DATA_PARAMS
+from ..runfile import RunData, RunFileError, RunHeader, read_header, read_run
+from ..training import rebuild_model
 
 PREFIX = "weights"
 
@@ -54,8 +57,7 @@ class Teacher:
         return float(self.run.header.summary.get("test_acc", float("nan")))
 
 
-def load_teacher(path: str) -> Teacher:
-    """Read a teacher run; a clear :class:`TeacherError` if it cannot serve as one."""
+def _teacher_header(path: str) -> tuple[str, RunHeader]:
     if not path:
         raise TeacherError("no teacher given: set teacher=FILE.h5 to a finished run with final weights "
                            "(a 'supervised' or 'distill' run), or leave it empty to train one first")
@@ -63,15 +65,68 @@ def load_teacher(path: str) -> Teacher:
     if not os.path.exists(path):
         raise TeacherError(f"teacher file {path} does not exist; choose a finished 'supervised' or "
                            "'distill' run file")
-    run = read_run(path)
-    keys_text = run.header.attrs.get(f"{PREFIX}_keys")
-    if run.header.status not in ("completed", "cancelled"):
-        raise TeacherError(f"teacher file {path} holds no final weights (status '{run.header.display_status}'); "
+    header = read_header(path)
+    if header.status not in ("completed", "cancelled"):
+        raise TeacherError(f"teacher file {path} holds no final weights (status '{header.display_status}'); "
                            "choose a run that completed")
-    if not keys_text:
-        raise TeacherError(f"teacher file {path} is a '{run.header.experiment}' run, which saves no network "
+    if not header.attrs.get(f"{PREFIX}_keys"):
+        raise TeacherError(f"teacher file {path} is a '{header.experiment}' run, which saves no network "
                            "weights; choose a 'supervised' or 'distill' run")
-    keys = json.loads(keys_text)
+    return path, header
+
+
+#: data parameters that change the inputs a network sees: the standardisation of images, the
+#: mixture itself for ``gaussian`` (feature vectors are standardised per feature either way)
+SAME_INPUTS = {"gaussian": ("gaussian_classes", "gaussian_dim", "gaussian_separation", "data_seed")}
+IMAGE_INPUTS = ("normalise",)
+
+
+def check_teacher_fits(path: str, teacher_params: Mapping[str, Any], params: Mapping[str, Any]) -> None:
+    """The teacher saw the student's data set and inputs, and has dropout where the method
+    needs it (``fickle-teacher``); raises :class:`TeacherError` saying what differs."""
+    tp = teacher_params
+    if tp.get("dataset") != params["dataset"]:
+        raise TeacherError(f"teacher {path} was trained on '{tp.get('dataset')}', the student uses "
+                           f"'{params['dataset']}'; choose a teacher of the same data set")
+    keys = SAME_INPUTS.get(params["dataset"], IMAGE_INPUTS)
+    defaults = {p.name: p.default for p in DATA_PARAMS}
+    differ = [f"{k}={tp.get(k, defaults[k])!r} (student: {params[k]!r})" for k in keys
+              if tp.get(k, defaults[k]) != params[k]]
+    if differ:
+        raise TeacherError(f"teacher {path} saw other inputs than the student: {', '.join(differ)}; "
+                           "set these as the teacher had them, or leave teacher empty to train a matching one")
+    if params["method"] == "fickle-teacher" and not float(tp.get("dropout", 0.0)) > 0:
+        raise TeacherError(f"fickle-teacher needs a teacher with dropout; {path} has none "
+                           "(train it with dropout > 0, or leave teacher empty and set teacher_dropout)")
+
+
+def check_teacher_file(params: Mapping[str, Any]) -> None:
+    """Everything about ``params['teacher']`` that can be known from its header alone."""
+    path, header = _teacher_header(params["teacher"])
+    check_teacher_fits(path, header.params, params)
+
+
+def build_teacher(teacher: Teacher, params: Mapping[str, Any], data, device) -> torch.nn.Module:
+    """The teacher network with its final weights, in eval mode (dropout at the student's
+    ``teacher_dropout`` for ``fickle-teacher`` when that is > 0)."""
+    check_teacher_fits(teacher.path, teacher.params, params)
+    try:
+        model = rebuild_model(teacher.params, teacher.run.arrays, data, PREFIX)
+    except (KeyError, RuntimeError) as e:
+        raise TeacherError(f"teacher {teacher.path}: its weights do not fit its recorded model ({e})") from None
+    model.to(device).eval()
+    if params["method"] == "fickle-teacher" and params["teacher_dropout"] > 0:
+        for m in model.modules():
+            if isinstance(m, torch.nn.Dropout):
+                m.p = float(params["teacher_dropout"])
+    return model
+
+
+def load_teacher(path: str) -> Teacher:
+    """Read a teacher run; a clear :class:`TeacherError` if it cannot serve as one."""
+    path, _ = _teacher_header(path)
+    run = read_run(path)
+    keys = json.loads(run.header.attrs[f"{PREFIX}_keys"])
     missing = [k for k in keys if f"{PREFIX}/{k}" not in run.arrays]
     if missing:
         raise TeacherError(f"teacher file {path} lists weights it does not hold ({missing[:3]}); it is damaged")

@@ -1,39 +1,56 @@
-"""Experiment modules and their registry.
+"""Experiment families and their registry.
 
-An experiment is a module in this package that defines::
-
-    NAME     registry name used by the CLI and the run file (``ols``)
-    TITLE    one-line human title
-    SPEC     a :class:`lab.params.Spec`; must contain ``seed`` and ``device``
-    PRESETS  {preset name: {param: value}}, paper figures by name (``fig1-g``)
-    layout(params) -> list[lab.runfile.Dataset]   every series/array known up front
-    run(params, ctx) -> dict                       the summary (final headline numbers)
-    ORDER    optional int placing the family in listings and the window's tabs
-
-Modules are discovered, so adding a family never edits a shared list.
+Each public module of this package defines ``EXPERIMENT``, an
+:class:`~lab.experiments.base.Experiment` (the contract: ``docs/architecture.md``).
+Modules are discovered, so adding a family never edits a shared list; the registry
+refuses, with a message, a module whose ``EXPERIMENT`` does not meet the contract.
 """
 from __future__ import annotations
 
-from types import ModuleType
-
 from ..params import ParamError
 from ..plugins import public_submodules
+from .base import Experiment, ExperimentError, ExperimentLike, conform
 
-_REGISTRY: dict[str, ModuleType] | None = None
+__all__ = ["Experiment", "ExperimentError", "ExperimentLike", "get", "register", "registry"]
+
+_REGISTRY: dict[str, ExperimentLike] | None = None
+#: modules of this package that hold shared pieces, not a family
+_NOT_FAMILIES = {"base"}
 
 
-def registry() -> dict[str, ModuleType]:
-    """All experiment modules by ``NAME``, ordered by ``ORDER`` then name."""
+def _discover() -> dict[str, ExperimentLike]:
+    found: dict[str, ExperimentLike] = {}
+    for mod in public_submodules(__name__, __path__):
+        short = mod.__name__.rsplit(".", 1)[-1]
+        if short in _NOT_FAMILIES:
+            continue
+        if not hasattr(mod, "EXPERIMENT"):
+            raise ExperimentError(f"{mod.__name__} defines no EXPERIMENT (an lab.experiments.Experiment); "
+                                  "shared helpers belong in a module whose name starts with '_'")
+        exp = conform(mod.EXPERIMENT, mod.__name__)
+        if exp.name in found:
+            raise ExperimentError(f"{mod.__name__}: a second experiment named {exp.name!r}")
+        found[exp.name] = exp
+    return dict(sorted(found.items(), key=lambda kv: (kv[1].order, kv[0])))
+
+
+def registry() -> dict[str, ExperimentLike]:
+    """Every experiment by name, ordered by ``order`` then name."""
     global _REGISTRY
     if _REGISTRY is None:
-        found = {mod.NAME: mod for mod in public_submodules(__name__, __path__)
-                 if hasattr(mod, "NAME") and hasattr(mod, "run")}
-        _REGISTRY = dict(sorted(found.items(), key=lambda kv: (getattr(kv[1], "ORDER", 100), kv[0])))
+        _REGISTRY = _discover()
     return _REGISTRY
 
 
-def get(name: str) -> ModuleType:
-    """The experiment module called ``name``; :class:`ParamError` lists the known ones."""
+def register(obj: object, where: str = "register()") -> ExperimentLike:
+    """Add an experiment defined outside this package (a plug-in, a test's); checked first."""
+    exp = conform(obj, where)
+    registry()[exp.name] = exp
+    return exp
+
+
+def get(name: str) -> ExperimentLike:
+    """The experiment called ``name``; :class:`ParamError` lists the known ones."""
     reg = registry()
     if name not in reg:
         raise ParamError("experiment", name, "one of " + ", ".join(reg))

@@ -27,16 +27,14 @@ from ..elr.hooks import ElrHooks, ElrPlusHooks, MemorizationHooks
 from ..elr.memorization import KEYS, to_host
 from ..models import MODEL_PARAMS, model_from_params, n_parameters
 from ..params import Param, Spec, with_defaults
-from ..training import TRAINING_PARAMS, Trainer, network_layout, save_weights
+from ..training import TRAINING_PARAMS, Trainer, check_network, network_layout, save_weights
 from ._common import RUN_PARAMS
+from .base import Experiment
 
-NAME = "elr"
-TITLE = "Early-learning regularisation (ELR, ELR+) against memorisation of noisy labels"
-ORDER = 20
 METHODS = ("ce", "elr", "elr+")
 #: quick runs on the built-in digits (1,348 training images of 8x8): an MLP that memorises
 #: 40 % symmetric noise under CE within the run, and ELR / ELR+ that do not.
-DIGITS = dict(dataset="digits", noise_type="symmetric", noise_rate=0.4, model="mlp", mlp_widths="256,256",
+DIGITS = dict(dataset="digits", noise_type="symmetric", noise_rate=0.4, model="mlp", mlp_widths=[256, 256],
               epochs=40, batch=64, lr=0.05, momentum=0.9, weight_decay=0.0, schedule="cosine",
               normalise="feature", augment="none", elr_lambda=3.0, elr_beta=0.7)
 G = "ELR"
@@ -70,10 +68,10 @@ SPEC = Spec(
 #: cosine-annealed lr as the paper states (that config file multiplies by 0.1 at epoch 150).
 PAPER_SETTINGS = {
     ("cifar10", "elr"): dict(model="preact-resnet34", epochs=120, lr=0.02, momentum=0.9, weight_decay=1e-3,
-                             batch=128, schedule="multistep", milestones="40,80", gamma=0.01,
+                             batch=128, schedule="multistep", milestones=[40, 80], gamma=0.01,
                              elr_lambda=3.0, elr_beta=0.7),
     ("cifar100", "elr"): dict(model="preact-resnet34", epochs=150, lr=0.02, momentum=0.9, weight_decay=1e-3,
-                              batch=128, schedule="multistep", milestones="80,120", gamma=0.01,
+                              batch=128, schedule="multistep", milestones=[80, 120], gamma=0.01,
                               elr_lambda=7.0, elr_beta=0.9),
     ("cifar10", "elr+"): dict(model="preact-resnet18", epochs=200, lr=0.02, momentum=0.9, weight_decay=5e-4,
                               batch=128, schedule="cosine", elr_lambda=3.0, elr_beta=0.7,
@@ -148,3 +146,8 @@ def run(params: Mapping[str, Any], ctx) -> dict:
                        memorized_noisy=last.get("noisy_memorized"), correct_noisy=last.get("noisy_correct"),
                        correct_clean=last.get("clean_correct"))
     return dict(ctx.summary)
+
+
+EXPERIMENT = Experiment(
+    name="elr", title="Early-learning regularisation (ELR, ELR+) against memorisation of noisy labels",
+    spec=SPEC, presets=PRESETS, checks=(check_network,), layout=layout, run=run, order=20)

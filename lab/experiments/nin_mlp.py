@@ -31,21 +31,17 @@ import torch
 
 from ..context import Diverged
 from ..data import DATA_PARAMS, NOISE_PARAMS, load_data
-from ..fit import fit_exponential
-from ..models import MODEL_PARAMS, model_from_params, n_parameters, parse_widths
-from ..nin.mlp import TABLE1, classify_run, objective, table1_sigma_eps
+from ..models import MODEL_PARAMS, model_from_params, n_parameters
+from ..nin.mlp import FITS, TABLE1, NINHooks, classify_run, fit_decays, table1_sigma_eps
 from ..params import Param, ParamError, Spec, with_defaults
 from ..runfile import Dataset
-from ..training import TRAINING_PARAMS, Hooks, Trainer, network_layout
+from ..training import TRAINING_PARAMS, Trainer, check_network, network_layout
 from ._common import RUN_PARAMS
-
-NAME = "nin-mlp"
-TITLE = "Noise injection nodes in an MLP: NIW decay, phases and time-scales (paper Figs. 1-3)"
-ORDER = 12
+from .base import Experiment
 
 #: vanilla SGD and the paper's Figs. 2-3 settings as defaults
 DEFAULTS = {"lr": 0.01, "momentum": 0.0, "weight_decay": 0.0, "schedule": "constant", "batch": 1000,
-            "epochs": 100, "mlp_widths": "1024", "init": "normal", "train_fraction": 0.6}
+            "epochs": 100, "mlp_widths": [1024], "init": "normal", "train_fraction": 0.6}
 
 
 G = "Noise injection"
@@ -68,72 +64,31 @@ SPEC = Spec(
 )
 
 PRESETS = {
-    "fig1": {"mlp_widths": "1024,1024,1024", "loss": "ce", "batch": 128, "lr": 0.05, "epochs": 300,
+    "fig1": {"mlp_widths": [1024, 1024, 1024], "loss": "ce", "batch": 128, "lr": 0.05, "epochs": 300,
              "stop_train_acc": 1.0, "phase": "decay"},  # paper: trained to 100% train accuracy
     **{f"fig2-mse-{ph}": {"loss": "mse", "phase": ph} for ph in TABLE1["mse"]},
     **{f"fig3-ce-{ph}": {"loss": "ce", "phase": ph} for ph in TABLE1["ce"]},
 }
 
 EXTRA = ("niw_norm", "next_norm", "train_objective", "test_objective")
-FITS = (("niw_norm", "tau_niw"), ("train_objective", "tau_loss"), ("test_objective", "tau_test"))
 
 
 def hidden_widths(p: Mapping[str, Any]) -> list[int]:
     """The MLP's hidden widths; a :class:`ParamError` unless ``nin_layer`` is one of them."""
-    widths = parse_widths(p["mlp_widths"])
+    widths = list(p["mlp_widths"])
     if p["nin_layer"] >= len(widths):
         raise ParamError("nin_layer", p["nin_layer"], f"a hidden layer 0..{len(widths) - 1} of mlp_widths="
-                                                      f"{p['mlp_widths']!r} (or add hidden layers)")
+                                                      f"{','.join(map(str, widths))} (or add hidden layers)")
     return widths
 
 
+def check_nin_layer(params: Mapping[str, Any]) -> None:
+    hidden_widths(params)
+
+
 def layout(params: Mapping[str, Any]) -> list[Dataset]:
-    hidden_widths(params)  # before the run file is made: a bad combination never leaves a file
     n = params["epochs"] + 1
     return network_layout(params, *EXTRA) + [Dataset(f"fit/{k}", (n,), growable=False) for k, _ in FITS]
-
-
-class NINHooks(Hooks):
-    """Objective with the NIN's noise, fixed noise per sample, and per-step maxima."""
-
-    def __init__(self, loss: str, timing: str, sigma: float, held_out: str):
-        self.loss_kind, self.timing, self.sigma, self.held_out = loss, timing, sigma, held_out
-        self.history: list[dict] = []
-
-    def setup(self, trainer) -> None:
-        m = trainer.model
-        self.w_ni, self.w_next = m.nin.weight, m.next_layer().weight
-        dev = trainer.device
-        g = torch.Generator().manual_seed(trainer.ctx.seed + 1)
-        self.eps_fixed = (torch.randn(trainer.data.n_train, generator=g) * self.sigma).to(dev) \
-            if self.timing == "fixed" else None
-        with torch.no_grad():
-            self.wni0 = self.w_ni.norm().detach().clone()
-        self.wni_max = self.wni0.clone()
-        self.loss_max = torch.zeros((), device=dev)
-        self.loss_first: torch.Tensor | None = None
-
-    def loss(self, model, x, y, idx, epoch):
-        eps = self.eps_fixed[idx] if self.eps_fixed is not None else None
-        return objective(model(x, eps), y, self.loss_kind)
-
-    def step(self, trainer, x, y, idx, epoch):
-        loss = super().step(trainer, x, y, idx, epoch)
-        with torch.no_grad():
-            torch.maximum(self.wni_max, self.w_ni.norm(), out=self.wni_max)
-            torch.maximum(self.loss_max, loss.float(), out=self.loss_max)
-            if self.loss_first is None:
-                self.loss_first = loss.float().clone()
-        return loss
-
-    def epoch_end(self, trainer, epoch, evals) -> dict:
-        row = {"niw_norm": self.w_ni.detach().norm(), "next_norm": self.w_next.detach().norm(),
-               "train_objective": objective(evals["train"].logits, evals["train"].labels, self.loss_kind)}
-        held = evals.get(self.held_out)
-        row["test_objective"] = (objective(held.logits, held.labels, self.loss_kind) if held is not None
-                                 else torch.tensor(math.nan))
-        self.history.append({"epoch": epoch, **{k: float(v) for k, v in row.items()}})
-        return row
 
 
 def sigma_eps_of(p: Mapping[str, Any], d_in: int) -> float:
@@ -141,22 +96,6 @@ def sigma_eps_of(p: Mapping[str, Any], d_in: int) -> float:
         return p["sigma_eps"]
     width = hidden_widths(p)[p["nin_layer"]]
     return table1_sigma_eps(p["loss"], p["phase"], d_in, width, p["lr"])
-
-
-def fit_decays(history: list[dict], ctx) -> dict:
-    """tau_NIW, tau_loss, tau_test from the epoch of each curve's maximum to the end."""
-    out = {}
-    t = np.asarray([h["epoch"] for h in history], float)
-    for key, name in FITS:
-        y = np.asarray([h[key] for h in history], float)
-        if not np.isfinite(y).any():
-            continue
-        start = t[int(np.nanargmax(y))]
-        f = fit_exponential(t, y, t_range=(start, t[-1]))
-        out.update({name: f.tau, f"{name}_r2": f.r2, f"{name}_range": [f.t_min, f.t_max], f"{name}_ok": f.ok})
-        curve = np.where(t >= start, f.curve(t), np.nan)
-        ctx.save(f"fit/{key}", curve, index=np.s_[:len(t)])
-    return out
 
 
 def run(p: Mapping[str, Any], ctx) -> dict:
@@ -191,5 +130,13 @@ def run(p: Mapping[str, Any], ctx) -> dict:
                         "niw_norm_final": h[-1]["niw_norm"] if h else math.nan})
     if diverged is not None:
         raise diverged
-    ctx.summary.update(fit_decays(h, ctx))
+    fits, curves = fit_decays(h)
+    for key, curve in curves.items():
+        ctx.save(f"fit/{key}", curve, index=np.s_[:len(curve)])
+    ctx.summary.update(fits)
     return dict(ctx.summary)
+
+
+EXPERIMENT = Experiment(
+    name="nin-mlp", title="Noise injection nodes in an MLP: NIW decay, phases and time-scales (paper Figs. 1-3)",
+    spec=SPEC, presets=PRESETS, checks=(check_network, check_nin_layer), layout=layout, run=run, order=12)

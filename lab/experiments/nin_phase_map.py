@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any, Mapping
 
 import numpy as np
 
 from ..nin.params import MODEL_PARAMS
 from ..nin.phase_map import SUMMARIES, Y_PARAMS, draws_for, run_block
-from ..params import Param, Spec
+from ..params import Param, ParamError, Spec
 from ..runfile import Dataset
 from ..theory.nin import PHASE_CODE, PHASES, boundaries, theory_phase
 from ._common import RUN_PARAMS
-
-NAME = "nin-phase-map"
-TITLE = "Noise injection nodes: phase map of the linear model over (sigma_eps, y)"
-ORDER = 11
+from .base import Experiment
 
 MAP = "Map"
 SPEC = Spec(
@@ -55,22 +53,26 @@ PRESETS = {
 THEORY = ("sigma_eps2_dec", "sigma_eps2_cat", "sigma_eps2_div", "sigma_eps2_div_uv")
 
 
-def axes(p: dict) -> tuple[np.ndarray, np.ndarray]:
-    """``(sigma_eps, y)`` grid values; raises ValueError with the fix for a bad range."""
+def check_axes(p: Mapping[str, Any]) -> None:
+    """The grid's ranges: a ParamError naming the parameter to fix."""
     if p["sigma_eps_max"] <= p["sigma_eps_min"]:
-        raise ValueError("sigma_eps_max must be larger than sigma_eps_min")
+        raise ParamError("sigma_eps_max", p["sigma_eps_max"], f"a value above sigma_eps_min={p['sigma_eps_min']:g}")
+    if p["y_log"]:
+        for name in ("y_min", "y_max"):
+            if p[name] <= 0:
+                raise ParamError(name, p[name], "a value > 0 with y_log=true (or set y_log=false)")
+    if p["y_param"] in ("lr", "sigma_x", "batch") and min(p["y_min"], p["y_max"]) <= 0:
+        name = "y_min" if p["y_min"] <= p["y_max"] else "y_max"
+        raise ParamError(name, p[name], f"a value > 0: {p['y_param']} must stay positive on the second axis")
+
+
+def axes(p: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """``(sigma_eps, y)`` grid values (parameters passed :func:`check_axes`)."""
     sig = np.geomspace(p["sigma_eps_min"], p["sigma_eps_max"], p["n_sigma"])
     lo, hi = p["y_min"], p["y_max"]
-    if p["y_log"]:
-        if lo <= 0 or hi <= 0:
-            raise ValueError(f"y_log needs y_min and y_max > 0 (got {lo:g}, {hi:g}); set y_log=false")
-        y = np.geomspace(lo, hi, p["n_y"])
-    else:
-        y = np.linspace(lo, hi, p["n_y"])
+    y = np.geomspace(lo, hi, p["n_y"]) if p["y_log"] else np.linspace(lo, hi, p["n_y"])
     if p["y_param"] == "batch":
         y = np.clip(np.round(y), 1, None)
-    if p["y_param"] in ("lr", "sigma_x", "batch") and y.min() <= 0:
-        raise ValueError(f"{p['y_param']} must stay positive on the second axis")
     return sig, y
 
 
@@ -115,3 +117,8 @@ def run(p: dict, ctx) -> dict:
         ctx.summary["rows_done"] = r1
     ctx.summary["wall_s"] = round(time.monotonic() - t_start, 3)
     return dict(ctx.summary)
+
+
+EXPERIMENT = Experiment(
+    name="nin-phase-map", title="Noise injection nodes: phase map of the linear model over (sigma_eps, y)",
+    spec=SPEC, presets=PRESETS, checks=(check_axes,), layout=layout, run=run, order=11)

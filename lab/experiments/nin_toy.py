@@ -22,10 +22,7 @@ from ..runfile import Dataset
 from ..theory.nin import PHASES, boundaries, population_loss, theory_phase
 from ..context import scalar_series
 from ._common import RUN_PARAMS
-
-NAME = "nin-toy"
-TITLE = "Noise injection nodes: linear toy model (paper Sec. 3, Eq. 3)"
-ORDER = 10
+from .base import Experiment
 
 SPEC = Spec(
     *MODEL_PARAMS[:2],
@@ -94,3 +91,8 @@ def run(p: dict, ctx) -> dict:
         raise Diverged(len(W) - 1, f"|w0| + |w1| + |w_NI| passed 1e6 (sigma_eps^2 = {s2:g}, "
                                    f"theory: {theory})")
     return dict(ctx.summary)
+
+
+EXPERIMENT = Experiment(
+    name="nin-toy", title="Noise injection nodes: linear toy model (paper Sec. 3, Eq. 3)",
+    spec=SPEC, presets=PRESETS, layout=layout, run=run, order=10)

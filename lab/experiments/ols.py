@@ -26,13 +26,11 @@ import torch
 from ..context import Diverged
 from ..params import Param, ParamError, Spec
 from ..runfile import Dataset
+from ..sgd.cloud import CloudStats, burn_in, rel_err
 from ..sgd.least_squares import BATCHINGS, NOISE_TIMINGS, LeastSquaresSGD
 from ..theory.ols import exact_covariance, least_squares, mean_square_rate, paper_covariance
 from ._common import RUN_PARAMS
-
-NAME = "ols"
-TITLE = "SGD on label-noisy least squares (label-noise SGD paper, Sec. 4, Fig. 1)"
-ORDER = 0
+from .base import Experiment
 
 #: at most about this many iterates are kept per run (stride is checked against it)
 MAX_KEPT = 5_000_000
@@ -106,8 +104,7 @@ def check(p: dict) -> None:
 
 
 def layout(p: dict) -> list[Dataset]:
-    """Every dataset of an ``ols`` run (see the module docstring); checks the parameters."""
-    check(p)  # before the run file is made: a bad combination never leaves a file
+    """Every dataset of an ``ols`` run (see the module docstring)."""
     n = p["N"]
 
     def fixed(path, shape, what):
@@ -138,43 +135,6 @@ def draw_data(p: dict, generator: torch.Generator) -> tuple[np.ndarray, np.ndarr
     x = z @ np.linalg.cholesky(covariance_matrix(p["x_cov"])).T
     eps = math.sqrt(p["sigma2"]) * torch.randn(p["N"], generator=generator, dtype=torch.float64).numpy()
     return x, eps
-
-
-def burn_in(steps: int, rate: float) -> int:
-    """Steps dropped before the cloud's covariance is measured: 10% of the run, or 20
-    mean-square relaxation times ``1 / (1 - rate)`` if longer, but at most half the run."""
-    if not rate < 1.0:
-        return steps // 2
-    return int(min(steps // 2, max(steps // 10, math.ceil(20.0 / (1.0 - rate)))))
-
-
-class CloudStats:
-    """Running mean and covariance of the noisy iterates about a centre (shifted sums)."""
-
-    def __init__(self, centre: np.ndarray):
-        self.centre = centre
-        self.n, self.s1, self.s2 = 0, np.zeros(2), np.zeros((2, 2))
-
-    def add(self, betas: np.ndarray) -> None:
-        e = betas - self.centre
-        self.n += len(e)
-        self.s1 += e.sum(0)
-        self.s2 += e.T @ e
-
-    def mean(self) -> np.ndarray:
-        return self.centre + self.s1 / self.n if self.n else np.full(2, np.nan)
-
-    def cov(self) -> np.ndarray:
-        if self.n < 2:
-            return np.full((2, 2), np.nan)
-        m = self.s1 / self.n
-        return (self.s2 - self.n * np.outer(m, m)) / (self.n - 1)
-
-
-def _rel_err(a: np.ndarray, b: np.ndarray) -> float:
-    """``|a - b|_F / |b|_F`` (NaN when ``b`` is zero or undefined)."""
-    nb = np.linalg.norm(b)
-    return float(np.linalg.norm(a - b) / nb) if nb > 0 else math.nan
 
 
 def _notes(p: dict, rate: float) -> dict:
@@ -211,7 +171,6 @@ def _notes(p: dict, rate: float) -> dict:
 
 def run(p: dict, ctx) -> dict:
     """Draw the data, store the theory, run both chains block by block; returns the summary."""
-    check(p)
     gen = torch.Generator().manual_seed(int(p["seed"]))
     x, eps = draw_data(p, gen)
     beta_star = np.asarray(p["beta_star"], dtype=np.float64)
@@ -275,6 +234,11 @@ def _headline(cloud: CloudStats, cov_exact, cov_paper, beta_hat, beta_star, step
         "n_cov_samples": cloud.n,
         "mean_noisy": cloud.mean().tolist(),
         "cov_empirical": cov.tolist(),
-        "rel_err_exact": _rel_err(cov, cov_exact),
-        "rel_err_paper": _rel_err(cov, cov_paper),
+        "rel_err_exact": rel_err(cov, cov_exact),
+        "rel_err_paper": rel_err(cov, cov_paper),
     }
+
+
+EXPERIMENT = Experiment(
+    name="ols", title="SGD on label-noisy least squares (label-noise SGD paper, Sec. 4, Fig. 1)",
+    spec=SPEC, presets=PRESETS, checks=(check,), layout=layout, run=run, order=0)

@@ -4,8 +4,7 @@ that distillation experiments load.
 
 Final weights: ``weights/<state-dict key>`` arrays (parameters and buffers, float32 for
 floating ones) with the key order in the root attribute ``weights_keys``; the model is
-rebuilt from the run's parameters with :func:`lab.models.model_from_params` (see
-:func:`load_trained_model`).
+rebuilt with :func:`lab.training.rebuild_model` (see :func:`load_trained_model`).
 """
 from __future__ import annotations
 
@@ -17,27 +16,25 @@ from ..data import DATA_PARAMS, NOISE_PARAMS, load_data
 from ..models import MODEL_PARAMS, model_from_params, n_parameters
 from ..params import Spec
 from ..runfile import read_run
-from ..training import TRAINING_PARAMS, Trainer, load_weights, network_layout
+from ..training import TRAINING_PARAMS, Trainer, check_network, network_layout, rebuild_model
 from ._common import RUN_PARAMS
+from .base import Experiment
 
-NAME = "supervised"
-TITLE = "Supervised training (cross-entropy) of any model on any data set"
-ORDER = 40
 SPEC = Spec(*DATA_PARAMS, *NOISE_PARAMS, *MODEL_PARAMS, *TRAINING_PARAMS, *RUN_PARAMS)
 PRESETS = {
-    "digits-mlp": {"dataset": "digits", "model": "mlp", "mlp_widths": "256", "lr": 0.05, "weight_decay": 5e-4,
+    "digits-mlp": {"dataset": "digits", "model": "mlp", "mlp_widths": [256], "lr": 0.05, "weight_decay": 5e-4,
                    "epochs": 10, "batch": 64, "schedule": "cosine"},
     "cifar10-resnet56": {"dataset": "cifar10", "model": "resnet56", "lr": 0.1, "momentum": 0.9,
                          "weight_decay": 1e-4, "epochs": 200, "batch": 64, "schedule": "multistep",
-                         "milestones": "100,150", "gamma": 0.1, "train_fraction": 0.8},
+                         "milestones": [100, 150], "gamma": 0.1, "train_fraction": 0.8},
     "cifar10-wrn-40-2": {"dataset": "cifar10", "model": "wrn-40-2", "lr": 0.1, "momentum": 0.9,
                          "weight_decay": 5e-4, "epochs": 200, "batch": 128, "schedule": "multistep",
-                         "milestones": "60,120,150", "gamma": 0.2},
+                         "milestones": [60, 120, 150], "gamma": 0.2},
 }
 
 
 def layout(params: Mapping[str, Any]):
-    """The engine's series and the training labels, after checking the parameters."""
+    """The engine's series and the training labels."""
     return network_layout(params)
 
 
@@ -57,5 +54,9 @@ def load_trained_model(path: str, data=None, device: str | torch.device = "cpu")
     run_data = read_run(path)
     params = SPEC.validate(run_data.header.params)
     data = data or load_data(params, device)
-    model = model_from_params(params, data)
-    return load_weights(run_data.arrays, model).to(device).eval()
+    return rebuild_model(params, run_data.arrays, data).to(device).eval()
+
+
+EXPERIMENT = Experiment(
+    name="supervised", title="Supervised training (cross-entropy) of any model on any data set",
+    spec=SPEC, presets=PRESETS, checks=(check_network,), layout=layout, run=run, order=40)

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 import torch.nn as nn
 
-from ..params import Param, ParamError, comma_items
+from ..params import Param, ParamError
 from .mlp import ACTIVATIONS, MLP
 from .preact_resnet import PreActResNet
 from .resnet_cifar import CifarResNet
@@ -20,7 +20,8 @@ MODEL_PARAMS = (
     Param("model", "choice", "mlp", choices=MODEL_NAMES, group=G,
           help="mlp (widths below), cnn (a small 2-layer CNN), CIFAR ResNet-20/32/56, pre-activation "
                "ResNet-18/34, WideResNet WRN-depth-width."),
-    Param("mlp_widths", "str", "256", group=G, help="Hidden widths of the MLP, comma separated (e.g. 1024,1024,1024)."),
+    Param("mlp_widths", "ints", [256], low=1, high=1_000_000, group=G,
+          help="Hidden widths of the MLP, comma separated (e.g. 1024,1024,1024)."),
     Param("activation", "choice", "relu", choices=tuple(ACTIVATIONS), group=G, help="MLP activation."),
     Param("init", "choice", "default", choices=("default", "normal"), group=G,
           help="MLP initialisation: PyTorch's default, or weights N(0, 1/fan_in) and biases 0."),
@@ -45,22 +46,10 @@ class SmallCNN(nn.Module):
         return self.fc(self.drop(self.features(x)))
 
 
-def parse_widths(text: str) -> list[int]:
-    """``"1024,1024"`` -> [1024, 1024]; raises :class:`ParamError` unless positive integers."""
-    try:
-        widths = [int(t) for t in comma_items(text)]
-    except ValueError:
-        widths = []
-    if not widths or min(widths) < 1:
-        raise ParamError("mlp_widths", text, "positive integers separated by commas, e.g. 1024,1024")
-    return widths
-
-
 def check_model_params(params: Mapping[str, Any], images: bool) -> None:
-    """Refuse :data:`MODEL_PARAMS` that cannot build a model, before a run starts: bad
-    ``mlp_widths``, or a convolutional model for a data set of feature vectors
-    (``images`` false); raises :class:`ParamError`."""
-    parse_widths(params["mlp_widths"])
+    """Refuse :data:`MODEL_PARAMS` that cannot build a model, before a run starts: a
+    convolutional model for a data set of feature vectors (``images`` false); raises
+    :class:`ParamError`."""
     if params.get("model", "mlp") != "mlp" and not images:  # no 'model': an MLP-only experiment
         raise ParamError("model", params["model"], "mlp: the other models need images (C, H, W) and this "
                                                    "data set gives feature vectors")
@@ -89,7 +78,7 @@ def build_model(name: str, input_shape: tuple, num_classes: int, *, widths=(256,
 
 def model_from_params(params: Mapping[str, Any], data, **mlp_options: Any) -> nn.Module:
     """The model the parameters of :data:`MODEL_PARAMS` describe, shaped for ``data``."""
-    return build_model(params["model"], data.input_shape, data.num_classes, widths=parse_widths(params["mlp_widths"]),
+    return build_model(params["model"], data.input_shape, data.num_classes, widths=list(params["mlp_widths"]),
                        activation=params["activation"], init=params["init"], dropout=params["dropout"],
                        **mlp_options)
 

@@ -87,26 +87,27 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..context import Diverged, RunContext, scalar_series
-from ..data import data_layout
+from ..data import check_data, data_layout
 from ..models import check_model_params
 from ..runfile import Dataset
-from .optim import make_optimizer, make_scheduler, parse_milestones
+from .optim import make_optimizer, make_scheduler
 
 ENGINE_SERIES = ("lr", "loss", "train_loss", "train_acc", "train_acc_clean", "val_loss", "val_acc",
                  "test_loss", "test_acc", "epoch_time")
 SPLITS = ("train", "val", "test")
 
 
+def check_network(params: Mapping[str, Any]) -> None:
+    """Refuse, with :class:`lab.params.ParamError`, what would fail only once training
+    starts: a data folder without its data set, a pair map that does not fit it, a
+    convolutional model on feature vectors."""
+    check_data(params)
+    check_model_params(params, images=params["dataset"] != "gaussian")
+
+
 def network_layout(params: Mapping[str, Any], *extra_series: str) -> list[Dataset]:
     """The layout of a network experiment: ``series/step``, the engine's series, the
-    experiment's own scalar series and the training labels (:func:`lab.data.data_layout`).
-
-    First refuses, with :class:`lab.params.ParamError`, parameters that would fail only
-    once training starts (model widths, a convolutional model on feature vectors,
-    milestones), so a bad combination never leaves a run file.
-    """
-    check_model_params(params, images=params["dataset"] != "gaussian")
-    parse_milestones(params["milestones"])
+    experiment's own scalar series and the training labels (:func:`lab.data.data_layout`)."""
     return scalar_series(*ENGINE_SERIES, *extra_series) + data_layout(params)
 
 

@@ -4,7 +4,8 @@ SGD with momentum and weight decay (coupled L2, PyTorch's convention: the decay 
 ``weight_decay * theta`` is added to the gradient before momentum). The schedule is
 stepped once per epoch:
 
-- ``multistep``: lr_e = lr * gamma^(number of milestones <= e)  (e.g. 0.1 at 100, 150
+- ``multistep``: lr_e = lr * gamma^(number of milestones <= e; milestones after the last
+  epoch never take effect, so shortening ``epochs`` needs no other edit)  (e.g. 0.1 at 100, 150
   with gamma 0.1, or 0.2 at 60, 120, 150 with gamma 0.2)
 - ``cosine``: lr_e = lr * (1 + cos(pi e / E)) / 2
 - ``constant``: lr_e = lr
@@ -15,19 +16,7 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
-from ..params import ParamError, comma_items
-
-
-def parse_milestones(text: str) -> list[int]:
-    """``"100,150"`` -> [100, 150]: increasing epoch numbers >= 1 (those after the last
-    epoch never take effect, so shortening ``epochs`` needs no other edit)."""
-    try:
-        ms = [int(t) for t in comma_items(text)]
-    except ValueError:
-        raise ParamError("milestones", text, "epoch numbers separated by commas, e.g. 100,150") from None
-    if any(m < 1 for m in ms) or ms != sorted(set(ms)):
-        raise ParamError("milestones", text, "increasing epoch numbers >= 1 separated by commas, e.g. 100,150")
-    return ms
+from ..params import ParamError
 
 
 def make_optimizer(parameters: Iterable[torch.nn.Parameter], params: Mapping[str, Any]) -> torch.optim.SGD:
@@ -40,7 +29,7 @@ def make_scheduler(optimizer: torch.optim.Optimizer, params: Mapping[str, Any]):
     """The per-epoch schedule named by ``schedule`` (module docstring)."""
     kind, epochs = params["schedule"], int(params["epochs"])
     if kind == "multistep":
-        return torch.optim.lr_scheduler.MultiStepLR(optimizer, parse_milestones(params["milestones"]),
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, list(params["milestones"]),
                                                     gamma=float(params["gamma"]))
     if kind == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)

@@ -14,7 +14,7 @@ OPTIM_PARAMS = (
     Param("schedule", "choice", "multistep", choices=("multistep", "cosine", "constant"), group=G,
           help="Learning-rate schedule, stepped per epoch: multistep multiplies by gamma at the "
                "milestones; cosine anneals to 0 at the last epoch."),
-    Param("milestones", "str", "15,25", group=G,
+    Param("milestones", "ints", [15, 25], low=1, high=100_000, increasing=True, min_items=0, unit="epochs", group=G,
           help="Epochs (comma separated) at which multistep multiplies the rate by gamma."),
     Param("gamma", "float", 0.1, low=1e-6, high=1.0, group=G, help="Multistep factor."),
     Param("stop_train_acc", "float", 0.0, low=0.0, high=1.0, group=G,

@@ -21,9 +21,10 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QTableWidget, QTableWidgetIte
 from lab.distill.teachers import TeacherError, verify_teacher
 from lab.runfile import RunData
 
+from ..noise_scale_view import NoiseScaleView
 from ..plots import add_legend, make_plot
+from . import View
 
-EXPERIMENTS = ("distill",)
 
 SPLIT_COLOURS = {"train": (31, 119, 180), "val": (255, 127, 14), "test": (44, 160, 44)}
 TEACHER_C, AGREE_C, GRAD_C = (120, 120, 120), (148, 103, 189), (214, 39, 40)
@@ -160,3 +161,6 @@ class Panel(QWidget):
             self.table.setItem(i, 1, QTableWidgetItem(f"{100 * float(value):.2f}%"))
         self.table.resizeColumnToContents(0)
         self.table.resizeRowsToContents()
+
+
+VIEW = View(("distill",), Panel, sweep_view=NoiseScaleView)

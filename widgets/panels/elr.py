@@ -23,8 +23,8 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVB
 from lab.runfile import RunData
 
 from ..plots import add_legend, make_plot
+from . import View
 
-EXPERIMENTS = ("elr",)
 
 GREEN, RED, BLUE, GREY = (46, 160, 67), (214, 39, 40), (31, 119, 180), (120, 120, 120)
 CLEAN_C, NOISY_C = (31, 119, 180), (214, 39, 40)
@@ -187,3 +187,6 @@ class Panel(QWidget):
         self.loss.setData(x, lo, connect="finite")
         self.train_loss.setData(x, tl, connect="finite")
         self.reg.setData(x, rg, connect="finite")
+
+
+VIEW = View(("elr",), Panel)

@@ -10,9 +10,9 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from lab.runfile import RunData
 
 from ..plots import long_curve
+from . import View
 
 #: drawn by experiments without their own panel
-EXPERIMENTS: tuple = ()
 COLUMNS = 2
 
 
@@ -66,3 +66,6 @@ class Panel(QWidget):
         item.showGrid(x=True, y=True, alpha=0.25)
         self.curves[path] = long_curve(item, name, (31, 119, 180))
         self._plots[name] = item
+
+
+VIEW = View((), Panel)

@@ -10,8 +10,8 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 from lab.runfile import RunData
 
 from ..plots import add_legend, long_curve, make_plot
+from . import View
 
-EXPERIMENTS = ("nin-mlp",)
 
 NIW, NEXT, TRAIN, TEST = (31, 119, 180), (214, 39, 40), (148, 103, 189), (44, 160, 44)
 
@@ -86,3 +86,6 @@ class Panel(QWidget):
                 lines.append(f"{label} = {float(s[name]):.3g} epochs (R² {float(s[f'{name}_r2']):.3f}, "
                              f"epochs {rng[0]}–{rng[1]}{'' if s.get(f'{name}_ok') else ', poor fit'})")
         self.info.setText("<br>".join(lines))
+
+
+VIEW = View(("nin-mlp",), Panel)

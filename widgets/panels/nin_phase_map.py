@@ -14,8 +14,8 @@ from lab.runfile import RunData
 from lab.theory.nin import PHASES
 
 from ..phase_map_view import PhaseMapView
+from . import View
 
-EXPERIMENTS = ("nin-phase-map",)
 
 BOUNDARIES = (("sigma_eps2_dec", "σ_dec (paper)"), ("sigma_eps2_cat", "σ_cat = min(2/B0, 2/B~0)"),
               ("sigma_eps2_div", "σ_div = max(2/B0, 2/B~0)"), ("sigma_eps2_div_uv", "4/(lr (w1² + w_NI²))"))
@@ -24,9 +24,10 @@ TRAJECTORY_EXPERIMENT = "nin-toy"
 
 
 class Panel(QWidget):
-    """Signal ``trajectory_requested(dict)``: ``nin-toy`` parameters of a clicked cell."""
+    """Signal ``run_requested(experiment, values)``: run ``nin-toy`` with the parameters of
+    a clicked cell (the window runs it in that experiment's tab)."""
 
-    trajectory_requested = Signal(dict)
+    run_requested = Signal(str, dict)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -39,7 +40,6 @@ class Panel(QWidget):
         self.run: RunData | None = None
         self._axes_set = False
         self.view.cell_clicked.connect(self._on_cell)
-        self.trajectory_requested.connect(self.open_trajectory)
 
     def plots(self) -> dict:
         return {"phase_map": self.view.item}
@@ -83,15 +83,7 @@ class Panel(QWidget):
 
     def _on_cell(self, row: int, col: int) -> None:
         if self.run is not None:
-            self.trajectory_requested.emit(self.cell_values(row, col))
+            self.run_requested.emit(TRAJECTORY_EXPERIMENT, self.cell_values(row, col))
 
-    def open_trajectory(self, values: dict) -> None:
-        """Run ``nin-toy`` for the cell in the main window's tab, when there is one."""
-        win = self.window()
-        tab = getattr(win, "tab_of", {}).get(TRAJECTORY_EXPERIMENT)
-        if tab is None:
-            self.note.setText("trajectory parameters: " + ", ".join(f"{k}={v}" for k, v in values.items()))
-            return
-        tab.form.set_values(values)
-        tab.start_run()
-        win.tabs.setCurrentWidget(tab)
+
+VIEW = View(("nin-phase-map",), Panel)

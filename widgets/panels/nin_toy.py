@@ -10,16 +10,17 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
 from lab.runfile import RunData
+from lab.theory.nin import PHASES
 
 from ..phase_map_view import PALETTE
 from ..plots import add_legend, long_curve, make_plot
+from . import View
 
-EXPERIMENTS = ("nin-toy",)
 
 WEIGHTS = (("w0", "w0 (data)", (0, 0, 0)), ("w1", "w1 (second layer)", (214, 39, 40)),
            ("w_NI", "w_NI (noise injection)", (31, 119, 180)))
 LOSS = (148, 103, 189)
-PHASE_NAMES = ("decoupled", "decay", "catapult", "divergent")
+PHASE_NAMES = tuple(p for p in PHASES if p != "pending")
 #: the loss axis is logarithmic; values at or below this are drawn at it
 LOSS_FLOOR = 1e-300
 
@@ -126,3 +127,6 @@ class Panel(QWidget):
         else:
             text = f"running · {len(step)} steps so far"
         self.info.setText(text)
+
+
+VIEW = View(("nin-toy",), Panel)

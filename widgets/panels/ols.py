@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QSplitter, QTab
 from lab.runfile import RunData
 
 from ..plots import DensityCloud, add_legend, ellipse_points, log_indices, long_curve, make_plot
+from . import View
 
-EXPERIMENTS = ("ols",)
 
 NOISY, CLEAN = (214, 39, 40), (31, 119, 180)
 NOISY_STAR, CLEAN_STAR = (255, 152, 150), (23, 190, 207)  # distances to β*: lighter shades
@@ -221,3 +221,6 @@ class Panel(QWidget):
         if np.isfinite(b_star).all():
             r = max(r, 1.3 * float(np.abs(b_star - b_hat).max()))
         self.traj.getPlotItem().setRange(xRange=(b_hat[0] - r, b_hat[0] + r), yRange=(b_hat[1] - r, b_hat[1] + r))
+
+
+VIEW = View(("ols",), Panel)
