@@ -1,6 +1,7 @@
 """Parameter specs: validation messages, parsing, presets."""
 import pytest
 
+from lab import experiments
 from lab.params import Param, ParamError, Spec, resolve_preset
 
 SPEC = Spec(
@@ -72,3 +73,40 @@ def test_bad_default_is_caught_at_declaration():
         Param("x", "int", 0, low=1)
     with pytest.raises(ValueError, match="duplicate"):
         Spec(Param("a", "int", 1), Param("a", "int", 2))
+
+
+def test_list_kinds_check_every_element_and_name_the_parameter():
+    widths = Param("mlp_widths", "ints", [256], low=1, high=4096)
+    assert widths.parse("1024, 1024,512") == [1024, 1024, 512]
+    assert widths.validate("64,32") == [64, 32]          # an older run file's text
+    assert widths.format([64, 32]) == "64,32" and widths.parse(widths.format([64, 32])) == [64, 32]
+    for bad in ("64,x", "64,0", "64,1.5", "", "64,,9999"):
+        with pytest.raises(ParamError) as e:
+            widths.parse(bad)
+        assert e.value.name == "mlp_widths" and "integers separated by commas, each in [1, 4096]" in str(e.value)
+    ms = Param("milestones", "ints", [15, 25], low=1, increasing=True, min_items=0)
+    assert ms.parse("") == [] and ms.parse("100,150") == [100, 150]
+    with pytest.raises(ParamError, match="increasing"):
+        ms.parse("150,100")
+    sig = Param("noise_sigmas", "floats", [0.1], low=0.0, high=10.0)
+    assert sig.parse("0.05,0.1") == [0.05, 0.1]
+    with pytest.raises(ParamError):
+        sig.parse("0.1,nan")
+    with pytest.raises(ParamError):
+        sig.validate([0.1, 11.0])
+    names = Param("corruptions", "strs", ["fog"], choices=("fog", "snow"))
+    assert names.parse("fog, snow") == ["fog", "snow"]
+    with pytest.raises(ParamError, match="from fog, snow"):
+        names.parse("fog,rain")
+
+
+def test_list_parameters_of_the_families_refuse_bad_elements_before_a_run(tmp_path):
+    from lab.runner import run_experiment
+
+    for name, text in (("supervised", "mlp_widths=64,x"), ("supervised", "milestones=20,10"),
+                       ("distill", "noise_sigmas=0.1,-1")):
+        spec = experiments.get(name).spec
+        with pytest.raises(ParamError) as e:
+            run_experiment(name, spec.parse_sets([text]), out_dir=str(tmp_path))
+        assert e.value.name == text.split("=")[0]
+    assert not list(tmp_path.iterdir())
