@@ -21,7 +21,8 @@ from ..params import Spec, resolve_preset
 from ..runfile import Dataset
 
 Values = Mapping[str, Any]
-Check = Callable[[Values], None]
+#: functions of the parameters; Any, so that a family may type them as dict or Mapping
+Check = Callable[[Any], None]
 
 
 class ExperimentError(TypeError):
@@ -44,6 +45,10 @@ class ExperimentLike(Protocol):
 
     def run(self, params: Values, ctx: Any) -> Mapping[str, Any] | None: ...
 
+    def validate(self, values: Values) -> dict: ...
+
+    def resolve(self, preset: str | None = None, overrides: Values | None = None) -> dict: ...
+
 
 def check_device(params: Values) -> None:
     """CUDA asked for on a machine without it (every experiment has ``device``)."""
@@ -62,9 +67,9 @@ class Experiment:
     name: str
     title: str
     spec: Spec
-    layout: Callable[[Values], list[Dataset]]
-    run: Callable[[Values, Any], Mapping[str, Any] | None]
-    presets: Mapping[str, Values] = field(default_factory=dict)
+    layout: Callable[[Any], list[Dataset]]
+    run: Callable[[Any, Any], Any]
+    presets: Mapping[str, Any] = field(default_factory=dict)
     checks: Sequence[Check] = ()
     order: int = 100
 
@@ -90,8 +95,8 @@ class Experiment:
 def conform(obj: Any, where: str) -> ExperimentLike:
     """``obj`` if it meets the contract, else :class:`ExperimentError` saying what is missing."""
     if not isinstance(obj, ExperimentLike):
-        missing = [n for n in ("name", "title", "spec", "presets", "order", "check", "layout", "run")
-                   if not hasattr(obj, n)]
+        missing = [n for n in ("name", "title", "spec", "presets", "order", "check", "layout", "run", "validate",
+                               "resolve") if not hasattr(obj, n)]
         raise ExperimentError(f"{where}: {obj!r} is not an experiment; it lacks {', '.join(missing)}")
     problems = []
     if not (isinstance(obj.name, str) and obj.name):
