@@ -98,8 +98,12 @@ class RunContext:
         if self.writer is not None:
             self.writer.attr(key, value)
 
+    #: units of work done before this run's own (a teacher trained first), added to
+    #: every progress report so one bar and ETA cover both phases
+    progress_base = 0
+
     def progress(self, done: int, total: int) -> None:
         """``done`` of ``total`` units of work; also the moment to flush buffered rows."""
         if self.writer is not None and self.writer.swmr:
             self.writer.maybe_flush()
-        self._emit("progress", "", (int(done), int(total)))
+        self._emit("progress", "", (self.progress_base + int(done), self.progress_base + int(total)))

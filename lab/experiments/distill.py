@@ -224,14 +224,29 @@ def teacher_values(params: Mapping[str, Any]) -> dict:
 
 
 def train_teacher(params: Mapping[str, Any], ctx) -> str:
-    """Train a teacher with a ``supervised`` run beside the student's file; its path."""
+    """Train a teacher with a ``supervised`` run beside the student's file; its path.
+
+    Progress covers both phases: the teacher's ``t`` batches out of ``t + s``, where the
+    student's ``s`` is the teacher's total scaled by the ratio of their epochs (the same
+    data and batch size); afterwards ``ctx.progress_base`` adds the teacher's batches to
+    the student's reports."""
     from ..runner import default_run_dir, run_experiment
 
     out_dir = os.path.dirname(ctx.writer.path) if ctx.writer is not None else default_run_dir()
-    progress = [lambda kind, name, payload, fn=fn: kind == "progress" and fn(kind, name, payload)
-                for fn in ctx.listeners]
-    result = run_experiment("supervised", teacher_values(params), out_dir=out_dir, tag="teacher",
+    values = teacher_values(params)
+    ratio = int(params["epochs"]) / max(int(values["epochs"]), 1)
+    seen = {"total": 0}
+
+    def forward(kind, name, payload, fn):
+        if kind == "progress":
+            done, total = payload
+            seen["total"] = total
+            fn(kind, "teacher", (done, total + round(total * ratio)))
+
+    progress = [lambda kind, name, payload, fn=fn: forward(kind, name, payload, fn) for fn in ctx.listeners]
+    result = run_experiment("supervised", values, out_dir=out_dir, tag="teacher",
                             cancel_event=_FollowCancel(ctx), listeners=progress)
+    ctx.progress_base = seen["total"]
     ctx.check_cancel()
     if result.status != "completed":
         raise TeacherError(f"training the teacher first ended '{result.status}' ({result.path}); "
