@@ -13,6 +13,11 @@ def main(argv=None) -> int:
         from widgets.app import run_app  # Qt is imported only when a window is wanted
 
         return run_app(argv[1:2])
+    if argv[0] == "figure":
+        from lab.cli import build_parser
+        from widgets.figure import cli_figure  # Qt, offscreen
+
+        return cli_figure(build_parser().parse_args(argv))
     from lab.cli import main as cli_main
 
     if hasattr(signal, "SIGPIPE"):  # `noiselab list | head` ends quietly, like any Unix filter

@@ -1,5 +1,6 @@
-"""The headless command line: ``run``, ``list`` and ``info`` (``open`` and no command
-start the window, which lives outside lab/)."""
+"""The headless command line: ``run``, ``list``, ``info``, ``data``, ``sweep`` and
+``export`` (``open`` and no command start the window, and ``figure`` draws a panel
+offscreen: both need Qt, which lives outside lab/; main.py hands them over)."""
 from __future__ import annotations
 
 import argparse
@@ -137,6 +138,33 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    """Write one dataset of a run file to CSV/NPY, or list what can be written."""
+    import os
+
+    from .export import ExportError, export_names, write_export
+
+    if os.path.isdir(args.source):
+        print(f"error: {args.source} is a folder; export takes one run file (.h5)", file=sys.stderr)
+        return 2
+    run = read_run(args.source)
+    if not args.what:
+        print("\n".join(export_names(run)))
+        return 0
+    if not args.output:
+        print("error: --output FILE (.csv or .npy) is needed with --what", file=sys.stderr)
+        return 2
+    try:
+        skipped = write_export(run, args.what, args.output)
+    except ExportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if skipped:
+        print(f"left out (another row axis): {', '.join(skipped)}", file=sys.stderr)
+    print(args.output)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="noiselab", description="Noise Lab: experiments on noise in training. "
                                 "Without a command the window opens.")
@@ -167,6 +195,18 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--jobs", type=int, default=1, help="parallel local processes (default 1)")
     sw.add_argument("--out", required=True, help="an empty folder for sweep.json and the runs")
     sw.set_defaults(func=cmd_sweep)
+    fg = sub.add_parser("figure", help="a run's panel (or one plot of it) as a PNG, SVG or PDF figure, drawn offscreen")
+    fg.add_argument("file", help="a run file (.h5)")
+    fg.add_argument("-o", "--output", required=True, help="the figure: .png, .svg or .pdf")
+    fg.add_argument("--panel", help="one plot of the panel by name (default: the whole panel)")
+    fg.add_argument("--width-mm", type=float, default=180.0, help="width in millimetres (default 180)")
+    fg.add_argument("--height-mm", type=float, default=None, help="height in millimetres (default: the panel's shape)")
+    fg.add_argument("--dpi", type=float, default=300.0, help="pixels per inch of a PNG (default 300)")
+    ex = sub.add_parser("export", help="one dataset of a run (or all its series as a table) to CSV or NPY")
+    ex.add_argument("source", help="a run file (.h5)")
+    ex.add_argument("--what", help="the dataset's path (e.g. phase_map/phase) or 'series'; omitted: list them")
+    ex.add_argument("-o", "--output", help="the file to write: .csv or .npy")
+    ex.set_defaults(func=cmd_export)
     o = sub.add_parser("open", help="open the window on a run file")
     o.add_argument("file")
     return p
@@ -176,7 +216,7 @@ def main(argv=None) -> int:
     """Headless commands; returns the exit code (2 for bad input, with a message)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not hasattr(args, "func"):  # no command, or 'open' (main.py starts the window for that)
+    if not hasattr(args, "func"):  # no command, or 'open' / 'figure' (main.py hands those to the window's code)
         parser.print_help(sys.stderr)
         return 2
     try:

@@ -8,9 +8,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
+from lab.export import write_export
 from lab.runfile import read_header, read_run
 from lab.runner import run_experiment
-from widgets.export import write_series_csv
 from widgets.main_window import MainWindow
 from widgets.panels.ols import DIST_POINTS
 from widgets.plots import RECENT, SCATTER_MAX, export_plot, log_indices
@@ -187,7 +187,7 @@ def test_export_plot_and_series(qtbot, window, tmp_path):
         assert QImage(str(tmp_path / f"{name}.png")).width() >= 400
         assert "<svg" in (tmp_path / f"{name}.svg").read_text()
     run = read_run(res.path)
-    write_series_csv(run, str(tmp_path / "s.csv"))
+    write_export(run, "series", str(tmp_path / "s.csv"))
     table = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
     head = (tmp_path / "s.csv").read_text().splitlines()[0].split(",")
     assert head[0] == "step" and "beta_noisy_1" in head and "beta_clean_2" in head

@@ -25,5 +25,6 @@ def run_app(argv: list[str]) -> int:
     loop; returns the exit code."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Noise Lab")
+    app.setOrganizationName("Noise Lab")  # where QSettings keeps the window's state
     app.main_window = open_window(argv)  # held by the application until its loop ends
     return app.exec()

@@ -23,6 +23,9 @@ from .sources import FollowedRun, LiveRun, RunSource
 #: panel redraw period while a run grows (≥ 10 Hz)
 REDRAW_MS = 80
 DEFAULTS = "(defaults)"
+#: shown where the panel goes while the tab shows no run
+EMPTY_HINT = ("No run shown yet.\n\nPick a preset (or set the parameters) and press Run (Ctrl+R),\n"
+              "or open a run file (Ctrl+O), pick one in Runs below, or drop a .h5 file here.")
 
 
 class ExperimentTab(QWidget):
@@ -97,11 +100,17 @@ class ExperimentTab(QWidget):
         rl.addWidget(self.info)
         self.panel_layout = rl
 
+        self.hint = QLabel(EMPTY_HINT)
+        self.hint.setAlignment(Qt.AlignCenter)
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet("color: #666; font-size: 13pt")
+        rl.addWidget(self.hint, 1)
         split = QSplitter(Qt.Horizontal)
         split.addWidget(left)
         split.addWidget(right)
         split.setStretchFactor(1, 1)
         split.setCollapsible(1, False)
+        self.splitter = split
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(split)
@@ -120,10 +129,11 @@ class ExperimentTab(QWidget):
             self.panel_layout.addWidget(self._panel, 1)
             if hasattr(self._panel, "run_requested"):
                 self._panel.run_requested.connect(self.run_requested)
+            self._panel.setVisible(self.current is not None)
         return self._panel
 
     def showEvent(self, event) -> None:
-        self.panel.show()  # creates the panel the first time the tab is shown
+        self.panel.setVisible(self.current is not None)  # creates the panel the first time the tab is shown
         super().showEvent(event)
 
     # -- form -------------------------------------------------------------------------------
@@ -195,12 +205,22 @@ class ExperimentTab(QWidget):
         return [s for s in self.sources if isinstance(s, LiveRun) and s.running]
 
     def cancel_current(self) -> None:
-        if self.current is not None and self.current.running:
-            self.current.cancel()
-            self.message.emit(f"cancelling {os.path.basename(self.current.path)}…")
+        """Cancel a run of this window; for a file another process writes, only stop
+        following it (that process goes on writing)."""
+        s = self.current
+        if s is None or not s.running:
+            return
+        s.cancel()
+        if isinstance(s, FollowedRun):
+            self.message.emit(f"stopped following {os.path.basename(s.path)}; the process writing it goes on")
+        else:
+            self.message.emit(f"cancelling {os.path.basename(s.path)}…")
 
     def _on_source_index(self, i: int) -> None:
         self.current = self.sources[i] if 0 <= i < len(self.sources) else None
+        self.hint.setVisible(self.current is None)
+        if self._panel is not None:
+            self._panel.setVisible(self.current is not None)
         if self.current is not None:
             self.current.dirty = True
         self._update_buttons()
@@ -251,7 +271,7 @@ class ExperimentTab(QWidget):
         text = f"<b>{os.path.basename(s.path)}</b> · {s.status} · seed {h.seed}"
         if h.status == "diverged":
             text += f" · diverged at step {h.diverged_step}"
-        lines = [h.error.strip().splitlines()[-1]] if h.status == "failed" and h.error.strip() else []
+        lines = [h.error.strip().splitlines()[-1]] if h.status in ("failed", "diverged") and h.error.strip() else []
         lines += [problem] if problem else []
         text += "".join(f"<br><font color='#b00'>{html.escape(line, quote=False)}</font>" for line in lines)
         self.info.setText(text)
@@ -261,7 +281,11 @@ class ExperimentTab(QWidget):
             done, total = s.progress
             self.progress.set_progress(done, total, time.monotonic() - s.started)
         elif isinstance(s, FollowedRun) and s.running:
-            self.progress.busy("following the file live")
+            done, total = s.progress
+            if total:
+                self.progress.set_progress(done, total, s.elapsed())
+            else:
+                self.progress.busy("following the file live")
         else:
             done, total = s.progress
-            self.progress.idle(s.status, done / total if total else None)
+            self.progress.idle(s.status, min(done / total, 1.0) if total else None)

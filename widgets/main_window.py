@@ -6,19 +6,20 @@ import importlib
 import importlib.util
 import os
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import QSettings, Qt, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QMainWindow, QMessageBox,
                                QTabWidget)
 
 from lab import experiments
+from lab.export import ExportError, export_names, write_export
 from lab.runfile import RunFileError, read_header, read_run
 from lab.runner import default_run_dir
 from lab.sweep import SweepError
 from resources import STYLE_SHEET
 
 from .experiment_tab import ExperimentTab
-from .export import write_series_csv
+from .figure import FigureError, run_metadata, write_figure
 from .plots import export_plot, find_plots
 from .run_browser import RunBrowser
 from .sources import FileRun, FollowedRun, LiveRun
@@ -35,10 +36,25 @@ def failure_text(path: str, error: str) -> str:
     return f"{os.path.basename(path)} failed:\n\n{lines[-1]}\n\nDetails:\n{error.strip()}"
 
 
+#: run files kept in File > Open Recent
+RECENT_MAX = 10
+#: figure width written from the window (a two-column figure of a paper)
+FIGURE_WIDTH_MM = 180.0
+FIGURE_DPI = 300
+
+
 class MainWindow(QMainWindow):
+    """Remembers (QSettings) its geometry, dock and splitter state, the runs folder,
+    the last tab, each tab's last preset and the recently opened files; run and sweep
+    files dropped on it are opened."""
+
     def __init__(self, run_dir: str | None = None):
         super().__init__()
         self.setWindowTitle("Noise Lab")
+        self.setAcceptDrops(True)
+        self.settings = QSettings()
+        if run_dir is None:
+            run_dir = self.settings.value("runs_folder", "") or None
         with open(STYLE_SHEET) as f:
             self.setStyleSheet(f.read())
         self.tabs = QTabWidget()
@@ -64,6 +80,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([dock], [190], Qt.Vertical)
         self._build_menus(dock)
         self.statusBar().showMessage(f"Runs are saved in {self.browser.folder}")
+        self._restore_settings()
         self._update_actions()
 
     def run_in_tab(self, experiment: str, values: dict) -> None:
@@ -75,6 +92,82 @@ class MainWindow(QMainWindow):
         tab.form.set_values(values)
         tab.start_run()
         self.tabs.setCurrentWidget(tab)
+
+    # -- settings ---------------------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        st = self.settings
+        if st.value("geometry") is not None:
+            self.restoreGeometry(st.value("geometry"))
+        if st.value("window_state") is not None:
+            self.restoreState(st.value("window_state"))
+        for name, tab in self.tab_of.items():
+            preset = st.value(f"tabs/{name}/preset", "")
+            if preset and (preset in tab.experiment.presets):
+                tab.apply_preset(preset)
+            split = st.value(f"tabs/{name}/splitter")
+            if split is not None:
+                tab.splitter.restoreState(split)
+        last = st.value("last_tab", "")
+        if last in self.tab_of:
+            self.tabs.setCurrentWidget(self.tab_of[last])
+        self._fit_screen()
+
+    def _fit_screen(self) -> None:
+        """Keep the window on its screen: never wider or taller than its free area."""
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        if screen is not None and (self.width() > screen.width() or self.height() > screen.height()):
+            self.resize(min(self.width(), screen.width()), min(self.height(), screen.height()))
+
+    def save_settings(self) -> None:
+        st = self.settings
+        st.setValue("geometry", self.saveGeometry())
+        st.setValue("window_state", self.saveState())
+        st.setValue("runs_folder", self.browser.folder)
+        tab = self.current_tab()
+        if tab is not None:
+            st.setValue("last_tab", tab.name)
+        for name, t in self.tab_of.items():
+            st.setValue(f"tabs/{name}/preset", t.preset_box.currentText() if t.preset_box.currentIndex() > 0 else "")
+            st.setValue(f"tabs/{name}/splitter", t.splitter.saveState())
+        st.sync()
+
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recent_files", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _remember(self, path: str) -> None:
+        files = [path] + [p for p in self.recent_files() if p != path]
+        self.settings.setValue("recent_files", files[:RECENT_MAX])
+        self._fill_recent()
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        files = [p for p in self.recent_files() if os.path.exists(p)]
+        for p in files:
+            a = self.recent_menu.addAction(os.path.basename(p))
+            a.setToolTip(p)
+            a.triggered.connect(lambda _c=False, p=p: self.open_path(p))
+        self.recent_menu.setEnabled(bool(files))
+
+    # -- drag and drop ----------------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        if any(self._droppable(u.toLocalFile()) for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if self._droppable(u.toLocalFile())]
+        for p in paths:
+            self.open_path(p)
+        if paths:
+            event.acceptProposedAction()
+
+    @staticmethod
+    def _droppable(path: str) -> bool:
+        return path.lower().endswith((".h5", ".hdf5", ".json"))
+
+    def open_path(self, path: str):
+        """Open a run file, or a sweep file (``.json``) in its sweep view."""
+        return self.open_sweep(path) if path.lower().endswith(".json") else self.open_run(path)
 
     # -- menus ------------------------------------------------------------------------------
     def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
@@ -91,12 +184,18 @@ class MainWindow(QMainWindow):
         self._action(m, "&Open run…", self.open_run_dialog, QKeySequence.Open, "Open a run file into its panel")
         self._action(m, "Open s&weep…", self.open_sweep_dialog, "Ctrl+Shift+O",
                      "Open a sweep file (sweep.json) into its sweep view")
+        self.recent_menu = m.addMenu("Open &Recent")
+        self._fill_recent()
         self._action(m, "Open runs &folder", self.open_runs_folder, tip="Show the folder of run files")
         m.addSeparator()
-        self.export_plot_action = self._action(m, "&Export plot…", self.export_plot_dialog,
-                                               tip="Save a plot of the panel as PNG or SVG")
-        self.export_csv_action = self._action(m, "Export &series to CSV…", self.export_csv_dialog,
-                                              tip="Save the shown run's series, one row per step")
+        self.export_figure_action = self._action(
+            m, "Export &figure…", self.export_figure_dialog, "Ctrl+E",
+            f"Save the shown panel as a PNG, SVG or PDF figure {FIGURE_WIDTH_MM:g} mm wide")
+        self.export_plot_action = self._action(m, "Export &plot…", self.export_plot_dialog,
+                                               tip="Save one plot of the panel as PNG, SVG or PDF")
+        self.export_csv_action = self._action(m, "Export &data…", self.export_data_dialog,
+                                              tip="Save a dataset of the shown run (a series, the phase map, "
+                                                  "theory) or all its series as CSV or NPY")
         m.addSeparator()
         self._action(m, "&Quit", self.close, QKeySequence.Quit)
         m = self.menuBar().addMenu("&Run")
@@ -119,6 +218,7 @@ class MainWindow(QMainWindow):
         self.sweep_action.setEnabled(self.run_action.isEnabled())
         self.cancel_action.setEnabled(tab is not None and tab.current is not None and tab.current.running)
         has_run = tab is not None and tab.current is not None and tab.current.run is not None
+        self.export_figure_action.setEnabled(has_run)
         self.export_plot_action.setEnabled(has_run)
         self.export_csv_action.setEnabled(has_run)
 
@@ -200,6 +300,7 @@ class MainWindow(QMainWindow):
         tab.form.set_values(header.params)
         tab.add_source(source)
         self.tabs.setCurrentWidget(tab)
+        self._remember(path)
         self.statusBar().showMessage(f"opened {os.path.basename(path)} ({source.status})", 10_000)
         return True
 
@@ -212,7 +313,9 @@ class MainWindow(QMainWindow):
     def open_sweep(self, path: str) -> SweepWindow | None:
         """Show a sweep file in its sweep view; an unreadable one gets a message box."""
         try:
-            return self._show_sweep(SweepWindow.open(path, parent=self))
+            window = self._show_sweep(SweepWindow.open(path, parent=self))
+            self._remember(os.path.abspath(path))
+            return window
         except SweepError as e:
             QMessageBox.critical(self, "Cannot open sweep", str(e))
             return None
@@ -226,6 +329,26 @@ class MainWindow(QMainWindow):
         module.DataDialog(self).exec()
 
     # -- export -----------------------------------------------------------------------------
+    def _save_name(self, title: str, stem: str, filters: str) -> str:
+        path, _ = QFileDialog.getSaveFileName(self, title, os.path.join(self.browser.folder, stem), filters)
+        return path
+
+    def export_figure_dialog(self) -> None:
+        """The shown panel as a figure, as ``noiselab figure`` draws it."""
+        tab = self.current_tab()
+        stem = os.path.splitext(os.path.basename(tab.current.path))[0] + ".pdf"
+        path = self._save_name("Export figure", stem, "PDF (*.pdf);;SVG drawing (*.svg);;PNG image (*.png)")
+        if path:
+            self._write_figure(tab.panel, path, None, tab.current.run.header)
+
+    def _write_figure(self, widget, path: str, region, header) -> None:
+        try:
+            write_figure(widget, path, FIGURE_WIDTH_MM, FIGURE_DPI, run_metadata(header), region)
+        except (FigureError, OSError) as e:
+            QMessageBox.critical(self, "Cannot export figure", str(e))
+            return
+        self.statusBar().showMessage(f"figure saved to {path}", 10_000)
+
     def export_plot_dialog(self) -> None:
         tab = self.current_tab()
         plots = find_plots(tab.panel)
@@ -237,33 +360,39 @@ class MainWindow(QMainWindow):
             name, ok = QInputDialog.getItem(self, "Export plot", "Plot", names, 0, False)
             if not ok:
                 return
-        stem = os.path.splitext(os.path.basename(tab.current.path))[0] + f"-{name}"
-        path, _ = QFileDialog.getSaveFileName(self, "Export plot", os.path.join(self.browser.folder, stem + ".png"),
-                                              "PNG image (*.png);;SVG drawing (*.svg)")
+        stem = os.path.splitext(os.path.basename(tab.current.path))[0] + f"-{name}.png"
+        path = self._save_name("Export plot", stem, "PNG image (*.png);;SVG drawing (*.svg);;PDF (*.pdf)")
         if not path:
             return
         try:
-            export_plot(plots[name], path)
-        except OSError as e:
+            export_plot(plots[name], path, run_metadata(tab.current.run.header))
+        except (FigureError, OSError) as e:
             QMessageBox.critical(self, "Cannot export plot", str(e))
             return
         self.statusBar().showMessage(f"plot saved to {path}", 10_000)
 
-    def export_csv_dialog(self) -> None:
+    def export_data_dialog(self) -> None:
+        """One dataset of the shown run (or all its series as a table) to CSV or NPY."""
         tab = self.current_tab()
         run = tab.current.run
-        stem = os.path.splitext(os.path.basename(tab.current.path))[0]
-        path, _ = QFileDialog.getSaveFileName(self, "Export series", os.path.join(self.browser.folder, stem + ".csv"),
-                                              "CSV (*.csv)")
+        names = export_names(run)
+        if not names:
+            return
+        name, ok = QInputDialog.getItem(self, "Export data", "Dataset ('series': every series, a row per step)",
+                                        names, 0, False)
+        if not ok:
+            return
+        stem = os.path.splitext(os.path.basename(tab.current.path))[0] + "-" + name.replace("/", "-") + ".csv"
+        path = self._save_name("Export data", stem, "CSV (*.csv);;NumPy array (*.npy)")
         if not path:
             return
         try:
-            skipped = write_series_csv(run, path)
-        except (ValueError, OSError) as e:
-            QMessageBox.critical(self, "Cannot export series", str(e))
+            skipped = write_export(run, name, path)
+        except (ExportError, OSError) as e:
+            QMessageBox.critical(self, "Cannot export data", str(e))
             return
-        note = f" (skipped, other row axis: {', '.join(skipped)})" if skipped else ""
-        self.statusBar().showMessage(f"series saved to {path}{note}", 10_000)
+        note = f" (left out, other row axis: {', '.join(skipped)})" if skipped else ""
+        self.statusBar().showMessage(f"{name} saved to {path}{note}", 10_000)
 
     # -- closing ----------------------------------------------------------------------------
     def closeEvent(self, event) -> None:
@@ -283,6 +412,7 @@ class MainWindow(QMainWindow):
                 s.wait()
             for w in sweeps:
                 w.thread.wait()
+        self.save_settings()
         self.browser.timer.stop()
         for tab in self.tab_of.values():
             tab.timer.stop()

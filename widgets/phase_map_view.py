@@ -15,11 +15,16 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from .plots import add_legend, make_plot
+from .plots import BLUE, GREEN, LINE_STYLES, ORANGE, PURPLE, SKY, VERMILLION, add_legend, make_plot
 
-#: colours of the codes 1, 2, ...; code 0 (pending) is transparent
-PALETTE = ((31, 119, 180), (44, 160, 44), (255, 127, 14), (214, 39, 40), (148, 103, 189), (140, 86, 75))
-CURVE_STYLES = (Qt.SolidLine, Qt.DashLine, Qt.DotLine, Qt.DashDotLine)
+#: colours of the codes 1, 2, ... (colour-blind safe); code 0 (pending) is transparent
+PALETTE = (BLUE, GREEN, ORANGE, PURPLE, VERMILLION, SKY)
+#: a marker per code at each cell's centre, so the phases differ without colour too,
+#: and the glyph the legend shows for it
+SYMBOLS = (("o", "\u25cf"), ("t", "\u25bc"), ("d", "\u25c6"), ("x", "\u2715"), ("s", "\u25a0"), ("+", "+"))
+#: cells per axis up to which the markers are drawn (beyond, they would touch)
+MARKER_CELLS = 48
+CURVE_STYLES = LINE_STYLES
 
 
 def _coords(values: np.ndarray, log: bool) -> np.ndarray:
@@ -42,8 +47,9 @@ class PhaseMapView(QWidget):
         self.item = self.plot.getPlotItem()
         self.image = pg.ImageItem()
         self.item.addItem(self.image)
-        for side in ("bottom", "left"):
-            self.item.getAxis(side).enableAutoSIPrefix(False)
+        self.item.showGrid(x=False, y=False)  # cells, not values: grid lines only clutter them
+        self.markers = pg.ScatterPlotItem(size=8, pen=pg.mkPen(255, 255, 255, 200), brush=pg.mkBrush(0, 0, 0, 200))
+        self.item.addItem(self.markers)
         self.legend = QLabel()
         self.legend.setTextFormat(Qt.RichText)
         self.readout = QLabel("hover over the map for values; click a cell to open its trajectory")
@@ -89,17 +95,29 @@ class PhaseMapView(QWidget):
         rgba = colours[np.clip(self.codes, 0, len(self.names) - 1)]
         self.image.setImage(np.ascontiguousarray(rgba.transpose(1, 0, 2)), autoLevels=False, levels=(0, 255))
         self.image.setRect(self._rect)  # after setImage: the scale depends on the image's size
+        self._set_markers()
         counts = np.bincount(self.codes.ravel(), minlength=len(self.names))
         self.legend.setText("  ".join(
-            f"<span style='color: rgb{tuple(int(c) for c in colours[i][:3])}; font-size: 14pt'>■</span> {n} ({counts[i]})"
+            f"<span style='color: rgb{tuple(int(c) for c in colours[i][:3])}; font-size: 14pt'>■</span>"
+            f" {SYMBOLS[(i - 1) % len(SYMBOLS)][1]} {n} ({counts[i]})"
             for i, n in enumerate(self.names) if i > 0) + (f"  · {counts[0]} pending" if counts[0] else ""))
+
+    def _set_markers(self) -> None:
+        """A black marker per computed cell, its shape naming the code."""
+        rows, cols = np.nonzero(self.codes > 0)
+        if not len(rows) or max(self.codes.shape) > MARKER_CELLS:
+            self.markers.clear()
+            return
+        codes = self.codes[rows, cols]
+        self.markers.setData(self._origin[0] + (cols + 0.5) * self._step[0], self._origin[1] + (rows + 0.5) * self._step[1],
+                             symbol=[SYMBOLS[(c - 1) % len(SYMBOLS)][0] for c in codes])
 
     def set_curve(self, name: str, x, y, color=(0, 0, 0), style_index: int = 0) -> None:
         """A curve over the map (a theory boundary), kept and updated by name."""
         if name not in self.curves:
             pen = pg.mkPen(color, width=2, style=CURVE_STYLES[style_index % len(CURVE_STYLES)])
             if self.item.legend is None:
-                add_legend(self.item, size="8pt")
+                add_legend(self.item)
             self.curves[name] = self.item.plot([], [], pen=pen, name=name)  # joins the legend
         x, y = np.asarray(x, float), np.asarray(y, float)
         ok = np.isfinite(x) & np.isfinite(y) & (x > 0 if self.log[0] else True) & (y > 0 if self.log[1] else True)

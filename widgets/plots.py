@@ -11,10 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters  # noqa: F401  (registers ImageExporter)
-from PySide6.QtCore import QRectF
-from PySide6.QtGui import QPainter
-from PySide6.QtSvg import QSvgGenerator
-from PySide6.QtWidgets import QWidget
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtWidgets import QSizePolicy, QWidget
 
 pg.setConfigOptions(background="w", foreground="k")
 
@@ -24,30 +22,149 @@ SCATTER_MAX = 10_000
 RECENT = 1_000
 
 
-def make_plot(x_label: str, y_label: str, x_units: str = "", y_units: str = "", title: str = "",
-              log_x: bool = False, log_y: bool = False) -> pg.PlotWidget:
-    """A plot with labelled axes, a light grid, and optional log axes."""
-    w = pg.PlotWidget(title=title or None)
-    item = w.getPlotItem()
-    item.setLabel("bottom", x_label, units=x_units or None)
-    item.setLabel("left", y_label, units=y_units or None)
+#: Okabe & Ito's colour-blind-safe palette (Color Universal Design, 2008), by name
+BLUE, ORANGE, GREEN, VERMILLION = (0, 114, 178), (230, 159, 0), (0, 158, 115), (213, 94, 0)
+SKY, PURPLE, YELLOW, BLACK, GREY = (86, 180, 233), (204, 121, 167), (240, 228, 66), (0, 0, 0), (110, 110, 110)
+#: the same colours in the order a plot of several curves cycles through them
+PALETTE = (BLUE, ORANGE, GREEN, VERMILLION, PURPLE, SKY, BLACK, YELLOW)
+#: line styles cycled with the palette, so curves differ without colour too
+LINE_STYLES = (Qt.SolidLine, Qt.DashLine, Qt.DotLine, Qt.DashDotLine, Qt.DashDotDotLine)
+
+#: below this many decades a log axis gets 1-2-5 ticks in value, not only powers of ten
+NARROW_DECADES = 1.3
+#: pixels of axis per labelled power of ten, at least
+LOG_LABEL_PX = 22
+#: beyond this many decades a log axis ticks powers of ten only
+MINOR_DECADES = 6
+
+
+class Axis(pg.AxisItem):
+    """An axis without automatic SI prefixes (they print "x0.001" or "(x1e+27)" beside
+    unitless values) and with readable log ticks: a range under :data:`NARROW_DECADES`
+    gets 1-2-5 ticks in value (3.1 to 4.05 shows 3.2, 3.4, ... 4, not a lone "4"); a
+    wider one ticks every 1..9 x 10^k but labels only 1, 2, 5 x 10^k (only 10^k beyond
+    three decades), so minor labels never pile up under a decade."""
+
+    def __init__(self, orientation: str, **kw):
+        super().__init__(orientation, **kw)
+        self.enableAutoSIPrefix(False)
+        self._span = np.inf
+        self._labelled: set[int] = set()
+
+    def logTickValues(self, minVal, maxVal, size, stdTicks):  # noqa: N802 (pyqtgraph's name)
+        self._span = maxVal - minVal
+        if not (np.isfinite(minVal) and np.isfinite(maxVal)):
+            return super().logTickValues(minVal, maxVal, size, stdTicks)
+        if self._span >= NARROW_DECADES:
+            k = np.arange(np.floor(minVal), np.ceil(maxVal) + 1)
+            v = (k[:, None] + np.log10(np.arange(1, 10))[None, :]).ravel()
+            v = v[(v >= minVal) & (v <= maxVal)]
+            whole = np.isclose(v, np.round(v))
+            # at most one labelled decade per LOG_LABEL_PX pixels: every k-th power of ten
+            k = max(1, int(np.ceil(self._span * LOG_LABEL_PX / max(size, 1.0))))
+            self._labelled = {int(round(x)) for x in v[whole] if int(round(x)) % k == 0}
+            if self._span > MINOR_DECADES:  # 2..9 x 10^k would draw a wall of grid lines
+                return [(1.0, [x for x in v[whole] if int(round(x)) in self._labelled]),
+                        (None, [x for x in v[whole] if int(round(x)) not in self._labelled])]
+            return [(1.0, v[whole].tolist()), (None, v[~whole].tolist())]
+        lo, hi = 10.0 ** minVal, 10.0 ** maxVal
+        levels, taken = [], np.zeros(0)
+        for spacing, offset in self.tickSpacing(lo, hi, size)[:2]:
+            v = np.arange(np.ceil((lo - offset) / spacing), np.floor((hi - offset) / spacing) + 1) * spacing + offset
+            v = v[(v > 0) & ~np.isclose(v[:, None], taken[None, :], rtol=1e-9).any(axis=1)]
+            taken = np.concatenate([taken, v])
+            levels.append((None, np.log10(v).tolist()))
+        return levels
+
+    def logTickStrings(self, values, scale, spacing):  # noqa: N802
+        if self._span < NARROW_DECADES:
+            return [f"{10.0 ** v * scale:.4g}" for v in values]
+        v = np.asarray(values, float)
+        mantissa = np.round(10.0 ** (v % 1.0), 6)
+        decade = np.isclose(mantissa, 1.0) & np.isin(np.round(v).astype(int), list(self._labelled))
+        keep = decade | (self._span < 3 and np.isin(mantissa, (2.0, 5.0)))
+        shown = super().logTickStrings(values, scale, spacing)
+        return [t if k else "" for t, k in zip(shown, keep)]
+
+
+def axes() -> dict[str, Axis]:
+    """Bottom and left :class:`Axis` items for a new plot (``axisItems=axes()``)."""
+    return {"bottom": Axis("bottom"), "left": Axis("left")}
+
+
+def style_plot(item: pg.PlotItem, x_label: str = "", y_label: str = "", x_units: str = "", y_units: str = "") -> None:
+    """Labels, a light grid, and major and minor ticks only (every grid line is
+    repainted with each frame)."""
+    if x_label:
+        item.setLabel("bottom", x_label, units=x_units or None)
+    if y_label:
+        item.setLabel("left", y_label, units=y_units or None)
     item.showGrid(x=True, y=True, alpha=0.25)
     for side in ("bottom", "left"):
-        # major and minor ticks only: every grid line is repainted with each frame
         item.getAxis(side).setStyle(maxTickLevel=1)
+
+
+def make_plot(x_label: str, y_label: str, x_units: str = "", y_units: str = "", title: str = "",
+              log_x: bool = False, log_y: bool = False) -> pg.PlotWidget:
+    """A plot with labelled :class:`Axis` axes, a light grid, and optional log axes."""
+    w = pg.PlotWidget(title=title or None, axisItems=axes())
+    item = w.getPlotItem()
+    style_plot(item, x_label, y_label, x_units, y_units)
     item.setLogMode(log_x, log_y)
     return w
 
 
-#: legend anchors: the offset of :meth:`pyqtgraph.PlotItem.addLegend` for each corner
-LEGEND_CORNERS = {"top right": (-10, 10), "top left": (10, 10), "bottom right": (-10, -10), "bottom left": (10, -10)}
-
-
 def add_legend(plot: pg.PlotItem, corner: str = "top right", size: str = "9pt", columns: int = 1) -> pg.LegendItem:
-    """A legend in ``corner`` on a translucent white box, so that curves passing under
-    it neither hide its entries nor vanish behind an opaque block."""
-    return plot.addLegend(offset=LEGEND_CORNERS[corner], labelTextSize=size, colCount=columns,
-                          brush=pg.mkBrush(255, 255, 255, 200), pen=pg.mkPen(200, 200, 200))
+    """A legend beside the data, never over it: in a column of the plot's own layout to
+    the right of the view box, aligned with its top or bottom (``corner``); below the
+    plot, in two columns, while the plot is too narrow to spare the width
+    (:data:`LEGEND_SHARE`). Curves added with a ``name`` join it, as with
+    :meth:`pyqtgraph.PlotItem.addLegend`."""
+    legend = pg.LegendItem(labelTextSize=size, colCount=columns, frame=False)
+    legend.setParentItem(plot)
+    plot.legend = legend
+    align = Qt.AlignTop if corner.startswith("top") else Qt.AlignBottom
+    state = {"below": None}
+
+    def place() -> None:
+        view = plot.getViewWidget()  # a plot alone in its widget may be pushed wider than the widget
+        width = view.width() if isinstance(view, pg.PlotWidget) else plot.geometry().width()
+        below = legend.effectiveSizeHint(Qt.PreferredSize).width() > LEGEND_SHARE * width > 0
+        if below == state["below"]:
+            return
+        if state["below"] is not None:
+            plot.layout.removeItem(legend)
+        state["below"] = below
+        if below:
+            legend.setColumnCount(1)
+            entry = legend.effectiveSizeHint(Qt.PreferredSize).width()
+            legend.setColumnCount(max(1, min(3, int(0.95 * width // max(entry, 1.0)))))
+            legend.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Maximum)
+            plot.layout.addItem(legend, 4, 1)
+            plot.layout.setAlignment(legend, Qt.AlignHCenter)
+        else:
+            legend.setColumnCount(columns)
+            legend.setSizePolicy(QSizePolicy.Fixed, QSizePolicy.Maximum)  # as wide and tall as its entries
+            plot.layout.addItem(legend, 2, 4)
+            plot.layout.setAlignment(legend, align)
+
+    place()
+    plot.geometryChanged.connect(place)
+    legend.geometryChanged.connect(place)  # entries added later widen it
+    return legend
+
+
+#: the largest share of a plot's width a legend beside it may take
+LEGEND_SHARE = 0.42
+
+
+def boundary_curve(plot: pg.PlotItem) -> pg.PlotCurveItem:
+    """An undrawn curve that bounds a :class:`pyqtgraph.FillBetweenItem`. A
+    ``PlotDataItem`` made with ``pen=None`` never builds its path, which leaves the fill
+    empty; a ``PlotCurveItem`` with no pen keeps its path and draws nothing."""
+    c = pg.PlotCurveItem(pen=pg.mkPen(None))
+    plot.addItem(c)
+    return c
 
 
 def long_curve(plot: pg.PlotItem, name: str, color, width: float = 1.0, style=None) -> pg.PlotDataItem:
@@ -191,27 +308,11 @@ def find_plots(widget: QWidget) -> dict[str, pg.PlotItem]:
     return out
 
 
-def export_plot(item: pg.PlotItem, path: str) -> None:
-    """Write a plot to ``path``: SVG for ``.svg``, else a PNG image at twice screen size.
-    Raises OSError when the file cannot be written (a missing or read-only folder).
+def export_plot(item: pg.PlotItem, path: str, metadata: dict | None = None) -> None:
+    """Write one plot to ``path`` (``.png``, ``.svg`` or ``.pdf``) through the figure
+    route of :mod:`widgets.figure` (portable SVG, vector PDF), at its size on screen.
+    Raises OSError when the file cannot be written (a missing or read-only folder)."""
+    from .figure import plot_target, write_figure
 
-    SVG is painted by Qt's own SVG generator: pyqtgraph 0.14's SVGExporter fails on the
-    closed paths that Qt >= 6.10 writes."""
-    if path.lower().endswith(".svg"):
-        source = item.sceneBoundingRect()
-        target = QRectF(0, 0, source.width(), source.height())
-        gen = QSvgGenerator()
-        gen.setFileName(path)
-        gen.setSize(target.size().toSize())
-        gen.setViewBox(target)
-        gen.setTitle(item.titleLabel.text or "Noise Lab plot")
-        painter = QPainter(gen)
-        if not painter.isActive():
-            raise OSError(f"cannot write {path}: check that its folder exists and is writable")
-        item.scene().render(painter, target, source)
-        painter.end()
-        return
-    exporter = pg.exporters.ImageExporter(item)
-    exporter.parameters()["width"] = max(int(item.sceneBoundingRect().width() * 2), 400)
-    if not exporter.export(path):
-        raise OSError(f"cannot write {path}: check that its folder exists and is writable")
+    widget, region = plot_target(item)
+    write_figure(widget, path, metadata=metadata, region=region)

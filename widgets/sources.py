@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import datetime, timezone
 from typing import Any, Mapping
+
+import numpy as np
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -17,6 +20,19 @@ from workers.run_worker import Batch, start_worker
 
 #: how often a file written by another process is polled
 FOLLOW_INTERVAL_MS = 250
+
+
+def file_progress(run: RunData) -> tuple[int, int]:
+    """``(done, total)`` read from a run file: the last ``series/step`` against the
+    ``steps`` (or ``epochs``) parameter; ``(0, 0)`` when the file says neither. A
+    completed run counts as all done."""
+    params = run.header.params
+    total = int(params.get("steps") or params.get("epochs") or 0)
+    step = run.get("series/step")
+    done = int(step[-1]) if step is not None and len(step) and np.isfinite(step[-1]) else 0
+    if run.header.status == "completed" and total:
+        done = total
+    return min(done, total), total
 
 
 class RunSource(QObject):
@@ -44,12 +60,28 @@ class RunSource(QObject):
     def label(self) -> str:
         return f"{os.path.basename(self.path)} — {self.status}"
 
+    def elapsed(self) -> float:
+        """Seconds since the run began: from the file's creation time when it has one."""
+        created = self.run.header.created if self.run is not None else ""
+        try:
+            start = datetime.fromisoformat(created.replace("Z", "+00:00"))
+        except ValueError:
+            return time.monotonic() - self.started
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=timezone.utc)
+        return max(0.0, (datetime.now(timezone.utc) - start).total_seconds())
+
     def cancel(self) -> None:
         """Stop whatever keeps this source growing (nothing for a finished file)."""
 
 
 class FileRun(RunSource):
     """A finished (or interrupted) run read from its file."""
+
+    def __init__(self, path: str, run: RunData | None = None, parent=None):
+        super().__init__(path, run, parent)
+        if run is not None:
+            self.progress = file_progress(run)
 
 
 class LiveRun(RunSource):
@@ -121,6 +153,7 @@ class FollowedRun(RunSource):
         super().__init__(path, None, parent)
         self.follower = RunFollower(self.path)
         self.last_error = ""
+        self.stopped = False  # following stopped here; the writer goes on
         self.timer = QTimer(self)
         self.timer.setInterval(FOLLOW_INTERVAL_MS)
         self.timer.timeout.connect(self.poll)
@@ -135,6 +168,8 @@ class FollowedRun(RunSource):
     def status(self) -> str:
         if self.run is None:
             return "opening"
+        if self.stopped:
+            return "not followed (still being written)"
         return "following" if self.running else self.run.header.display_status
 
     def poll(self) -> None:
@@ -150,6 +185,7 @@ class FollowedRun(RunSource):
         self.grower.apply(new, [(path, array, None) for path, array in fixed.items()])
         if new or fixed:
             self.dirty = True
+            self.progress = file_progress(self.run)
         if header.status != "running" or header.interrupted:
             self.timer.stop()
             self.dirty = True
@@ -159,4 +195,5 @@ class FollowedRun(RunSource):
         """Stop following (the other process keeps writing)."""
         if self.timer.isActive():
             self.timer.stop()
+            self.stopped = True
             self.ended.emit(self)

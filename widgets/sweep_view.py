@@ -39,8 +39,6 @@ class SweepView(QWidget):
         self.plot = make_plot("swept value", "summary value", title="Sweep")
         self.item = self.plot.getPlotItem()
         add_legend(self.item)
-        for side in ("left", "bottom"):
-            self.item.getAxis(side).enableAutoSIPrefix(False)
         self.x_box = QComboBox()
         self.y_list = QListWidget()
         self.y_list.setSelectionMode(QListWidget.MultiSelection)

@@ -16,18 +16,21 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from lab.distill.teachers import TeacherError, verify_teacher
 from lab.runfile import RunData
 
 from ..noise_scale_view import NoiseScaleView
-from ..plots import add_legend, make_plot
+from ..plots import BLUE, GREEN, GREY, ORANGE, PURPLE, VERMILLION, add_legend, make_plot
 from . import View
 
 
-SPLIT_COLOURS = {"train": (31, 119, 180), "val": (255, 127, 14), "test": (44, 160, 44)}
-TEACHER_C, AGREE_C, GRAD_C = (120, 120, 120), (148, 103, 189), (214, 39, 40)
+SPLIT_COLOURS = {"train": BLUE, "val": ORANGE, "test": GREEN}
+#: and line styles, so the splits differ without colour too
+SPLIT_STYLES = {"train": Qt.SolidLine, "val": Qt.DashLine, "test": Qt.DashDotLine}
+TEACHER_C, AGREE_C, GRAD_C = GREY, PURPLE, VERMILLION
 
 
 def teacher_text(run: RunData) -> tuple[str, bool]:
@@ -61,16 +64,16 @@ class Panel(QWidget):
             w = make_plot(*args, **kw)
             item = w.getPlotItem()
             add_legend(item, legend, columns=columns)
-            for side in ("left", "bottom"):
-                item.getAxis(side).enableAutoSIPrefix(False)
             grid.addWidget(w, row, col)
             self._plots[name] = item
             return item
 
         p = plot("loss", 0, 0, "epoch", "cross-entropy loss", title="Loss")
-        self.loss = {s: p.plot([], [], pen=pg.mkPen(c, width=2), name=s) for s, c in SPLIT_COLOURS.items()}
-        p = plot("accuracy", 0, 1, "epoch", "accuracy", title="Accuracy", legend="bottom right", columns=2)
-        self.acc = {s: p.plot([], [], pen=pg.mkPen(c, width=2), name=s) for s, c in SPLIT_COLOURS.items()}
+        self.loss = {s: p.plot([], [], pen=pg.mkPen(c, width=2, style=SPLIT_STYLES[s]), name=s)
+                     for s, c in SPLIT_COLOURS.items()}
+        p = plot("accuracy", 0, 1, "epoch", "accuracy", title="Accuracy", legend="bottom right")
+        self.acc = {s: p.plot([], [], pen=pg.mkPen(c, width=2, style=SPLIT_STYLES[s]), name=s)
+                    for s, c in SPLIT_COLOURS.items()}
         self.agree = p.plot([], [], pen=pg.mkPen(AGREE_C, width=1.5, style=pg.QtCore.Qt.DashLine),
                             name="agreement with teacher (test)")
         self.teacher_line = pg.InfiniteLine(angle=0, pen=pg.mkPen(TEACHER_C, width=1.5, style=pg.QtCore.Qt.DotLine),

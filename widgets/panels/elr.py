@@ -22,17 +22,16 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVB
 
 from lab.runfile import RunData
 
-from ..plots import add_legend, make_plot
+from ..plots import BLUE, GREEN, GREY, LINE_STYLES, SKY, VERMILLION, add_legend, boundary_curve, make_plot
 from . import View
 
 
-GREEN, RED, BLUE, GREY = (46, 160, 67), (214, 39, 40), (31, 119, 180), (120, 120, 120)
-CLEAN_C, NOISY_C = (31, 119, 180), (214, 39, 40)
-#: stacked bands, bottom to top: (label, series or None for "nothing", colour)
+CLEAN_C, NOISY_C = BLUE, VERMILLION
+#: stacked bands, bottom to top: (label, series, colour); their top edges differ in line style
 STACKS = {
-    "clean": (("correct", "clean_correct", GREEN), ("other", "clean_other", BLUE)),
-    "noisy": (("correct", "noisy_correct", GREEN), ("memorised", "noisy_memorized", RED),
-              ("other", "noisy_other", BLUE)),
+    "clean": (("correct", "clean_correct", GREEN), ("other", "clean_other", SKY)),
+    "noisy": (("correct", "noisy_correct", GREEN), ("memorised", "noisy_memorized", VERMILLION),
+              ("other", "noisy_other", SKY)),
 }
 
 
@@ -45,15 +44,17 @@ class StackedArea:
 
     def __init__(self, plot: pg.PlotItem, bands):
         self.keys = [key for _, key, _ in bands]
-        self.base = plot.plot([], [], pen=None)
+        self.base = boundary_curve(plot)
         self.tops = []
+        self.fills = []
         below = self.base
-        for label, _, rgb in bands:
-            top = plot.plot([], [], pen=pg.mkPen(rgb, width=2))
+        for i, (label, _, rgb) in enumerate(bands):
+            top = plot.plot([], [], pen=pg.mkPen(rgb, width=2, style=LINE_STYLES[i % len(LINE_STYLES)]))
             fill = pg.FillBetweenItem(below, top, brush=_brush(rgb))
             plot.addItem(fill)
             plot.legend.addItem(top, label)
             self.tops.append(top)
+            self.fills.append(fill)
             below = top
 
     def set(self, x: np.ndarray, cols: list[np.ndarray]) -> None:
@@ -103,14 +104,15 @@ class Panel(QWidget):
         self.p_true = {s: p.plot([], [], pen=pg.mkPen(c, width=2), name=s)
                        for s, c in (("clean", CLEAN_C), ("wrong", NOISY_C))}
 
-        p = plot("coefficient", 1, 1, "epoch", "coefficient at true class",
-                 title="Gradient coefficient p - y + \u03bb g at c*", columns=3)
-        self.coef, self.terms, self.bands = {}, {}, {}
+        p = plot("coefficient", 1, 1, "epoch", "coefficient at c*",
+                 title="Gradient coefficient at the true class c* (\u00b11 sd)")
+        self.coef, self.terms, self.bands, self.band_fills = {}, {}, {}, {}
         for s, c in (("clean", CLEAN_C), ("wrong", NOISY_C)):
-            lo, hi = p.plot([], [], pen=None), p.plot([], [], pen=None)
-            band = pg.FillBetweenItem(lo, hi, brush=_brush(c, 40))
+            lo, hi = boundary_curve(p), boundary_curve(p)
+            band = pg.FillBetweenItem(lo, hi, brush=_brush(c, 50))
             p.addItem(band)
             self.bands[s] = (lo, hi)
+            self.band_fills[s] = band
             self.coef[s] = p.plot([], [], pen=pg.mkPen(c, width=2), name=f"{s}: p - y + \u03bb g")
             self.terms[s] = (
                 p.plot([], [], pen=pg.mkPen(c, width=1, style=pg.QtCore.Qt.DashLine), name=f"{s}: p - y"),
@@ -119,15 +121,15 @@ class Panel(QWidget):
 
         p = plot("test accuracy", 2, 0, "epoch", "test accuracy", title="Test accuracy", legend="bottom right")
         self.test = p.plot([], [], pen=pg.mkPen(BLUE, width=2), name="test")
-        self.train_clean = p.plot([], [], pen=pg.mkPen(GREEN, width=1), name="train vs clean labels")
-        self.best = pg.ScatterPlotItem(size=12, symbol="star", brush=pg.mkBrush(*RED), pen=None, name="best")
+        self.train_clean = p.plot([], [], pen=pg.mkPen(GREEN, width=1.5, style=Qt.DashLine), name="train vs clean labels")
+        self.best = pg.ScatterPlotItem(size=12, symbol="star", brush=pg.mkBrush(*VERMILLION), pen=None, name="best")
         p.addItem(self.best)
         self.best_label = p.legend.getLabel(self.best)
 
         p = plot("loss", 2, 1, "epoch", "loss", title="Training loss")
         self.loss = p.plot([], [], pen=pg.mkPen(GREY, width=2), name="optimised loss")
-        self.train_loss = p.plot([], [], pen=pg.mkPen(BLUE, width=1), name="CE on given labels")
-        self.reg = p.plot([], [], pen=pg.mkPen(RED, width=1), name="ELR term")
+        self.train_loss = p.plot([], [], pen=pg.mkPen(BLUE, width=1.5, style=Qt.DashLine), name="CE on given labels")
+        self.reg = p.plot([], [], pen=pg.mkPen(VERMILLION, width=1.5, style=Qt.DotLine), name="ELR term")
 
     def plots(self) -> dict[str, pg.PlotItem]:
         return dict(self._plots)

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from lab.runfile import RunData
 
-from ..plots import long_curve
+from ..plots import BLUE, axes, long_curve, style_plot
 from . import View
 
 #: drawn by experiments without their own panel
@@ -59,12 +59,9 @@ class Panel(QWidget):
     def _add_plot(self, path: str) -> None:
         name = path[len("series/"):]
         n = len(self.curves)
-        item = self.layout_widget.addPlot(row=n // COLUMNS, col=n % COLUMNS)
-        item.setLabel("bottom", "step")
-        item.setLabel("left", name)
-        item.getAxis("left").enableAutoSIPrefix(False)  # series have no units: "lr (x0.001)" misleads
-        item.showGrid(x=True, y=True, alpha=0.25)
-        self.curves[path] = long_curve(item, name, (31, 119, 180))
+        item = self.layout_widget.addPlot(row=n // COLUMNS, col=n % COLUMNS, axisItems=axes())
+        style_plot(item, "step", name)
+        self.curves[path] = long_curve(item, name, BLUE)
         self._plots[name] = item
 
 

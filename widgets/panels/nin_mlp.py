@@ -9,11 +9,11 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
 from lab.runfile import RunData
 
-from ..plots import add_legend, long_curve, make_plot
+from ..plots import BLUE, GREEN, PURPLE, VERMILLION, add_legend, long_curve, make_plot
 from . import View
 
 
-NIW, NEXT, TRAIN, TEST = (31, 119, 180), (214, 39, 40), (148, 103, 189), (44, 160, 44)
+NIW, NEXT, TRAIN, TEST = BLUE, VERMILLION, PURPLE, GREEN
 
 
 def _positive(y: np.ndarray) -> np.ndarray:
@@ -26,21 +26,18 @@ class Panel(QWidget):
         self.norms = make_plot("epoch", "norm", log_y=True, title="|W_NI| and the next layer's weights")
         self.losses = make_plot("epoch", "objective (ε = 0)", log_y=True, title="Training objective")
         self.accs = make_plot("epoch", "accuracy", title="Accuracy (ε = 0)")
-        # accuracies rise towards the top right: their legend goes below them
-        for p, corner in ((self.norms, "top right"), (self.losses, "top right"), (self.accs, "bottom right")):
-            add_legend(p.getPlotItem(), corner)
-            for side in ("left", "bottom"):
-                p.getPlotItem().getAxis(side).enableAutoSIPrefix(False)
+        for p in (self.norms, self.losses, self.accs):
+            add_legend(p.getPlotItem())
         self.losses.setXLink(self.norms)
         self.accs.setXLink(self.norms)
         n, l, a = (p.getPlotItem() for p in (self.norms, self.losses, self.accs))
         self.curves = {
             "niw_norm": (long_curve(n, "|W_NI|", NIW, width=2), True),
-            "next_norm": (long_curve(n, "|W| next layer", NEXT, width=2), True),
+            "next_norm": (long_curve(n, "|W| next layer", NEXT, width=2, style=Qt.DashDotLine), True),
             "train_objective": (long_curve(l, "train", TRAIN, width=2), True),
-            "test_objective": (long_curve(l, "held out", TEST, width=2), True),
+            "test_objective": (long_curve(l, "held out", TEST, width=2, style=Qt.DashDotLine), True),
             "train_acc": (long_curve(a, "train", TRAIN, width=2), False),
-            "val_acc": (long_curve(a, "validation", TEST, width=2), False),
+            "val_acc": (long_curve(a, "validation", TEST, width=2, style=Qt.DashDotLine), False),
             "test_acc": (long_curve(a, "test", TEST, width=1.5, style=Qt.DotLine), False),
         }
         self.fits = {"niw_norm": long_curve(n, "fit τ_NIW", NIW, style=Qt.DashLine),

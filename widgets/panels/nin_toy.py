@@ -13,13 +13,13 @@ from lab.runfile import RunData
 from lab.theory.nin import PHASES
 
 from ..phase_map_view import PALETTE
-from ..plots import add_legend, long_curve, make_plot
+from ..plots import BLUE, PURPLE, VERMILLION, add_legend, long_curve, make_plot
 from . import View
 
 
-WEIGHTS = (("w0", "w0 (data)", (0, 0, 0)), ("w1", "w1 (second layer)", (214, 39, 40)),
-           ("w_NI", "w_NI (noise injection)", (31, 119, 180)))
-LOSS = (148, 103, 189)
+WEIGHTS = (("w0", "w0 (data)", (0, 0, 0)), ("w1", "w1 (second layer)", VERMILLION),
+           ("w_NI", "w_NI (noise injection)", BLUE))
+LOSS = PURPLE
 PHASE_NAMES = tuple(p for p in PHASES if p != "pending")
 #: the loss axis is logarithmic; values at or below this are drawn at it
 LOSS_FLOOR = 1e-300
@@ -42,8 +42,6 @@ class Panel(QWidget):
         self.loss = long_curve(lp, "loss (SGD)", LOSS, width=2)
         self.avg_loss = long_curve(lp, "loss (averaged)", LOSS, width=1.5, style=Qt.DashLine)
         self.l_plot.setXLink(self.w_plot)
-        for plot in (self.w_plot, self.l_plot):
-            plot.getPlotItem().getAxis("left").enableAutoSIPrefix(False)
         self.bar = make_plot("σ_ε² (injected noise variance)", "", log_x=True, title="Theory phases (paper Sec. 3)")
         self.bar.setMaximumHeight(130)
         bp = self.bar.getPlotItem()

@@ -17,13 +17,13 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QSplitter, QTab
 
 from lab.runfile import RunData
 
-from ..plots import DensityCloud, add_legend, ellipse_points, log_indices, long_curve, make_plot
+from ..plots import BLUE, GREEN, ORANGE, SKY, VERMILLION, DensityCloud, add_legend, ellipse_points, log_indices, long_curve, make_plot
 from . import View
 
 
-NOISY, CLEAN = (214, 39, 40), (31, 119, 180)
-NOISY_STAR, CLEAN_STAR = (255, 152, 150), (23, 190, 207)  # distances to β*: lighter shades
-EXACT, PAPER = (255, 127, 14), (44, 160, 44)
+NOISY, CLEAN = VERMILLION, BLUE
+NOISY_STAR, CLEAN_STAR = ORANGE, SKY  # distances to β*: lighter shades, dashed
+EXACT, PAPER = (0, 0, 0), GREEN
 #: the noisy path is drawn through this many log-spaced iterates: its transient, not
 #: lines across the cloud (the cloud itself is the scatter or density image)
 NOISY_PATH_POINTS = 300
@@ -46,6 +46,27 @@ def empirical_cov(run: RunData) -> tuple[np.ndarray | None, str]:
     if stats is not None and len(stats):
         return np.asarray(stats[-1], float), f"running estimate{after}, as of step {int(run['stats/step'][-1]):,}"
     return None, "not measured yet: the run is still in its burn-in"
+
+
+def divergence_text(run: RunData) -> str:
+    """Why a diverged run diverged: its step, and gradient descent's stability bound
+    ``lr λ_max(H) / 2`` (H = XᵀX/N, stable below 1) beside the mean-square rate of the
+    noisy iteration (it has a stationary covariance only below 1)."""
+    h = run.header
+    if h.status != "diverged":
+        return ""
+    text = f"Diverged at step {h.diverged_step:,}."
+    x = run.get("data/x")
+    if x is not None and np.ndim(x) == 2 and len(x):
+        lam = float(np.linalg.eigvalsh(x.T @ x / len(x)).max())
+        bound = float(h.params.get("lr", np.nan)) * lam / 2
+        text += (f" Stability bound lr·λ_max(H)/2 = {bound:.4g} ({'>' if bound >= 1 else '<'} 1: "
+                 + ("plain gradient descent is unstable at this lr)" if bound >= 1
+                    else "gradient descent is stable; the mini-batch noise made it diverge)"))
+    rate = h.summary.get("ms_rate")
+    if isinstance(rate, float):
+        text += f" Mean-square rate {rate:.4g} ({'≥' if rate >= 1 else '<'} 1)."
+    return text
 
 
 def _point(run: RunData, path: str) -> np.ndarray:
@@ -97,9 +118,9 @@ class Panel(QWidget):
         add_legend(dp, "bottom right")
         self.d_curves = {
             ("series/beta_noisy", "data/beta_hat"): long_curve(dp, "noisy, |β − β_hat|", NOISY),
-            ("series/beta_noisy", "data/beta_star"): long_curve(dp, "noisy, |β − β*|", NOISY_STAR),
+            ("series/beta_noisy", "data/beta_star"): long_curve(dp, "noisy, |β − β*|", NOISY_STAR, style=Qt.DashLine),
             ("series/beta_clean", "data/beta_hat"): long_curve(dp, "noiseless, |β − β_hat|", CLEAN),
-            ("series/beta_clean", "data/beta_star"): long_curve(dp, "noiseless, |β − β*|", CLEAN_STAR),
+            ("series/beta_clean", "data/beta_star"): long_curve(dp, "noiseless, |β − β*|", CLEAN_STAR, style=Qt.DashLine),
         }
         # -- covariance table
         self.table = QTableWidget(3, 3)
@@ -191,7 +212,8 @@ class Panel(QWidget):
                 item = QTableWidgetItem(_entry(np.asarray(cov, float), i, j) if ok else "–")
                 item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.table.setItem(r, c, item)
-        self.cov_note.setText(f"Empirical: {note}.")
+        why = divergence_text(run)
+        self.cov_note.setText(f"Empirical: {note}." + (f"<br><font color='#b00'>{why}</font>" if why else ""))
         for c, key in ((1, "note_cov_exact"), (2, "note_cov_paper")):
             self.table.horizontalHeaderItem(c).setToolTip(str(run.header.attrs.get(key, "")))
 
