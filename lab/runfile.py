@@ -445,12 +445,14 @@ class RunData:
     """A run in memory: its header and every dataset by path (``series/beta_noisy``...).
 
     A live run grows in place (:class:`lab.live.RunGrower`, fed by a worker's chunks or a
-    :class:`RunFollower`); views draw from this object only.
+    :class:`RunFollower`); views draw from this object only. ``children`` holds the live
+    runs it started (a teacher trained first), by path.
     """
 
     header: RunHeader
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     growable: set = field(default_factory=set)
+    children: dict[str, RunData] = field(default_factory=dict)
 
     def __getitem__(self, path: str) -> np.ndarray:
         return self.arrays[path]

@@ -95,3 +95,25 @@ def test_run_panel_draws_curves_robustness_and_flags_a_changed_teacher(qtbot, sw
         f["weights"][key][0] += 1.0
     panel.show_run(read_run(sweep.runs[1]["path"]))
     assert panel.teacher_label.text().startswith("Teacher problem") and "changed" in panel.teacher_label.text()
+
+
+def test_the_teacher_trained_first_is_drawn_live_from_its_own_events(qtbot, tmp_path):
+    from widgets.panels.distill import Panel
+    from widgets.sources import LiveRun
+
+    values = {**DIGITS, "epochs": 2, "method": "kd", "grad_samples": 0, "robust_samples": 0}
+    src = LiveRun("distill", values, str(tmp_path / "student.h5"))
+    with qtbot.waitSignal(src.ended, timeout=120_000):
+        pass
+    assert src.run.header.status == "completed", src.run.header.error
+    (path, teacher), = src.run.children.items()
+    on_disk = read_run(path)
+    assert on_disk.header.experiment == "supervised" and "teacher" in path
+    np.testing.assert_array_equal(teacher["series/test_acc"], on_disk["series/test_acc"])
+    panel = Panel()
+    qtbot.addWidget(panel)
+    panel.show_run(src.run)
+    x, acc = panel.teacher_acc.getData()
+    np.testing.assert_array_equal(acc, on_disk["series/test_acc"])
+    np.testing.assert_array_equal(x, on_disk["series/step"])
+    assert src.progress[0] == src.progress[1]           # one bar over the teacher and the student

@@ -94,6 +94,7 @@ class LiveRun(RunSource):
         self.experiment, self.values = experiment, dict(values)
         self.result: RunResult | None = None
         self.grower: RunGrower | None = None
+        self._child_growers: dict[str, RunGrower] = {}
         self.worker, self.thread = start_worker(experiment, values, self.path)
         self.worker.chunks.connect(self._on_chunks)
         self.worker.finished.connect(self._on_finished)
@@ -114,10 +115,21 @@ class LiveRun(RunSource):
         if self.grower is None:  # nothing announced yet: no rows can come before the layout
             return
         self.grower.apply(batch.appends, batch.saves)
+        for path, child in batch.children.items():
+            self._apply_child(path, child)
         self.run.header.last_heartbeat = time.time()
         if batch.progress is not None:
             self.progress = batch.progress
         self.dirty = True
+
+    def _apply_child(self, path: str, batch: Batch) -> None:
+        """Grow the nested run (a teacher) in ``run.children`` from its own events."""
+        if batch.start is not None:
+            self.run.children[path] = batch.start
+            self._child_growers[path] = RunGrower(batch.start)
+        grower = self._child_growers.get(path)
+        if grower is not None:
+            grower.apply(batch.appends, batch.saves)
 
     def _on_finished(self, result: RunResult) -> None:
         self.result = result

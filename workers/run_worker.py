@@ -33,9 +33,11 @@ class Batch:
     saves: list[tuple[str, np.ndarray, Any]] = field(default_factory=list)
     progress: tuple[int, int] | None = None
     start: RunData | None = None
+    #: the same for each nested run (a teacher) by its path
+    children: dict[str, Batch] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.appends or self.saves or self.progress or self.start is not None)
+        return bool(self.appends or self.saves or self.progress or self.start is not None or self.children)
 
 
 class ChunkBuffer:
@@ -47,6 +49,7 @@ class ChunkBuffer:
         self._saves: list[tuple[str, np.ndarray, Any]] = []
         self._progress: tuple[int, int] | None = None
         self._start: RunData | None = None
+        self._children: dict[str, ChunkBuffer] = {}
 
     def add(self, kind: str, name: str, payload: Any) -> None:
         # copies: the experiment may reuse its buffers once the call returns
@@ -60,13 +63,19 @@ class ChunkBuffer:
                 self._progress = tuple(payload)
             elif kind == "layout":
                 self._start = payload
+            elif kind == "child":
+                child = self._children.setdefault(name, ChunkBuffer())
+        if kind == "child":
+            child.add(*payload)
 
     def take(self) -> Batch:
         with self._lock:
             appends, saves, progress, start = self._appends, self._saves, self._progress, self._start
             self._appends, self._saves, self._progress, self._start = {}, [], None, None
+            children = dict(self._children)
+        taken = {path: buf.take() for path, buf in children.items()}
         return Batch({k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in appends.items()},
-                     saves, progress, start)
+                     saves, progress, start, {path: b for path, b in taken.items() if b})
 
 
 class RunWorker(ThreadWorker):

@@ -33,19 +33,20 @@ SPLIT_STYLES = {"train": Qt.SolidLine, "val": Qt.DashLine, "test": Qt.DashDotLin
 TEACHER_C, AGREE_C, GRAD_C = GREY, PURPLE, VERMILLION
 
 
-def teacher_text(run: RunData) -> tuple[str, bool]:
-    """One line about the run's teacher and whether the link holds: ``(text, ok)``."""
+def teacher_text(run: RunData) -> tuple[str, bool, RunData | None]:
+    """One line about the run's teacher, whether the link holds, and the teacher's run
+    when it can be read: ``(text, ok, teacher run)``."""
     if "teacher_path" not in run.header.attrs and run.header.status == "running":
         chosen = run.header.params.get("teacher") or "trained first by this run"
-        return f"Teacher: {chosen} (its hash is shown once the run has ended)", True
+        return f"Teacher: {chosen} (its hash is shown once the run has ended)", True, None
     try:
         teacher = verify_teacher(run)
     except TeacherError as e:
-        return f"Teacher problem: {e}", False
+        return f"Teacher problem: {e}", False, None
     if teacher is None:
-        return "No teacher (the student trained alone).", True
+        return "No teacher (the student trained alone).", True, None
     return (f"Teacher: {teacher.path} ({teacher.run.header.experiment}, test accuracy "
-            f"{100 * teacher.test_acc:.2f}%), weights unchanged (sha256 {teacher.sha256[:12]}...)"), True
+            f"{100 * teacher.test_acc:.2f}%), weights unchanged (sha256 {teacher.sha256[:12]}...)"), True, teacher.run
 
 
 class Panel(QWidget):
@@ -80,6 +81,9 @@ class Panel(QWidget):
                                             label="teacher test", labelOpts={"position": 0.1, "color": TEACHER_C})
         self.teacher_line.setVisible(False)
         p.addItem(self.teacher_line)
+        teacher_pen = pg.mkPen(TEACHER_C, width=1.5, style=Qt.DotLine)
+        self.teacher_acc = p.plot([], [], pen=teacher_pen, name="teacher's own training (test)")
+        self.teacher_loss = self._plots["loss"].plot([], [], pen=teacher_pen, name="teacher's own training (train)")
         p = plot("gradient norm", 1, 0, "epoch", "1/N \u03a3 ||\u2202f/\u2202\u03b8||\u00b2",
                  title="Average per-sample gradient norm")
         self.grad = p.plot([], [], pen=pg.mkPen(GRAD_C, width=2), symbol="o", symbolSize=4,
@@ -97,6 +101,7 @@ class Panel(QWidget):
         outer.addWidget(self.table)
         self._rows: list = []
         self._teacher_key: tuple | None = None
+        self._teacher_run: RunData | None = None
 
     def plots(self) -> dict[str, pg.PlotItem]:
         return dict(self._plots)
@@ -112,7 +117,7 @@ class Panel(QWidget):
         if key == self._teacher_key:
             return
         self._teacher_key = key
-        text, ok = teacher_text(run)
+        text, ok, self._teacher_run = teacher_text(run)
         self.teacher_label.setText(text)
         self.teacher_label.setStyleSheet("" if ok else "color: #b00020; font-weight: bold")
         acc = float(a.get("teacher_test_acc", math.nan))
@@ -122,6 +127,8 @@ class Panel(QWidget):
 
     def refresh(self, run: RunData) -> None:
         self._update_teacher(run)
+        self._teacher_curves(run)
+
         def cols(*names):
             return run.series("series/step", *[f"series/{n}" for n in names if f"series/{n}" in run])
 
@@ -137,6 +144,18 @@ class Panel(QWidget):
             x, g = cols("grad_norm")
             self.grad.setData(x.astype(float), g, connect="finite")
         self._robustness(run)
+
+    def _teacher_curves(self, run: RunData) -> None:
+        """The teacher's own training: live from the nested run this run trains first, or
+        from the linked teacher file once the link is known."""
+        teacher = next(iter(run.children.values()), None) or self._teacher_run
+        if teacher is None or "series/test_acc" not in teacher:
+            for curve in (self.teacher_acc, self.teacher_loss):
+                curve.setData([], [])
+            return
+        x, acc, loss = teacher.series("series/step", "series/test_acc", "series/train_loss")
+        self.teacher_acc.setData(x.astype(float), acc, connect="finite")
+        self.teacher_loss.setData(x.astype(float), loss, connect="finite")
 
     def _robustness(self, run: RunData) -> None:
         sigma, acc = run.get("robust/noise_sigma"), run.get("robust/noise_acc")
