@@ -79,7 +79,8 @@ def test_many_runs_as_one_table_and_as_csv(tmp_path, capsys):
     df = df.sort_values("steps")
     assert list(df["steps"]) == [3, 4, 5, 8] and list(df["status"]) == ["completed", "diverged", "completed", "completed"]
     np.testing.assert_allclose(df["last_loss"], [1 / 3, 1 / 2, 1 / 5, 1 / 8])
-    assert lab.read_runs is read_runs and lab.read_runs(str(tmp_path / "runs"), experiment="ols").empty
+    with pytest.warns(UserWarning):
+        assert lab.read_runs is read_runs and lab.read_runs(str(tmp_path / "runs"), experiment="ols").empty
 
     out = tmp_path / "runs.csv"
     with pytest.warns(UserWarning):
