@@ -167,6 +167,31 @@ class RunWriter:
         ds.attrs["growable"] = d.growable
         for k, v in d.attrs.items():
             ds.attrs[k] = v
+        if d.growable and d.path.startswith("series/"):
+            self._attach_step_scale(ds)
+
+    def _attach_step_scale(self, ds: h5py.Dataset) -> None:
+        """Make ``series/step`` the dimension scale of axis 0 of every series (and each
+        other axis of a series its own index scale ``/<name>_dim<k>``), so netCDF readers
+        (xarray with h5netcdf) see a ``step`` coordinate. Attaching writes attributes, so
+        it happens here, at declaration, before SWMR mode starts."""
+        step = self.f.get("series/step")
+        if ds.name == "/series/step":
+            ds.make_scale("step")
+            targets = [s for s in self.f["series"].values()
+                       if isinstance(s, h5py.Dataset) and s.attrs.get("growable", False) and s.name != ds.name]
+        elif step is not None:
+            targets = [ds]
+        else:
+            targets = []
+        for s in targets:
+            s.dims[0].attach_scale(self.f["series/step"])
+        name = ds.name[len("/series/"):].replace("/", "_")
+        for k, n in enumerate(ds.shape[1:], start=1):
+            axis = self.f.create_dataset(f"{name}_dim{k}", data=np.arange(n))
+            axis.attrs["growable"] = False
+            axis.make_scale(f"{name}_dim{k}")
+            ds.dims[k].attach_scale(axis)
 
     # -- writing ---------------------------------------------------------------------------
     def start_streaming(self) -> None:
@@ -468,6 +493,12 @@ class RunData:
         arrs = [self.arrays.get(p, np.empty((0,))) for p in paths]
         n = min(len(a) for a in arrs)
         return [a[:n] for a in arrs]
+
+    def to_pandas(self):
+        """The series as a pandas DataFrame indexed by step (:func:`lab.tables.series_frame`)."""
+        from .tables import series_frame
+
+        return series_frame(self)
 
 
 def _datasets(f: h5py.File) -> list[tuple[str, h5py.Dataset]]:

@@ -20,6 +20,7 @@ from .context import Cancelled, Diverged, Listener, RunContext
 from .device import resolve_device
 from .experiments import ExperimentLike
 from .live import new_run_data
+from .provenance import provenance
 from .runfile import RunFileError, RunWriter
 
 
@@ -61,7 +62,7 @@ def _run_child(experiment: str, values: Mapping[str, Any], out_dir: str, tag: st
 def run_experiment(name: str, values: Mapping[str, Any], *, path: str | None = None,
                    out_dir: str | None = None, tag: str = "",
                    cancel_event: threading.Event | None = None,
-                   listeners: Iterable[Listener] = ()) -> RunResult:
+                   listeners: Iterable[Listener] = (), command: str | None = None) -> RunResult:
     """Validate and check, lay out, create the run file, run, and record the final status.
 
     Parameter errors (the spec's and the experiment's ``check``: combinations, data
@@ -70,7 +71,8 @@ def run_experiment(name: str, values: Mapping[str, Any], *, path: str | None = N
     Anything raised by the experiment is recorded in the file (``failed`` with the
     traceback) and returned, not re-raised: what was written stays readable. A file that
     cannot be written any more (a full disk) ends ``failed`` with the reason. Ctrl-C
-    records ``cancelled`` and is re-raised.
+    records ``cancelled`` and is re-raised. ``command`` is stored as the file's
+    provenance (default: this process's command line; the window passes ``window``).
     """
     exp, params = prepare(name, values)
     device = resolve_device(params["device"])
@@ -79,6 +81,8 @@ def run_experiment(name: str, values: Mapping[str, Any], *, path: str | None = N
     torch.manual_seed(seed)
     layout = exp.layout(params)
     writer = RunWriter(path, experiment=name, params=params, seed=seed, device=str(device), layout=layout)
+    for key, value in provenance(command, device).items():
+        writer.attr(key, value)
     listeners = list(listeners)
     start = new_run_data(path, name, params, seed, str(device), layout)
     for fn in listeners:

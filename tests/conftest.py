@@ -1,6 +1,6 @@
-"""Test set-up: Qt renders offscreen (no display needed); runs go to a temporary folder;
-torch uses one intra-op thread: the test models are tiny, and on a 2-core machine a
-second spinning thread makes them several times slower and less steady."""
+"""Test set-up: Qt renders offscreen (no display needed); runs and user presets go to a
+temporary folder; torch uses one intra-op thread: the test models are tiny, and on a
+2-core machine a second spinning thread makes them several times slower and less steady."""
 import os
 import sys
 
@@ -16,6 +16,7 @@ torch.set_num_threads(1)
 @pytest.fixture(autouse=True)
 def _run_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("NOISELAB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # user presets: none unless a test adds them
     yield
 
 

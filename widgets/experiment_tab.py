@@ -11,8 +11,9 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QMessageBox, QPushButton, QScrollArea,
                                QSplitter, QVBoxLayout, QWidget)
 
-from lab.experiments import ExperimentLike
-from lab.params import ParamError, resolve_preset
+from lab import configs
+from lab.experiments import Experiment, ExperimentLike
+from lab.params import ParamError, Spec
 from lab.runner import default_run_dir, new_run_path
 
 from .panels import panel_class
@@ -28,10 +29,22 @@ EMPTY_HINT = ("No run shown yet.\n\nPick a preset (or set the parameters) and pr
               "or open a run file (Ctrl+O), pick one in Runs below, or drop a .h5 file here.")
 
 
+def viewer_experiment(name: str) -> Experiment:
+    """An experiment this Noise Lab does not have (a script's, written with
+    :class:`lab.Run`): no parameters to set, nothing to run; its files are drawn by the
+    generic panel."""
+    def refuse(*_args):
+        raise RuntimeError(f"'{name}' runs only from the code that wrote its files")
+
+    return Experiment(name=name, title=f"{name}: runs written by a script (view only)", spec=Spec(),
+                      layout=refuse, run=refuse)
+
+
 class ExperimentTab(QWidget):
     """Signals: ``message(str)`` for the status bar, ``run_ended(source)``,
     ``state_changed()`` when Run / Cancel availability may have changed, and
-    ``run_requested(experiment, values)`` forwarded from the panel."""
+    ``run_requested(experiment, values)`` forwarded from the panel. A tab that is not
+    ``runnable`` (an experiment known only from its files) only shows runs."""
 
     message = Signal(str)
     run_ended = Signal(object)
@@ -39,20 +52,23 @@ class ExperimentTab(QWidget):
     #: a panel asks for a run of another experiment (a phase-map cell's trajectory, say)
     run_requested = Signal(str, dict)
 
-    def __init__(self, experiment: ExperimentLike, run_dir: Callable[[], str] = default_run_dir, parent=None):
+    def __init__(self, experiment: ExperimentLike, run_dir: Callable[[], str] = default_run_dir, parent=None,
+                 runnable: bool = True):
         super().__init__(parent)
         self.experiment = experiment
+        self.runnable = runnable
         self.run_dir = run_dir
         self.name = experiment.name
         self.sources: list[RunSource] = []
         self.current: RunSource | None = None
         self._drawn: tuple | None = None
 
-        self.form = ParamForm(experiment.spec, check=experiment.check)
+        self.form = ParamForm(experiment.spec, check=experiment.check if runnable else None)
         self.form.validity_changed.connect(self._on_validity)
         self.preset_box = QComboBox()
-        self.preset_box.addItems([DEFAULTS, *experiment.presets])
-        self.preset_box.setToolTip("Fill the form with a named preset (paper figures by name)")
+        self.preset_box.addItems([DEFAULTS, *configs.preset_names(experiment)] if runnable else [])
+        self.preset_box.setToolTip("Fill the form with a named preset (paper figures by name; yours from "
+                                   f"{configs.user_preset_dir(experiment.name)})")
         self.preset_box.activated.connect(lambda _i: self.apply_preset(self.preset_box.currentText()))
         self.run_button = QPushButton("Run")
         self.run_button.setToolTip("Start a run with these parameters (Ctrl+R); several may run at once")
@@ -111,6 +127,7 @@ class ExperimentTab(QWidget):
         split.setStretchFactor(1, 1)
         split.setCollapsible(1, False)
         self.splitter = split
+        left.setVisible(runnable)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(split)
@@ -138,7 +155,12 @@ class ExperimentTab(QWidget):
 
     # -- form -------------------------------------------------------------------------------
     def apply_preset(self, name: str) -> None:
-        values = resolve_preset(self.experiment.spec, self.experiment.presets, None if name == DEFAULTS else name)
+        """Fill the form with a built-in or user preset (a broken user file: a message)."""
+        try:
+            values = configs.resolve(self.experiment, None if name == DEFAULTS else name)
+        except (ParamError, configs.ConfigError) as e:
+            QMessageBox.critical(self, "Cannot load preset", str(e))
+            return
         self.form.set_values(values)
         self.preset_box.setCurrentText(name)
         self.message.emit(f"{self.name}: preset {name} loaded")
@@ -148,7 +170,24 @@ class ExperimentTab(QWidget):
         name = self.preset_box.currentText()
         if name == DEFAULTS:
             return ""
-        return name if resolve_preset(self.experiment.spec, self.experiment.presets, name) == values else ""
+        try:
+            return name if configs.resolve(self.experiment, name) == values else ""
+        except (ParamError, configs.ConfigError):
+            return ""
+
+    def save_config(self, path: str) -> None:
+        """Write the form's values as a config file (``noiselab run EXP --config``);
+        raises ParamError (a bad field) or ConfigError."""
+        configs.save_config(path, self.name, self.form.values())
+        self.message.emit(f"{self.name}: parameters saved to {path}")
+
+    def load_config(self, path: str) -> None:
+        """Fill the form with the defaults and then a config file's values, as
+        ``--config`` does; raises ConfigError naming a bad key and the file."""
+        values = {**self.experiment.spec.defaults(), **configs.load_config(path, self.experiment.spec)}
+        self.form.set_values(values)
+        self.preset_box.setCurrentText(DEFAULTS)
+        self.message.emit(f"{self.name}: parameters loaded from {path}")
 
     def _on_validity(self, valid: bool) -> None:
         if not valid:
@@ -156,7 +195,7 @@ class ExperimentTab(QWidget):
         self._update_buttons()
 
     def _update_buttons(self) -> None:
-        self.run_button.setEnabled(self.form.is_valid())
+        self.run_button.setEnabled(self.runnable and self.form.is_valid())
         self.cancel_button.setEnabled(self.current is not None and self.current.running)
         self.state_changed.emit()
 
@@ -165,6 +204,8 @@ class ExperimentTab(QWidget):
         """Start a run with the form's values into ``run_dir()`` (the browser's folder).
         Values that pass the form's fields but not the experiment's check (a data folder
         that lacks the data set, say) get a message box and start nothing."""
+        if not self.runnable:
+            return None
         try:
             values = self.form.values()
         except ParamError as e:

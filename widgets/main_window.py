@@ -12,13 +12,15 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QMainWind
                                QTabWidget)
 
 from lab import experiments
+from lab.configs import ConfigError
 from lab.export import ExportError, export_names, write_export
+from lab.params import ParamError
 from lab.runfile import RunFileError, read_header, read_run
 from lab.runner import default_run_dir
 from lab.sweep import SweepError
 from resources import STYLE_SHEET
 
-from .experiment_tab import ExperimentTab
+from .experiment_tab import ExperimentTab, viewer_experiment
 from .figure import FigureError, run_metadata, write_figure
 from .plots import export_plot, find_plots
 from .run_browser import RunBrowser
@@ -60,15 +62,8 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tab_of: dict[str, ExperimentTab] = {}
         self.browser = RunBrowser(run_dir or default_run_dir(), live_status=self.live_status)
-        for name, exp in experiments.registry().items():
-            tab = ExperimentTab(exp, run_dir=lambda: self.browser.folder)
-            tab.message.connect(lambda text: self.statusBar().showMessage(text, 10_000))
-            tab.run_ended.connect(self._on_run_ended)
-            tab.state_changed.connect(self._update_actions)
-            tab.run_requested.connect(self.run_in_tab)
-            self.tabs.addTab(tab, name)
-            self.tabs.setTabToolTip(self.tabs.count() - 1, exp.title)
-            self.tab_of[name] = tab
+        for exp in experiments.registry().values():
+            self._add_tab(exp)
         self.tabs.currentChanged.connect(self._update_actions)
         self.sweep_windows: list[SweepWindow] = []
         self.setCentralWidget(self.tabs)
@@ -82,6 +77,17 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Runs are saved in {self.browser.folder}")
         self._restore_settings()
         self._update_actions()
+
+    def _add_tab(self, exp, runnable: bool = True) -> ExperimentTab:
+        tab = ExperimentTab(exp, run_dir=lambda: self.browser.folder, runnable=runnable)
+        tab.message.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+        tab.run_ended.connect(self._on_run_ended)
+        tab.state_changed.connect(self._update_actions)
+        tab.run_requested.connect(self.run_in_tab)
+        self.tabs.addTab(tab, exp.name)
+        self.tabs.setTabToolTip(self.tabs.count() - 1, exp.title)
+        self.tab_of[exp.name] = tab
+        return tab
 
     def run_in_tab(self, experiment: str, values: dict) -> None:
         """Start a run of ``experiment`` with ``values`` in its tab and show that tab."""
@@ -188,6 +194,11 @@ class MainWindow(QMainWindow):
         self._fill_recent()
         self._action(m, "Open runs &folder", self.open_runs_folder, tip="Show the folder of run files")
         m.addSeparator()
+        self.load_config_action = self._action(m, "&Load parameters…", self.load_config_dialog,
+                                               tip="Fill the form from a TOML config file (as 'run --config')")
+        self.save_config_action = self._action(m, "Save &parameters…", self.save_config_dialog,
+                                               tip="Save the form as a TOML config file for 'noiselab run --config'")
+        m.addSeparator()
         self.export_figure_action = self._action(
             m, "Export &figure…", self.export_figure_dialog, "Ctrl+E",
             f"Save the shown panel as a PNG, SVG or PDF figure {FIGURE_WIDTH_MM:g} mm wide")
@@ -214,7 +225,9 @@ class MainWindow(QMainWindow):
         if not hasattr(self, "run_action"):
             return
         tab = self.current_tab()
-        self.run_action.setEnabled(tab is not None and tab.form.is_valid())
+        self.run_action.setEnabled(tab is not None and tab.runnable and tab.form.is_valid())
+        self.load_config_action.setEnabled(tab is not None and tab.runnable)
+        self.save_config_action.setEnabled(self.run_action.isEnabled())
         self.sweep_action.setEnabled(self.run_action.isEnabled())
         self.cancel_action.setEnabled(tab is not None and tab.current is not None and tab.current.running)
         has_run = tab is not None and tab.current is not None and tab.current.run is not None
@@ -287,9 +300,8 @@ class MainWindow(QMainWindow):
         try:
             header = read_header(path)
             tab = self.tab_of.get(header.experiment)
-            if tab is None:
-                raise RunFileError(f"{path}: written by the experiment '{header.experiment}', which this "
-                                   f"Noise Lab does not have (it has {', '.join(self.tab_of) or 'none'})")
+            if tab is None:  # a script's experiment (lab.Run): a view-only tab with the generic panel
+                tab = self._add_tab(viewer_experiment(header.experiment), runnable=False)
             if header.status == "running" and not header.interrupted:
                 source = FollowedRun(path, parent=tab)
             else:
@@ -303,6 +315,24 @@ class MainWindow(QMainWindow):
         self._remember(path)
         self.statusBar().showMessage(f"opened {os.path.basename(path)} ({source.status})", 10_000)
         return True
+
+    def save_config_dialog(self) -> None:
+        tab = self.current_tab()
+        path, _ = QFileDialog.getSaveFileName(self, "Save parameters", f"{tab.name}.toml", "TOML config (*.toml)")
+        if path:
+            try:
+                tab.save_config(path)
+            except (ParamError, ConfigError) as e:
+                QMessageBox.critical(self, "Cannot save parameters", str(e))
+
+    def load_config_dialog(self) -> None:
+        tab = self.current_tab()
+        path, _ = QFileDialog.getOpenFileName(self, "Load parameters", "", "TOML config (*.toml);;All files (*)")
+        if path:
+            try:
+                tab.load_config(path)
+            except ConfigError as e:
+                QMessageBox.critical(self, "Cannot load parameters", str(e))
 
     def open_sweep_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open sweep", self.browser.folder,

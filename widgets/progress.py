@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
 
-from lab.cli import progress_text
+from lab.progress import rate_eta_text
 
 
 class ProgressWidget(QWidget):
-    """``[======    ] 50%   1,234/s  ETA 00:00:12``; busy (no total) or idle."""
+    """``[======    ] 50%   1,234/s  ETA 00:12``; busy (no total) or idle."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -29,8 +29,7 @@ class ProgressWidget(QWidget):
         self.bar.setRange(0, 1000)
         self.bar.setValue(int(1000 * min(done, total) / total))
         self.bar.setFormat(f"{100 * done / total:.1f}%")
-        # the CLI's text after its bar and percentage: "1,234/s  ETA 00:00:12"
-        self.label.setText(progress_text(done, total, elapsed, width=0).split("%", 1)[1].strip())
+        self.label.setText(rate_eta_text(done, total, elapsed))
 
     def busy(self, text: str) -> None:
         self.bar.setRange(0, 0)

@@ -104,7 +104,8 @@ class RunWorker(ThreadWorker):
     def run(self) -> None:
         try:
             result = run_experiment(self.experiment, self.values, path=self.path,
-                                    cancel_event=self.cancel_event, listeners=[self._listen])
+                                    cancel_event=self.cancel_event, listeners=[self._listen],
+                                    command="window")
         except Exception:  # the run never started: forwarded to the window as a failed result
             result = RunResult(self.path, "failed", {}, error=traceback.format_exc(limit=2))
         rest = self._buffer.take()
