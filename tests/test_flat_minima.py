@@ -11,7 +11,7 @@ import torch
 
 from lab.experiments import flat_minima as fm
 from lab.flatmin import regulariser, sparse
-from lab.flatmin.hessian import exact_hessian, probe
+from lab.flatmin.hessian import exact_hessian, flat_parameters, probe
 from lab.models import build_model
 from lab.params import ParamError, resolve_preset
 from lab.runfile import read_run
@@ -27,16 +27,10 @@ def small_mlp_loss():
     torch.manual_seed(0)
     model = build_model("mlp", (3,), 2, widths=[4], activation="tanh").double()
     x, y = torch.randn(20, 3, dtype=torch.float64), torch.randn(20, 2, dtype=torch.float64)
-    names = [k for k, _ in model.named_parameters()]
-    shapes = [v.shape for _, v in model.named_parameters()]
-    theta = torch.cat([v.detach().flatten() for v in model.parameters()])
+    theta, unflatten = flat_parameters(model)
 
     def loss(th):
-        parts, i = {}, 0
-        for name, shape in zip(names, shapes):
-            parts[name] = th[i:i + math.prod(shape)].view(shape)
-            i += math.prod(shape)
-        f = torch.func.functional_call(model, parts, (x,))
+        f = torch.func.functional_call(model, unflatten(th), (x,))
         return 0.5 * ((f - y) ** 2).sum(1).mean()
 
     return loss, theta

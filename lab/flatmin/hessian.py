@@ -98,6 +98,22 @@ def probe(loss: LossFn, theta: torch.Tensor, lr: float, probes: int, lanczos_ste
     return Probe(float(trace_p.mean()), se(trace_p), float(ritz.max()), float(r_p.mean()), se(r_p))
 
 
+def flat_parameters(model: torch.nn.Module) -> tuple[torch.Tensor, Callable[[torch.Tensor], dict]]:
+    """``(theta, unflatten)``: the model's parameters as one detached vector, and the map
+    from such a vector back to ``{name: tensor}`` views for ``functional_call``."""
+    named = list(model.named_parameters())
+    theta = torch.cat([v.detach().flatten() for _, v in named])
+
+    def unflatten(th: torch.Tensor) -> dict:
+        out, i = {}, 0
+        for name, v in named:
+            out[name] = th[i:i + v.numel()].view(v.shape)
+            i += v.numel()
+        return out
+
+    return theta, unflatten
+
+
 def exact_hessian(loss: LossFn, theta: torch.Tensor) -> torch.Tensor:
     """The full ``(N, N)`` Hessian (for small models and tests)."""
     return torch.func.hessian(loss)(theta.detach())

@@ -22,7 +22,6 @@ Hutchinson estimate of ``tr Hess L / 4``, differentiated by ``torch.func``), wit
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping
 
 import torch
@@ -32,7 +31,7 @@ from torch.func import functional_call, grad
 from ..data import load_data
 from ..models import build_model, parse_widths
 from ..sgd.batches import BatchSampler
-from .hessian import hvp_fn, rademacher
+from .hessian import flat_parameters, hvp_fn, rademacher
 
 #: batches of iid indices drawn at once
 INDEX_BLOCK = 1024
@@ -51,10 +50,8 @@ class NetworkProblem:
         model = build_model(p["model"], data.input_shape, outputs, widths=parse_widths(p["mlp_widths"]),
                             activation=p["activation"], init=p["init"], dropout=0.0).to(device).eval()
         self.model = model
-        self.names = [k for k, _ in model.named_parameters()]
-        self.shapes = [v.shape for _, v in model.named_parameters()]
         self.buffers = dict(model.named_buffers())
-        self.theta0 = torch.cat([v.detach().flatten() for _, v in model.named_parameters()])
+        self.theta0, self.unflatten = flat_parameters(model)
         labels = data.y["train"].float()
         self.label_mean, self.label_std = float(labels.mean()), float(labels.std().clamp_min(1e-6))
         self.x = {s: data.normalise(data.x[s]) for s in ("train", "test")}
@@ -71,14 +68,6 @@ class NetworkProblem:
         if scalar:
             return ((labels.float() - self.label_mean) / self.label_std)[:, None]
         return F.one_hot(labels, self.num_classes).float()
-
-    def unflatten(self, theta: torch.Tensor) -> dict:
-        out, i = {}, 0
-        for name, shape in zip(self.names, self.shapes):
-            k = math.prod(shape)
-            out[name] = theta[i:i + k].view(shape)
-            i += k
-        return out
 
     def forward(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return functional_call(self.model, (self.unflatten(theta), self.buffers), (x,))
