@@ -170,7 +170,10 @@ def _store_theory(p, ctx, lam: float, sigma2: float, r_sparsest: float) -> None:
 def run(p: Mapping[str, Any], ctx) -> dict:
     check(p)
     lam = regulariser.strength(p["lr"], sigma2_of(p), p["batch"])
-    return (_run_sparse if is_sparse(p) else _run_network)(p, ctx, lam)
+    if is_sparse(p) or torch.device(ctx.device).type == "cpu":
+        with one_thread():  # tiny models: on a shared CPU more threads only contend (several times slower)
+            return (_sparse_chains if is_sparse(p) else _run_network)(p, ctx, lam)
+    return _run_network(p, ctx, lam)
 
 
 # -- the sparse model ----------------------------------------------------------------------------
@@ -191,11 +194,6 @@ def _sparse_row(theta: np.ndarray, prob: sparse.SparseProblem, p, gen: torch.Gen
         row.update({"R_estimate": est.R, "R_estimate_se": est.R_se, "trace_hessian": est.trace,
                     "trace_hessian_se": est.trace_se, "top_eigenvalue": est.top_eigenvalue})
     return row
-
-
-def _run_sparse(p, ctx, lam: float) -> dict:
-    with one_thread():  # the model is tiny: more threads only contend
-        return _sparse_chains(p, ctx, lam)
 
 
 def _sparse_chains(p, ctx, lam: float) -> dict:
@@ -235,6 +233,7 @@ def _sparse_chains(p, ctx, lam: float) -> dict:
 
 @contextlib.contextmanager
 def one_thread():
+    """One intra-op torch thread for the duration (restored after)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
