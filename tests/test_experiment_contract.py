@@ -24,6 +24,7 @@ REFUSED = {
     "elr": ({"dataset": "cifar10", "data_root": "/nonexistent/data"}, "data_root"),
     "distill": ({"method": "fickle-teacher", "teacher_dropout": 0.0}, "teacher_dropout"),
     "supervised": ({"dataset": "gaussian", "model": "resnet20"}, "model"),
+    "flat-minima": ({"d": 10, "k": 20}, "k"),
 }
 FAMILIES = sorted(experiments._discover())  # the families of the package, not those tests register
 

@@ -23,6 +23,8 @@ from .sweep_view import SweepView
 
 #: summaries plotted first in a :class:`SweepView`, the first one a sweep has
 PREFERRED_Y = ("loss_final", "test_acc", "test_acc_last", "val_acc", "loss")
+#: experiments whose sweeps start with several summaries drawn (flat minima: final R and test loss)
+PREFERRED_Y_OF = {"flat-minima": ("R", "test_loss")}
 #: the x axis is logarithmic for positive swept values spanning this ratio (or a log-scaled parameter)
 LOG_X_SPAN = 1e2
 #: a SweepView's y axis is logarithmic (until the log y box is clicked) while the positive
@@ -41,8 +43,9 @@ def log_x(sweep: SweepData) -> bool:
     return bool(len(x) and (x > 0).all() and (log_param or x.max() >= LOG_X_SPAN * x.min()))
 
 
-def default_y(keys: list[str]) -> list[str]:
-    return [next((k for k in PREFERRED_Y if k in keys), keys[0])] if keys else []
+def default_y(keys: list[str], experiment: str = "") -> list[str]:
+    own = [k for k in PREFERRED_Y_OF.get(experiment, ()) if k in keys]
+    return own or ([next((k for k in PREFERRED_Y if k in keys), keys[0])] if keys else [])
 
 
 def spans_decades(values: np.ndarray) -> bool:
@@ -126,7 +129,8 @@ class SweepWindow(QMainWindow):
     # -- following --------------------------------------------------------------------------
     def show_sweep(self, sweep: SweepData) -> None:
         if isinstance(self.view, SweepView):
-            self.view.load(sweep, y_keys=default_y([k for k in sweep.summary_keys() if k not in sweep.swept]),
+            self.view.load(sweep, y_keys=default_y([k for k in sweep.summary_keys() if k not in sweep.swept],
+                                                 sweep.experiment),
                            log_x=log_x(sweep))
         else:
             self.view.load(sweep, log_x=log_x(sweep))
@@ -143,7 +147,7 @@ class SweepWindow(QMainWindow):
         self._pin_x(self.view.sweep.status == "running" or self.running)
         if isinstance(self.view, SweepView) and not self.view.selected_keys():
             lst = self.view.y_list
-            keys = default_y([lst.item(i).text() for i in range(lst.count())])
+            keys = default_y([lst.item(i).text() for i in range(lst.count())], self.experiment)
             for i in range(lst.count()):
                 lst.item(i).setSelected(lst.item(i).text() in keys)
         if self.auto_log_y and self.view.selected_keys():
