@@ -37,8 +37,12 @@ def batch_means(e: np.ndarray, batches: int = 20):
 # -- the engine ------------------------------------------------------------------------------
 @pytest.mark.parametrize("noise", ["fixed", "redraw"])
 @pytest.mark.parametrize("batching", ["iid", "shuffle"])
-@pytest.mark.parametrize("seq_steps", [128, 3])  # 3: chunks split into pieces and padded
-def test_engine_equals_step_by_step_loop(noise, batching, seq_steps, monkeypatch):
+@pytest.mark.parametrize("seq_steps,compiled", [(128, False), (3, False), (128, True), (3, True)])
+def test_engine_equals_step_by_step_loop(noise, batching, seq_steps, compiled, monkeypatch):
+    """Both engines (maps composed in torch; the compiled loop) against the plain loop on
+    the very draws they used; seq_steps=3 splits chunks into pieces and pads them."""
+    if compiled and not engine_mod.loops.AVAILABLE:
+        pytest.skip("numba is not installed")
     monkeypatch.setattr(engine_mod, "SEQ_STEPS", seq_steps)
     rng = np.random.default_rng(0)
     p, n, d = 3, 40, 2
@@ -47,7 +51,8 @@ def test_engine_equals_step_by_step_loop(noise, batching, seq_steps, monkeypatch
     y = np.einsum("pni,pi->pn", x, star) + rng.normal(size=(p, n))
     start = rng.normal(size=(p, d))
     eng = LeastSquaresSGD(x, star, start, lr=0.02, batch=4, labels=y, noise=noise, sigma2=[0.3, 1.0, 2.0],
-                          batching=batching, generator=torch.Generator().manual_seed(5), block_steps=60)
+                          batching=batching, generator=torch.Generator().manual_seed(5), block_steps=60,
+                          compiled=compiled)
     record = []
     blocks = list(eng.blocks(737, 13, record=record))
     steps = np.concatenate([b.steps for b in blocks])
