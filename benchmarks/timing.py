@@ -1,0 +1,64 @@
+"""Timing and memory figures shared by the benchmarks.
+
+* :class:`Stopwatch`: wall time of a region; on CUDA measured with CUDA events (the time
+  the device spent between the two marks, not when the host got ahead of it);
+* :func:`best_of`: the fastest of ``n`` timed calls (the least disturbed by a loaded machine);
+* :func:`peak_rss_mb`: the process's peak resident set size (``getrusage``);
+* :func:`memory_line`: peak RSS and, on CUDA, the peak GPU memory, as one printable line.
+"""
+from __future__ import annotations
+
+import resource
+import sys
+import time
+
+import torch
+
+
+class Stopwatch:
+    """``with Stopwatch(device) as w: ...`` then ``w.seconds``."""
+
+    def __init__(self, device="cpu"):
+        self.cuda = torch.device(device).type == "cuda"
+        self.seconds = float("nan")
+
+    def __enter__(self):
+        if self.cuda:
+            self._start, self._end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            self._start.record()
+        else:
+            self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        if self.cuda:
+            self._end.record()
+            self._end.synchronize()
+            self.seconds = self._start.elapsed_time(self._end) / 1000.0
+        else:
+            self.seconds = time.perf_counter() - self._t0
+        return False
+
+
+def best_of(n: int, fn, device="cpu") -> tuple[float, object]:
+    """``(fastest seconds, last result)`` of ``n`` calls of ``fn()``."""
+    best, out = float("inf"), None
+    for _ in range(n):
+        with Stopwatch(device) as w:
+            out = fn()
+        best = min(best, w.seconds)
+    return best, out
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far [MiB] (``ru_maxrss``: KiB on Linux)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1 << 20) if sys.platform == "darwin" else rss / 1024
+
+
+def memory_line() -> str:
+    """``peak_rss_mb=... [peak_gpu_mb=...]`` for the end of a benchmark's output."""
+    line = f"peak_rss_mb={peak_rss_mb():.0f}"
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        line += f" peak_gpu_mb={torch.cuda.max_memory_allocated() / (1 << 20):.0f}"
+    return line
