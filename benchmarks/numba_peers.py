@@ -6,7 +6,9 @@ extra; :data:`AVAILABLE` is False without it).
   and noiseless chain advanced together one step at a time on a shared batch of ``B``
   distinct indices (drawn with replacement, redrawn while any repeats),
   ``beta <- beta - lr/B sum_S x_i (x_i.beta - y_i)``; keeps every step up to ``stride``,
-  then every ``stride``-th iterate and the last, as the ``ols`` experiment does.
+  then every ``stride``-th iterate and the last, as the ``ols`` experiment does;
+* :func:`nin_phase_points`: the linear NIN model (paper Sec. 3) trained point by point
+  with per-sample gradients on shared draws, with the summaries a phase map classifies.
 """
 from __future__ import annotations
 
@@ -83,3 +85,53 @@ def ols_sgd(x, y, star, start, lr: float, batch: int, steps: int, stride: int, s
     f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)
     noisy, clean = _ols_jit(f64(x), f64(y), f64(star), f64(start), float(lr), int(batch), int(steps), keep, int(seed))
     return keep, noisy, clean
+
+
+def _nin_points(u, z, M, sx, se, lr, w_init, blowup):
+    T, B = u.shape
+    G = len(se)
+    out = np.full((G, 7), np.nan)  # loss0, loss_max, loss_final, wni_max, wni_final, decay_step, blowup_step
+    for p in range(G):
+        w0, w1, wn = w_init[0], w_init[1], w_init[2]
+        s2 = se[p] * se[p]
+        loss0 = 0.5 * ((w1 * w0 - M) ** 2 * sx ** 2 + (w1 * wn) ** 2 * s2)
+        thr = abs(wn) / np.e if wn != 0 else -1.0
+        loss_max, wn_max = loss0, abs(wn)
+        decay, blown = np.nan, np.nan
+        for k in range(T):
+            g0 = g1 = gn = 0.0
+            for j in range(B):
+                x, e = sx * u[k, j], se[p] * z[k, j]
+                h = w0 * x + wn * e
+                r = w1 * h - M * x
+                g0 += r * w1 * x
+                g1 += r * h
+                gn += r * w1 * e
+            w0, w1, wn = w0 - lr[p] * g0 / B, w1 - lr[p] * g1 / B, wn - lr[p] * gn / B
+            loss = 0.5 * ((w1 * w0 - M) ** 2 * sx ** 2 + (w1 * wn) ** 2 * s2)
+            if not abs(w0) + abs(w1) + abs(wn) < blowup:
+                blown = k + 1.0
+                break
+            loss_max, wn_max = max(loss_max, loss), max(wn_max, abs(wn))
+            if decay != decay and abs(wn) <= thr:
+                decay = k + 1.0
+        out[p, 0], out[p, 1], out[p, 3], out[p, 5], out[p, 6] = loss0, loss_max, wn_max, decay, blown
+        out[p, 2] = 0.5 * ((w1 * w0 - M) ** 2 * sx ** 2 + (w1 * wn) ** 2 * s2)
+        out[p, 4] = abs(wn)
+    return out
+
+
+_nin_jit = numba.njit(cache=False)(_nin_points) if AVAILABLE else None
+
+
+def nin_phase_points(u, z, M: float, sigma_x: float, sigma_eps, lr, w_init, blowup: float) -> dict:
+    """The linear NIN model (paper Sec. 3) trained point by point with per-sample batch-mean
+    gradients of ``1/(2B) sum (w1 (w0 x + wNI eps) - M x)^2`` on the drawn batches ``u``,
+    ``z`` (T, B) (``x = sigma_x u``, ``eps = sigma_eps z``), stopping at a blow-up; per-point
+    summaries as :meth:`lab.nin.toy.MomentStepper.summaries` names them."""
+    if not AVAILABLE:
+        raise RuntimeError("numba is not installed (pip install -e '.[bench]')")
+    f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
+    out = _nin_jit(f64(u), f64(z), float(M), float(sigma_x), f64(sigma_eps), f64(lr), f64(w_init), float(blowup))
+    keys = ("loss0", "loss_max", "loss_final", "wni_max", "wni_final", "decay_step", "blowup_step")
+    return {k: out[:, i] for i, k in enumerate(keys)}
