@@ -14,6 +14,8 @@ which pays only on a wide device (a GPU) that a loop over a few chains would lea
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 
@@ -58,6 +60,19 @@ def _advance(idx, eps, table, n_rows, e_noisy, e_clean, chunk, out_noisy, out_cl
 
 
 _advance_jit = numba.njit(cache=True, nogil=True)(_advance) if AVAILABLE else None
+
+
+@contextlib.contextmanager
+def one_thread():
+    """torch's intra-op pool at one thread while the enclosed draws run: a block's tensors
+    are too small to gain from more, and where cores are shared, waiting threads made a
+    run several times slower (measured: 6.9 s against 1.0 s for 3,000,000 ``ols`` steps)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def advance(idx: torch.Tensor, eps: torch.Tensor | None, table: torch.Tensor, n_rows: int,

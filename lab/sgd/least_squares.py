@@ -25,6 +25,7 @@ installed, the same draws and table rows are instead run as one compiled per-ste
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from dataclasses import dataclass
@@ -249,10 +250,11 @@ class LeastSquaresSGD:
         yield Block(np.zeros(1, np.int64), noisy0.cpu().numpy(), clean0.cpu().numpy())
         done = 0
         for k, chunk in self.schedule(steps, stride):
-            draws = self.draw(k, chunk)
+            with loops.one_thread() if self.compiled else contextlib.nullcontext():
+                draws = self.draw(k, chunk)
+                noisy, clean = self.advance(draws)
             if record is not None:
                 record.append(draws)
-            noisy, clean = self.advance(draws)
             yield Block(done + np.arange(chunk, k + 1, chunk, dtype=np.int64), noisy.cpu().numpy(), clean.cpu().numpy())
             done += k
 
