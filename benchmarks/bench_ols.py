@@ -82,7 +82,7 @@ def cloud_covariances(steps, noisy, beta_hat, stride: int) -> np.ndarray:
 
 def time_naive(problems, steps: int) -> float:
     """Seconds per chain-step of the plain loop (sampling included)."""
-    x, y, star, start, p = problems
+    x, y, _, start, p = problems
     rng = np.random.default_rng(0)
     n, b = x.shape[1], p["batch"]
     batches = (rng.choice(n, b, replace=False) for _ in range(steps))
@@ -117,7 +117,7 @@ def main(argv=None) -> None:
         return
 
     run_engine(problems, 1000)  # compiles the engine's loop (cached on disk after the first time)
-    t_engine, (k_eng, noisy, clean) = best_of(args.repeats, lambda: run_engine(problems, steps))
+    t_engine, (k_eng, noisy, _) = best_of(args.repeats, lambda: run_engine(problems, steps))
     compiled = LeastSquaresSGD(x[:1], star[:1], start[:1], lr=p["lr"], batch=p["batch"], labels=y[:1],
                                generator=torch.Generator()).compiled
     print(f"engine: {what}: {t_engine:.3f} s (best of {args.repeats}), 1 thread, "

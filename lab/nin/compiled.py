@@ -14,6 +14,8 @@ registers for a whole chunk of steps instead of one pass over every point's stat
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 try:
@@ -26,9 +28,9 @@ AVAILABLE = numba is not None
 
 def _nan_max(current, value):
     """``torch.maximum``: NaN if either is NaN."""
-    if current != current or value != value:
+    if math.isnan(current) or math.isnan(value):
         return current + value
-    return value if value > current else current
+    return max(current, value)
 
 
 def _run_chunk(m, bidx, M, sx, se, lr, blowup, thr, w0s, w1s, wns, alive, not_decayed, decay_step,

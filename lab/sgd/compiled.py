@@ -32,7 +32,7 @@ def _advance(idx, eps, table, n_rows, e_noisy, e_clean, chunk, out_noisy, out_cl
     ``eps`` the same shape (or (0, ...) for fixed noise); ``table`` (P * n_rows, 6) for
     ``d = 2``; ``e_*`` (2, P) updated in place; ``out_*`` (P, C, 2) receive the iterates at
     chunk ends. Scalars rather than small arrays keep a step in registers."""
-    ls, P, C, l1, B = idx.shape
+    ls, P, C, _, B = idx.shape
     redraw = eps.shape[0] > 0
     for p in range(P):
         base = p * n_rows
@@ -79,7 +79,7 @@ def advance(idx: torch.Tensor, eps: torch.Tensor | None, table: torch.Tensor, n_
             e_noisy: torch.Tensor, e_clean: torch.Tensor, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the drawn steps of 2-D problems (CPU tensors); ``e_noisy``, ``e_clean`` (2, P) are
     advanced in place. Returns the offsets from the centres at every chunk end, each ``(P, C, 2)``."""
-    ls, p, c, l1, b = idx.shape
+    p, c = idx.shape[1:3]
     d = e_noisy.shape[0]
     if d != 2:
         raise ValueError(f"the compiled step loop is written for 2-D problems, not d={d}")
