@@ -15,7 +15,6 @@ Last line: ``speedup_vs_naive=<ratio>``.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -28,7 +27,6 @@ from benchmarks import official_style as official  # noqa: E402
 from benchmarks.timing import Stopwatch, memory_line  # noqa: E402
 from lab.context import RunContext  # noqa: E402
 from lab.data import Data  # noqa: E402
-from lab.device import resolve_device  # noqa: E402
 from lab.distill.losses import kd_loss  # noqa: E402
 from lab.distill.methods import DistillHooks  # noqa: E402
 from lab.models import build_model  # noqa: E402
@@ -91,34 +89,19 @@ def naive(data: Data, device, p: dict, epochs: int, workers: int) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--quick", action="store_true", help="a few dozen images (checks the script runs)")
-    ap.add_argument("--n-train", type=int, default=None, help="default: 50,000 on CUDA, 64 on CPU or --quick")
-    ap.add_argument("--n-test", type=int, default=None, help="default: 10,000 on CUDA, 32 on CPU or --quick")
-    ap.add_argument("--batch", type=int, default=None, help="default: 128 on CUDA, 32 on CPU")
-    ap.add_argument("--epochs", type=int, default=2, help="fast-path epochs, the last one timed")
-    ap.add_argument("--naive-epochs", type=int, default=None, help="default: 1 on CUDA, 2 on CPU")
-    ap.add_argument("--workers", type=int, default=None, help="naive DataLoader workers (default 8 on CUDA, 0 on CPU)")
-    args = ap.parse_args()
-    device = resolve_device(args.device)
-    cuda = device.type == "cuda"
-    big = cuda and not args.quick
-    n_train, n_test = args.n_train or (50_000 if big else 64), args.n_test or (10_000 if big else 32)
-    workers = args.workers if args.workers is not None else (8 if cuda else 0)
-    if cuda:
-        torch.backends.cudnn.benchmark = True
-    p = params(args.epochs, args.batch or (128 if big else 32))
-    data = Data(official.synthetic_source(n_train, n_test), p, device)
-    print(f"device={device} n_train={n_train} n_test={n_test} batch={p['batch']} {TEACHER} -> {STUDENT}, "
-          f"naive workers={workers}")
-    t_fast = fast(data, device, p)
-    print(f"fast (channels_last={cuda}, bf16={cuda}): epoch {t_fast:.3f} s; {n_train / t_fast:,.0f} images/s")
-    t_naive = naive(data, device, p, args.naive_epochs or (1 if cuda else 2), workers)
-    print(f"naive (official style): epoch {t_naive:.3f} s; {n_train / t_naive:,.0f} images/s")
+    args = official.training_arguments(__doc__.split("\n\n")[0]).parse_args()
+    z = official.sizes(args)
+    cuda = z.device.type == "cuda"
+    p = params(args.epochs, z.batch)
+    data = Data(official.synthetic_source(z.n_train, z.n_test), p, z.device)
+    print(f"device={z.device} n_train={z.n_train} n_test={z.n_test} batch={p['batch']} {TEACHER} -> {STUDENT}, "
+          f"naive workers={z.workers}")
+    t_fast = fast(data, z.device, p)
+    print(f"fast (channels_last={cuda}, bf16={cuda}): epoch {t_fast:.3f} s; {z.n_train / t_fast:,.0f} images/s")
+    t_naive = naive(data, z.device, p, z.naive_epochs, z.workers)
+    print(f"naive (official style): epoch {t_naive:.3f} s; {z.n_train / t_naive:,.0f} images/s")
     print(memory_line())
     print(f"speedup_vs_naive={t_naive / t_fast:.3f}")
-
 
 if __name__ == "__main__":
     main()

@@ -6,7 +6,7 @@ training split and the test accuracy.
 - fast: the project's path -- the shared engine (lab.training.Trainer) with ElrHooks,
   the device-resident loader with batched crop+flip on the device, the measurements kept
   on the device with one synchronisation per epoch, channels_last + bfloat16 autocast
-  on CUDA (the defaults; ``--ablate`` also times them off), ``--compile`` adds a
+  on CUDA (the defaults; ``--ablate`` also times the path with both off), ``--compile`` adds a
   torch.compile run whose warm-up is reported separately;
 - naive: the official code's loop (benchmarks/official_style.py) -- DataLoader with PIL
   augmentation and ``--workers`` workers, float32 channels-first, a copy per batch, the
@@ -23,7 +23,6 @@ Last line: ``speedup_vs_naive=<naive epoch time / fast epoch time>``.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -37,7 +36,6 @@ from benchmarks import official_style as official  # noqa: E402
 from benchmarks.timing import Stopwatch, memory_line  # noqa: E402
 from lab.context import RunContext  # noqa: E402
 from lab.data import Data  # noqa: E402
-from lab.device import resolve_device  # noqa: E402
 from lab.elr.hooks import ElrHooks  # noqa: E402
 from lab.models import build_model  # noqa: E402
 from lab.training import Trainer  # noqa: E402
@@ -127,49 +125,33 @@ def report(name: str, t: float, n_train: int, scale: float) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--quick", action="store_true", help="a few dozen images (checks the script runs)")
-    ap.add_argument("--n-train", type=int, default=None, help="default: 50,000 on CUDA, 64 on CPU or --quick")
-    ap.add_argument("--n-test", type=int, default=None, help="default: 10,000 on CUDA, 32 on CPU or --quick")
-    ap.add_argument("--batch", type=int, default=None, help="default: 128 (the paper's) on CUDA, 32 on CPU")
-    ap.add_argument("--epochs", type=int, default=2, help="fast-path epochs, the last one timed (default 2)")
-    ap.add_argument("--naive-epochs", type=int, default=None, help="default: 1 on CUDA, 2 on CPU")
-    ap.add_argument("--workers", type=int, default=None, help="naive DataLoader workers (default 8 on CUDA, 0 on CPU)")
+    ap = official.training_arguments(__doc__.split("\n\n")[0])
     ap.add_argument("--ablate", action="store_true", help="also time the fast path without bf16 and channels_last")
     ap.add_argument("--compile", action="store_true", help="also time the fast path with torch.compile")
     ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     args = ap.parse_args()
-    device = resolve_device(args.device)
-    cuda = device.type == "cuda"
-    big = cuda and not args.quick
     if args.threads:
         torch.set_num_threads(args.threads)
-    n_train = args.n_train or (CIFAR_TRAIN if big else 64)
-    n_test = args.n_test or (CIFAR_TEST if big else 32)
-    workers = args.workers if args.workers is not None else (8 if cuda else 0)
-    if cuda:
-        torch.backends.cudnn.benchmark = True
-    p = params(args.epochs, args.batch or (128 if big else 32))
-    data = Data(official.synthetic_source(n_train, n_test), p, device)
+    z = official.sizes(args)
+    device, cuda = z.device, z.device.type == "cuda"
+    p = params(args.epochs, z.batch)
+    data = Data(official.synthetic_source(z.n_train, z.n_test), p, device)
     print(f"device={device} ({torch.cuda.get_device_name() if cuda else f'{torch.get_num_threads()} threads'}) "
-          f"n_train={n_train} n_test={n_test} batch={p['batch']} model={MODEL} naive workers={workers}")
-    scale = (CIFAR_TRAIN + CIFAR_TEST) / (n_train + n_test)
+          f"n_train={z.n_train} n_test={z.n_test} batch={p['batch']} model={MODEL} naive workers={z.workers}")
+    scale = (CIFAR_TRAIN + CIFAR_TEST) / (z.n_train + z.n_test)
     t_fast, _ = fast(data, device, p)
-    report(f"fast (channels_last={cuda}, bf16={cuda})", t_fast, n_train, scale)
+    report(f"fast (channels_last={cuda}, bf16={cuda})", t_fast, z.n_train, scale)
     if args.ablate and cuda:
-        for cl, bf in ((False, False), (True, False), (False, True)):
-            t, _ = fast(data, device, {**p, "channels_last": cl, "bf16": bf})
-            report(f"fast (channels_last={cl}, bf16={bf})", t, n_train, scale)
+        t, _ = fast(data, device, {**p, "channels_last": False, "bf16": False})
+        report("fast (channels_last=False, bf16=False)", t, z.n_train, scale)
     if args.compile:
         t, summary = fast(data, device, {**p, "compile": True})
         print(f"compile warm-up (first step): {summary.get('compile_warmup_s', float('nan')):.1f} s")
-        report("fast + torch.compile (epoch after warm-up)", t, n_train, scale)
-    t_naive = naive(data, device, p, args.naive_epochs or (1 if cuda else 2), workers)
-    report("naive (official style)", t_naive, n_train, scale)
+        report("fast + torch.compile (epoch after warm-up)", t, z.n_train, scale)
+    t_naive = naive(data, device, p, z.naive_epochs, z.workers)
+    report("naive (official style)", t_naive, z.n_train, scale)
     print(memory_line())
     print(f"speedup_vs_naive={t_naive / t_fast:.3f}")
-
 
 if __name__ == "__main__":
     main()

@@ -28,6 +28,7 @@ from benchmarks import official_style as official  # noqa: E402
 from benchmarks.timing import Stopwatch, memory_line  # noqa: E402
 from lab.data import DeviceLoader  # noqa: E402
 
+
 class TinyCNN(nn.Module):
     """Two strided 3x3 convolutions and a linear classifier (small, so loading matters)."""
 

@@ -6,7 +6,7 @@ the seed's shared draws, on one CPU core (``torch.set_num_threads(1)``).
 
 * engine: :func:`lab.nin.phase_map.run_block` (:class:`lab.nin.toy.MomentStepper`; its
   compiled loop on the CPU when numba is installed, else torch ops over all points);
-  also timed with ``compiled=False``;
+  also timed with ``compiled=False`` (on the CPU);
 * numba: :func:`benchmarks.numba_peers.nin_phase_points`, per point the per-sample SGD
   loop on the same draws (numba is in the ``bench`` extra; skipped without it), run on
   every ``--stride``-th row and column and extrapolated to the map; compile time excluded
@@ -31,7 +31,13 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import numba_peers  # noqa: E402
-from benchmarks.timing import Stopwatch, best_of, memory_line  # noqa: E402
+from benchmarks.timing import (  # noqa: E402
+    Stopwatch,
+    best_of,
+    memory_line,
+    print_engine_ratios,
+    time_on_gpu,
+)
 from lab.nin.phase_map import draws_for, run_block  # noqa: E402
 from lab.nin.toy import BLOWUP, ToyConfig, ToyDraws, classify, literal_run  # noqa: E402
 
@@ -83,8 +89,9 @@ def main() -> None:
     counts = np.bincount(out["phase"].ravel(), minlength=5)[1:]
     print(f"engine: {what}: {t_map:.3f} s (best of {a.repeats}), 1 thread "
           f"(decoupled/decay/catapult/divergent = {'/'.join(map(str, counts))})")
-    t_torch, _ = best_of(1, lambda: run_map(sig, lrs, steps, compiled=False))
-    print(f"engine, torch ops over all points (compiled=False): {t_torch:.3f} s")
+    if a.device == "cpu":  # on a GPU machine the GPU runs this path
+        t_torch, _ = best_of(1, lambda: run_map(sig, lrs, steps, compiled=False))
+        print(f"engine, torch ops over all points (compiled=False): {t_torch:.3f} s")
 
     t_numba = None
     if numba_peers.AVAILABLE:
@@ -101,11 +108,7 @@ def main() -> None:
     else:
         print("numba per-point loop: skipped (numba not installed; pip install -e '.[bench]')")
 
-    t_gpu = None
-    if torch.device(a.device).type == "cuda":
-        run_map(sig, lrs, 10, device=a.device)  # warm-up
-        t_gpu, _ = best_of(a.repeats, lambda: run_map(sig, lrs, steps, device=a.device), device=a.device)
-        print(f"engine on {torch.cuda.get_device_name()}: {t_gpu:.3f} s (best of {a.repeats}, CUDA events)")
+    t_gpu = time_on_gpu(lambda dev, full: run_map(sig, lrs, steps if full else 10, device=dev), a.device, a.repeats)
 
     rng = np.random.default_rng(0)
     pts = list(zip(rng.integers(0, n, a.naive_points), rng.integers(0, n, a.naive_points)))
@@ -115,13 +118,7 @@ def main() -> None:
     per_point = w.seconds / len(pts)
     naive_total = per_point * n * n
     print(f"per-point Python loop: {per_point:.3f} s/point on {len(pts)} points -> {naive_total:.0f} s for the map")
-    print(memory_line())
-    print(f"phase_map_wall_s={t_map:.3f}")
-    if t_gpu is not None:
-        print(f"gpu_speedup_vs_cpu_core={t_map / t_gpu:.2f}")
-    if t_numba is not None:
-        print(f"speedup_vs_numba={t_numba / t_map:.2f}")
-    print(f"speedup_vs_naive={naive_total / t_map:.1f}")
+    print_engine_ratios("phase_map_wall_s", t_map, t_gpu, t_numba, naive_total)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Workload: the 8 presets fig1-a..fig1-h, each with its noisy and noiseless chain 
 experiment stores them), on one CPU core (``torch.set_num_threads(1)``).
 
 * engine: :class:`lab.sgd.least_squares.LeastSquaresSGD` (its compiled loop on the CPU when
-  numba is installed, else maps composed in torch); also timed with ``compiled=False``;
+  numba is installed, else maps composed in torch); also timed with ``compiled=False`` (on the CPU);
 * numba: :func:`benchmarks.numba_peers.ols_sgd`, the loop a researcher writes instead
   (numba is in the ``bench`` extra: ``pip install -e '.[bench]'``; skipped without it);
   compile time excluded and reported; its noisy clouds' covariances are checked against the
@@ -32,7 +32,13 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import numba_peers  # noqa: E402
-from benchmarks.timing import Stopwatch, best_of, memory_line  # noqa: E402
+from benchmarks.timing import (  # noqa: E402
+    Stopwatch,
+    best_of,
+    memory_line,
+    print_engine_ratios,
+    time_on_gpu,
+)
 from lab.experiments import ols  # noqa: E402
 from lab.params import resolve_preset  # noqa: E402
 from lab.sgd.least_squares import LeastSquaresSGD, reference_sgd  # noqa: E402
@@ -122,8 +128,9 @@ def main(argv=None) -> None:
                                generator=torch.Generator()).compiled
     print(f"engine: {what}: {t_engine:.3f} s (best of {args.repeats}), 1 thread, "
           f"{'compiled loop' if compiled else 'maps composed in torch'}; {noisy.shape[1]:,} iterates kept per chain")
-    t_torch, _ = best_of(1, lambda: run_engine(problems, steps, compiled=False))
-    print(f"engine, maps composed in torch (compiled=False): {t_torch:.3f} s")
+    if args.device == "cpu":  # on a GPU machine the GPU runs this path
+        t_torch, _ = best_of(1, lambda: run_engine(problems, steps, compiled=False))
+        print(f"engine, maps composed in torch (compiled=False): {t_torch:.3f} s")
 
     beta_hat = np.stack([np.linalg.lstsq(x[k], y[k], rcond=None)[0] for k in range(len(x))])
     t_numba = None
@@ -140,23 +147,14 @@ def main(argv=None) -> None:
     else:
         print("numba per-step loop: skipped (numba not installed; pip install -e '.[bench]')")
 
-    t_gpu = None
-    if torch.device(args.device).type == "cuda":
-        run_engine(problems, 1000, device=args.device)  # warm-up
-        t_gpu, _ = best_of(args.repeats, lambda: run_engine(problems, steps, device=args.device), device=args.device)
-        print(f"engine on {torch.cuda.get_device_name()}: {t_gpu:.3f} s (best of {args.repeats}, CUDA events)")
+    t_gpu = time_on_gpu(lambda dev, full: run_engine(problems, steps if full else 1000, device=dev),
+                        args.device, args.repeats)
 
     per_step = time_naive(problems, naive_steps)
     naive = per_step * chains * steps
     print(f"naive: {per_step * 1e6:.2f} us per chain-step over {naive_steps:,} steps; "
           f"Figure 1 extrapolated: {naive:.1f} s")
-    print(memory_line())
-    print(f"figure1_wall_s={t_engine:.3f}")
-    if t_gpu is not None:
-        print(f"gpu_speedup_vs_cpu_core={t_engine / t_gpu:.2f}")
-    if t_numba is not None:
-        print(f"speedup_vs_numba={t_numba / t_engine:.2f}")
-    print(f"speedup_vs_naive={naive / t_engine:.1f}")
+    print_engine_ratios("figure1_wall_s", t_engine, t_gpu, t_numba, naive)
 
 
 if __name__ == "__main__":

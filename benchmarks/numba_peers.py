@@ -113,7 +113,7 @@ def _nin_points(u, z, M, sx, se, lr, w_init, blowup):
                 blown = k + 1.0
                 break
             loss_max, wn_max = max(loss_max, loss), max(wn_max, abs(wn))
-            if decay != decay and abs(wn) <= thr:
+            if np.isnan(decay) and abs(wn) <= thr:
                 decay = k + 1.0
         out[p, 0], out[p, 1], out[p, 3], out[p, 5], out[p, 6] = loss0, loss_max, wn_max, decay, blown
         out[p, 2] = 0.5 * ((w1 * w0 - M) ** 2 * sx ** 2 + (w1 * wn) ** 2 * s2)

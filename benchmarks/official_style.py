@@ -3,15 +3,19 @@ lab's engine is timed against: torchvision's Dataset + DataLoader over uint8 HWC
 PIL augmentation (RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor, Normalize),
 float32 channels-first, a host-to-device copy per batch and ``loss.item()`` per batch.
 
-Also the synthetic CIFAR-shaped data the training benchmarks share (uint8 3x32x32 images,
-10 classes): timing needs the shapes, not the pictures.
+Also what the training benchmarks share: synthetic CIFAR-shaped data (uint8 3x32x32
+images, 10 classes: timing needs the shapes, not the pictures) and their command line.
 """
 from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from lab.data import Source
+from lab.device import resolve_device
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 CLASSES = 10
@@ -80,3 +84,40 @@ def test_accuracy(model, loader, device) -> float:
         correct += (out.argmax(1).cpu() == y).sum().item()
         total += len(y)
     return correct / max(total, 1)
+
+
+def training_arguments(description: str) -> argparse.ArgumentParser:
+    """The options every training benchmark takes (sizes, epochs, the baseline's workers)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--quick", action="store_true", help="a few dozen images (checks the script runs)")
+    ap.add_argument("--n-train", type=int, default=None, help="default: 50,000 on CUDA, 64 on CPU or --quick")
+    ap.add_argument("--n-test", type=int, default=None, help="default: 10,000 on CUDA, 32 on CPU or --quick")
+    ap.add_argument("--batch", type=int, default=None, help="default: 128 (the papers') on CUDA, 32 on CPU")
+    ap.add_argument("--epochs", type=int, default=2, help="fast-path epochs, the last one timed (default 2)")
+    ap.add_argument("--naive-epochs", type=int, default=None, help="default: 1 on CUDA, 2 on CPU")
+    ap.add_argument("--workers", type=int, default=None, help="naive DataLoader workers (default 8 on CUDA, 0 on CPU)")
+    return ap
+
+
+@dataclass
+class Sizes:
+    device: torch.device
+    n_train: int
+    n_test: int
+    batch: int
+    naive_epochs: int
+    workers: int
+
+
+def sizes(args) -> Sizes:
+    """What :func:`training_arguments` chose, with the defaults filled in (CIFAR-10's sizes
+    on CUDA unless ``--quick``); turns on cuDNN autotuning on CUDA."""
+    device = resolve_device(args.device)
+    cuda = device.type == "cuda"
+    big = cuda and not args.quick
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    return Sizes(device, args.n_train or (50_000 if big else 64), args.n_test or (10_000 if big else 32),
+                 args.batch or (128 if big else 32), args.naive_epochs or (1 if cuda else 2),
+                 args.workers if args.workers is not None else (8 if cuda else 0))

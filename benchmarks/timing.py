@@ -4,7 +4,8 @@
   the device spent between the two marks, not when the host got ahead of it);
 * :func:`best_of`: the fastest of ``n`` timed calls (the least disturbed by a loaded machine);
 * :func:`peak_rss_mb`: the process's peak resident set size (``getrusage``);
-* :func:`memory_line`: peak RSS and, on CUDA, the peak GPU memory, as one printable line.
+* :func:`memory_line`: peak RSS and, on CUDA, the peak GPU memory, as one printable line;
+* :func:`time_on_gpu` and :func:`print_engine_ratios`: the tail the engine benchmarks share.
 """
 from __future__ import annotations
 
@@ -62,3 +63,26 @@ def memory_line() -> str:
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         line += f" peak_gpu_mb={torch.cuda.max_memory_allocated() / (1 << 20):.0f}"
     return line
+
+
+def time_on_gpu(run, device, repeats: int) -> float | None:
+    """Best of ``repeats`` of ``run(device, full=True)`` after a warm-up ``run(device,
+    full=False)``, printed; None when ``device`` is not CUDA."""
+    if torch.device(device).type != "cuda":
+        return None
+    run(device, full=False)
+    t, _ = best_of(repeats, lambda: run(device, full=True), device=device)
+    print(f"engine on {torch.cuda.get_device_name()}: {t:.3f} s (best of {repeats}, CUDA events)")
+    return t
+
+
+def print_engine_ratios(name: str, t_engine: float, t_gpu, t_numba, t_naive: float) -> None:
+    """The closing lines: memory, ``<name>=<engine s>``, the GPU and numba ratios when
+    measured, and ``speedup_vs_naive`` last."""
+    print(memory_line())
+    print(f"{name}={t_engine:.3f}")
+    if t_gpu is not None:
+        print(f"gpu_speedup_vs_cpu_core={t_engine / t_gpu:.2f}")
+    if t_numba is not None:
+        print(f"speedup_vs_numba={t_numba / t_engine:.2f}")
+    print(f"speedup_vs_naive={t_naive / t_engine:.1f}")

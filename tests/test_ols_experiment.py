@@ -71,6 +71,20 @@ def test_engine_equals_step_by_step_loop(noise, batching, seq_steps, compiled, m
         np.testing.assert_allclose(clean[k], ref_clean[steps], rtol=0, atol=1e-12)
 
 
+@pytest.mark.skipif(not engine_mod.loops.AVAILABLE, reason="numba is not installed")
+def test_compiled_loop_and_torch_maps_give_the_same_run_from_a_seed():
+    """Both paths draw the same random numbers in the same order: one seed, one run."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 30, 2)) * np.sqrt([30.0, 5.0])
+    star, start = rng.normal(size=(2, 2)), rng.normal(size=(2, 2))
+    y = np.einsum("pni,pi->pn", x, star) + rng.normal(size=(2, 30))
+    runs = [list(LeastSquaresSGD(x, star, start, lr=0.02, batch=3, labels=y, compiled=c,
+                                 generator=torch.Generator().manual_seed(9)).blocks(5000, 7)) for c in (True, False)]
+    for key in ("noisy", "clean"):
+        a, b = (np.concatenate([getattr(blk, key) for blk in r], 1) for r in runs)
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
 def test_iid_batches_are_distinct_and_uniform():
     gen = torch.Generator().manual_seed(0)
     for n, b in ((20, 5), (20, 15)):  # rejection sampling; permutation heads
