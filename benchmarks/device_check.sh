@@ -22,8 +22,10 @@ mkdir -p "$LOGS"
 : > "$LOGS/steps.tsv"
 START=$(date +%s)
 
-# quick: one epoch per training path (the CPU is slow for these networks)
-if [ "$QUICK" = 1 ]; then DEV=cpu; Q=--quick; E="--epochs 1 --naive-epochs 1"; else DEV=cuda; Q=; E=; fi
+# quick: one epoch per training path and no torch.compile (the CPU is slow for these
+# networks; tests/test_cuda.py covers the compile option)
+if [ "$QUICK" = 1 ]; then DEV=cpu; Q=--quick; E="--epochs 1 --naive-epochs 1"; C=
+else DEV=cuda; Q=; E=; C=--compile; fi
 
 # step NAME TIMEOUT_S COMMAND...: run it unless the budget is spent; record status and time
 step() {
@@ -60,7 +62,7 @@ step cuda_tests 240 "$PY" -m pytest -m cuda -q -p no:cacheprovider tests/test_cu
 step loader 120 "$PY" benchmarks/bench_loader.py --device "$DEV" $Q $( [ "$QUICK" = 1 ] || echo --n 50000 --workers 8 )
 step ols 120 "$PY" benchmarks/bench_ols.py --device "$DEV" $Q
 step phase_map 150 "$PY" benchmarks/bench_nin_phase_map.py --device "$DEV" $Q $( [ "$QUICK" = 1 ] || echo --n 200 )
-step elr 300 "$PY" benchmarks/bench_elr.py --device "$DEV" $Q $E --ablate --compile
+step elr 300 "$PY" benchmarks/bench_elr.py --device "$DEV" $Q $E --ablate $C
 step distill 150 "$PY" benchmarks/bench_distill.py --device "$DEV" $Q $E
 step grad_norm 60 "$PY" benchmarks/bench_grad_norm.py --device "$DEV" --model cnn
 
