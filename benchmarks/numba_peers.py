@@ -73,7 +73,7 @@ def _ols_loop(x, y, star, start, lr, batch, steps, keep, seed):
     return noisy, clean
 
 
-_ols_jit = numba.njit(cache=True)(_ols_loop) if AVAILABLE else None
+_ols_jit = numba.njit(cache=False)(_ols_loop) if AVAILABLE else None
 
 
 def ols_sgd(x, y, star, start, lr: float, batch: int, steps: int, stride: int, seed: int = 0):
@@ -121,7 +121,7 @@ def _nin_points(u, z, M, sx, se, lr, w_init, blowup):
     return out
 
 
-_nin_jit = numba.njit(cache=True)(_nin_points) if AVAILABLE else None
+_nin_jit = numba.njit(cache=False)(_nin_points) if AVAILABLE else None
 
 
 def nin_phase_points(u, z, M: float, sigma_x: float, sigma_eps, lr, w_init, blowup: float) -> dict:

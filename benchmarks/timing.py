@@ -3,6 +3,8 @@
 * :class:`Stopwatch`: wall time of a region; on CUDA measured with CUDA events (the time
   the device spent between the two marks, not when the host got ahead of it);
 * :func:`best_of`: the fastest of ``n`` timed calls (the least disturbed by a loaded machine);
+  :func:`interleaved_best_of` the same for several contenders taking turns, so that a
+  burst of load on a shared machine falls on all of them;
 * :func:`peak_rss_mb`: the process's peak resident set size (``getrusage``);
 * :func:`memory_line`: peak RSS and, on CUDA, the peak GPU memory, as one printable line;
 * :func:`time_on_gpu` and :func:`print_engine_ratios`: the tail the engine benchmarks share.
@@ -49,6 +51,18 @@ def best_of(n: int, fn, device="cpu") -> tuple[float, object]:
             out = fn()
         best = min(best, w.seconds)
     return best, out
+
+
+def interleaved_best_of(n: int, contenders: dict) -> dict:
+    """``{name: (fastest seconds, last result)}`` over ``n`` rounds in which every
+    contender's ``fn()`` runs once, in turn (CPU timing)."""
+    best = {name: (float("inf"), None) for name in contenders}
+    for _ in range(n):
+        for name, fn in contenders.items():
+            with Stopwatch() as w:
+                out = fn()
+            best[name] = (min(best[name][0], w.seconds), out)
+    return best
 
 
 def peak_rss_mb() -> float:
