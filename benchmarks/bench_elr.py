@@ -6,60 +6,55 @@ training split and the test accuracy.
 - fast: the project's path -- the shared engine (lab.training.Trainer) with ElrHooks,
   the device-resident loader with batched crop+flip on the device, the measurements kept
   on the device with one synchronisation per epoch, channels_last + bfloat16 autocast
-  on CUDA;
-- naive: a straightforward loop -- a torch DataLoader over CPU tensors, copies per batch,
-  float32 channels-first, the official code's ELR loss module, ``loss.item()`` and
-  accuracy ``.item()`` every batch, and memorisation counted with ``.item()`` per batch.
+  on CUDA (the defaults; ``--ablate`` also times the path with both off), ``--compile`` adds a
+  torch.compile run whose warm-up is reported separately;
+- naive: the official code's loop (benchmarks/official_style.py) -- DataLoader with PIL
+  augmentation and ``--workers`` workers, float32 channels-first, a copy per batch, the
+  official ELR loss module, ``loss.item()`` every batch, memorisation and test accuracy
+  counted with ``.item()`` per batch.
 
-Each path runs ``--epochs`` epochs (the first warms up: cuDNN autotuning, allocator);
-the last one is timed. On CPU the default sizes are reduced so the script ends in a few
-minutes; the projection to the paper's CIFAR-10 schedule (50,000 training and 10,000
-test images, 120 epochs) scales the measured epoch linearly in the number of images.
-
-    python benchmarks/bench_elr.py [--device auto] [--n-train N] [--n-test N] [--epochs 2]
+The fast path runs ``--epochs`` epochs (the first warms up: cuDNN autotuning, allocator)
+and the last one is timed; the naive path is timed on its last of ``--naive-epochs``.
+Sizes default to CIFAR-10's 50,000 + 10,000 images on CUDA and to a few dozen on the CPU
+(``--quick`` forces those); the projection to the paper's schedule (120 epochs) scales
+the measured epoch linearly in the number of images.
 
 Last line: ``speedup_vs_naive=<naive epoch time / fast epoch time>``.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchmarks import official_style as official  # noqa: E402
+from benchmarks.timing import Stopwatch, memory_line  # noqa: E402
 from lab.context import RunContext  # noqa: E402
-from lab.data import Data, Source, random_crop_flip  # noqa: E402
-from lab.device import resolve_device  # noqa: E402
+from lab.data import Data  # noqa: E402
 from lab.elr.hooks import ElrHooks  # noqa: E402
 from lab.models import build_model  # noqa: E402
 from lab.training import Trainer  # noqa: E402
 
 PAPER_EPOCHS, CIFAR_TRAIN, CIFAR_TEST = 120, 50_000, 10_000
-LAM, BETA, C = 3.0, 0.7, 10
+LAM, BETA, C = 3.0, 0.7, official.CLASSES
+MODEL = "preact-resnet34"
 
 
-def synthetic_source(n_train: int, n_test: int, seed: int = 0) -> Source:
-    rng = np.random.default_rng(seed)
-    x = lambda n: rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)  # noqa: E731
-    y = lambda n: rng.integers(0, C, n).astype(np.int64)  # noqa: E731
-    return Source("cifar10", x(n_train), y(n_train), x(n_test), y(n_test), C, augment="crop+flip")
-
-
-def params(epochs: int, batch: int) -> dict:
+def params(epochs: int, batch: int, **perf) -> dict:
     return dict(train_fraction=1.0, data_seed=0, noise_type="symmetric", noise_rate=0.4, noise_pairs="",
                 augment="auto", normalise="channel", lr=0.02, momentum=0.9, weight_decay=1e-3, epochs=epochs,
-                batch=batch, schedule="constant", milestones=[], gamma=0.01, channels_last=True, bf16=True)
+                batch=batch, schedule="constant", milestones=[], gamma=0.01,
+                **{"channels_last": True, "bf16": True, "compile": False, **perf})
 
 
-def fast(data: Data, device, p: dict) -> float:
-    """The engine's ELR epoch; returns the wall time of the last epoch (train + measure)."""
+def fast(data: Data, device, p: dict) -> tuple[float, dict]:
+    """The engine's ELR epochs; returns the wall time of the last epoch (train + measure,
+    stamped when its row is logged: one synchronisation) and the run's summary."""
     stamps = []
 
     def on_row(kind, name, payload):  # ctx.log's first append of each row
@@ -67,13 +62,13 @@ def fast(data: Data, device, p: dict) -> float:
             stamps.append(time.perf_counter())
 
     torch.manual_seed(0)
-    model = build_model("preact-resnet34", data.input_shape, C).to(device)
+    model = build_model(MODEL, data.input_shape, C).to(device)
     ctx = RunContext(None, device=device, seed=0, listeners=[on_row])
     trainer = Trainer(model, data, p, ctx, ElrHooks(LAM, BETA, C), eval_splits=("train", "test"),
                       eval_before=False, save_weights=False)
     stamps.append(time.perf_counter())
-    trainer.fit()
-    return stamps[-1] - stamps[-2]  # the last row's time minus the previous row's (or the start)
+    summary = trainer.fit()
+    return stamps[-1] - stamps[-2], summary
 
 
 class OfficialElrLoss(torch.nn.Module):
@@ -92,85 +87,71 @@ class OfficialElrLoss(torch.nn.Module):
         return ce + LAM * (1 - (self.target[index] * y_pred).sum(dim=1)).log().mean()
 
 
-def naive(data: Data, device, p: dict) -> float:
-    """DataLoader + per-batch ``.item()``; returns the wall time of the last epoch."""
+def naive(data: Data, device, p: dict, epochs: int, workers: int) -> float:
+    """The official-style loop (module docstring); returns the wall time of the last epoch."""
     torch.manual_seed(0)
-    model = build_model("preact-resnet34", data.input_shape, C).to(device)
+    model = build_model(MODEL, data.input_shape, C).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=p["lr"], momentum=p["momentum"], weight_decay=p["weight_decay"])
     crit = OfficialElrLoss(data.n_train, device)
-    cpu = {s: (data.x[s].cpu(), data.y[s].cpu()) for s in ("train", "test")}
-    clean = data.labels_clean.cpu()
-    mean, std = data.mean.cpu(), data.std.cpu()
-    train = DataLoader(TensorDataset(*cpu["train"], torch.arange(data.n_train)), batch_size=p["batch"], shuffle=True)
+    x_train, y_train = data.x["train"].cpu().numpy(), data.y["train"].cpu().numpy()
+    clean = data.labels_clean.cpu().numpy()
+    pin = device.type == "cuda"
+    train = official.pil_loader(x_train, y_train, p["batch"], workers, train=True, pin_memory=pin)
+    measure = official.pil_loader(x_train, y_train, 1024, workers, train=False, pin_memory=pin)
+    test = official.pil_loader(data.x["test"].cpu().numpy(), data.y["test"].cpu().numpy(), 1024, workers,
+                               train=False, pin_memory=pin)
+    loss_fn = lambda m, x, y, idx: crit(idx.tolist(), m(x), y)  # noqa: E731
     t_last = 0.0
-    for _ in range(p["epochs"]):
-        t0 = time.perf_counter()
-        model.train()
-        running, correct = 0.0, 0
-        for x, y, idx in train:
-            x = random_crop_flip(x, crop=True, flip=True)
-            x = ((x.float() - mean) / std).to(device)
-            y = y.to(device)
-            out = model(x)
-            loss = crit(idx.tolist(), out, y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            running += loss.item()
-            correct += (out.argmax(1) == y).sum().item()
-        model.eval()
-        counts = dict(memorized=0, noisy=0, test_correct=0)
-        with torch.no_grad():
-            for s in ("train", "test"):
-                xs, ys = cpu[s]
-                for start in range(0, len(ys), 1024):
-                    x = ((xs[start:start + 1024].float() - mean) / std).to(device)
-                    pred = model(x).argmax(1).cpu()
-                    y = ys[start:start + 1024]
-                    if s == "train":
-                        wrong = y != clean[start:start + 1024]
-                        counts["noisy"] += wrong.sum().item()
-                        counts["memorized"] += ((pred == y) & wrong).sum().item()
-                    else:
-                        counts["test_correct"] += (pred == y).sum().item()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t_last = time.perf_counter() - t0
+    for _ in range(epochs):
+        with Stopwatch(device) as w:
+            official.train_epoch(model, opt, train, device, loss_fn)
+            model.eval()
+            memorized = noisy = 0
+            with torch.no_grad():
+                for x, y, idx in measure:  # memorisation: noisy labels the network predicts
+                    pred = model(x.to(device)).argmax(1).cpu()
+                    wrong = y != torch.as_tensor(clean[idx.numpy()])
+                    noisy += wrong.sum().item()
+                    memorized += ((pred == y) & wrong).sum().item()
+            official.test_accuracy(model, test, device)
+        t_last = w.seconds
     return t_last
 
 
+def report(name: str, t: float, n_train: int, scale: float) -> None:
+    proj = t * scale * PAPER_EPOCHS
+    print(f"{name}: epoch {t:.3f} s; {n_train / t:,.0f} training images/s; projected CIFAR-10 ELR schedule "
+          f"({PAPER_EPOCHS} epochs x 50k+10k images): {proj / 60:,.1f} min")
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--n-train", type=int, default=None, help="default: 50,000 on CUDA, 64 on CPU")
-    ap.add_argument("--n-test", type=int, default=None, help="default: 10,000 on CUDA, 32 on CPU")
-    ap.add_argument("--batch", type=int, default=None, help="default: 128 (the paper's) on CUDA, 32 on CPU")
-    ap.add_argument("--epochs", type=int, default=None,
-                    help="epochs per path, the last one timed (the first warms up); default 2")
+    ap = official.training_arguments(__doc__.split("\n\n")[0])
+    ap.add_argument("--ablate", action="store_true", help="also time the fast path without bf16 and channels_last")
+    ap.add_argument("--compile", action="store_true", help="also time the fast path with torch.compile")
     ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     args = ap.parse_args()
-    device = resolve_device(args.device)
-    cuda = device.type == "cuda"
     if args.threads:
         torch.set_num_threads(args.threads)
-    n_train = args.n_train or (CIFAR_TRAIN if cuda else 64)
-    n_test = args.n_test or (CIFAR_TEST if cuda else 32)
-    if cuda:
-        torch.backends.cudnn.benchmark = True
-    p = params(args.epochs or 2, args.batch or (128 if cuda else 32))
-    data = Data(synthetic_source(n_train, n_test), p, device)
+    z = official.sizes(args)
+    device, cuda = z.device, z.device.type == "cuda"
+    p = params(args.epochs, z.batch)
+    data = Data(official.synthetic_source(z.n_train, z.n_test), p, device)
     print(f"device={device} ({torch.cuda.get_device_name() if cuda else f'{torch.get_num_threads()} threads'}) "
-          f"n_train={n_train} n_test={n_test} batch={p['batch']} epochs={p['epochs']} model=preact-resnet34 "
-          f"fast: channels_last={cuda} bf16={cuda}")
-    t_fast = fast(data, device, p)
-    t_naive = naive(data, device, p)
-    scale = (CIFAR_TRAIN + CIFAR_TEST) / (n_train + n_test)
-    for name, t in (("fast", t_fast), ("naive", t_naive)):
-        proj = t * scale * PAPER_EPOCHS
-        print(f"{name}: epoch {t:.3f} s; {n_train / t:,.0f} training images/s; projected CIFAR-10 ELR schedule "
-              f"({PAPER_EPOCHS} epochs x 50k+10k images): {proj:,.0f} s = {proj / 3600:.2f} h")
+          f"n_train={z.n_train} n_test={z.n_test} batch={p['batch']} model={MODEL} naive workers={z.workers}")
+    scale = (CIFAR_TRAIN + CIFAR_TEST) / (z.n_train + z.n_test)
+    t_fast, _ = fast(data, device, p)
+    report(f"fast (channels_last={cuda}, bf16={cuda})", t_fast, z.n_train, scale)
+    if args.ablate and cuda:
+        t, _ = fast(data, device, {**p, "channels_last": False, "bf16": False})
+        report("fast (channels_last=False, bf16=False)", t, z.n_train, scale)
+    if args.compile:
+        t, summary = fast(data, device, {**p, "compile": True})
+        print(f"compile warm-up (first step): {summary.get('compile_warmup_s', float('nan')):.1f} s")
+        report("fast + torch.compile (epoch after warm-up)", t, z.n_train, scale)
+    t_naive = naive(data, device, p, z.naive_epochs, z.workers)
+    report("naive (official style)", t_naive, z.n_train, scale)
+    print(memory_line())
     print(f"speedup_vs_naive={t_naive / t_fast:.3f}")
-
 
 if __name__ == "__main__":
     main()

@@ -6,7 +6,7 @@ DataLoader (PIL RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor, Norma
 First each loader alone runs an epoch of batches (this also warms up the persistent
 workers), then each path trains a warm-up epoch and one timed epoch. Prints the per-epoch times and, last, ``speedup_vs_dataloader=<ratio>``.
 
-    python benchmarks/bench_loader.py [--n 10000] [--batch 128] [--device auto] [--threads 0]
+    python benchmarks/bench_loader.py [--n 10000] [--quick] [--batch 128] [--device auto] [--threads 0]
 
 On a 2-core CPU the ratio depends on threads: with one intra-op thread the DataLoader's
 workers use the otherwise idle second core; with one thread per core they compete
@@ -17,18 +17,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchmarks import official_style as official  # noqa: E402
+from benchmarks.timing import Stopwatch, memory_line  # noqa: E402
 from lab.data import DeviceLoader  # noqa: E402
-
-MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 
 
 class TinyCNN(nn.Module):
@@ -45,42 +43,21 @@ class TinyCNN(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
-class ArrayDataset(torch.utils.data.Dataset):
-    """The torchvision CIFAR10 way: uint8 HWC array -> PIL image -> transforms."""
-
-    def __init__(self, images: np.ndarray, labels: np.ndarray, transform):
-        self.images, self.labels, self.transform = images, labels, transform
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, i):
-        from PIL import Image
-
-        return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def train_epoch(model, opt, batches, device, to_device: bool) -> float:
-    sync(device)
-    t0 = time.perf_counter()
-    for x, y, *_ in batches:
-        if to_device:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x), y).backward()
-        opt.step()
-    sync(device)
-    return time.perf_counter() - t0
+    with Stopwatch(device) as w:
+        for x, y, *_ in batches:
+            if to_device:
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+    return w.seconds
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=10_000)
+    ap.add_argument("--n", type=int, default=None, help="images (default 10,000; --quick 1,000)")
+    ap.add_argument("--quick", action="store_true", help="a small size that checks the script runs")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--device", default="auto")
@@ -93,31 +70,24 @@ def main() -> None:
     print(f"{torch.get_num_threads()} intra-op thread(s), {args.workers} DataLoader worker(s)")
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (args.n, 32, 32, 3), dtype=np.uint8)
-    labels = rng.integers(0, 10, args.n)
+    n = args.n or (1_000 if args.quick else 10_000)
+    src = official.synthetic_source(n, 0)
+    images, labels = src.x_train, src.y_train
 
     # device-resident: one uint8 tensor (N, C, H, W) on the device
-    xs = torch.as_tensor(images).permute(0, 3, 1, 2).contiguous().to(device)
+    xs = torch.as_tensor(images).to(device)
     ys = torch.as_tensor(labels).to(device)
-    scale = (1 / (255 * torch.tensor(STD, device=device))).view(3, 1, 1)
-    shift = (-torch.tensor(MEAN, device=device) / torch.tensor(STD, device=device)).view(3, 1, 1)
+    scale = (1 / (255 * torch.tensor(official.STD, device=device))).view(3, 1, 1)
+    shift = (-torch.tensor(official.MEAN, device=device) / torch.tensor(official.STD, device=device)).view(3, 1, 1)
     fast = DeviceLoader(xs, ys, args.batch, lambda x: x.float().mul_(scale).add_(shift), crop=True, flip=True, seed=0)
 
-    from torchvision import transforms as T
-
-    tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(MEAN, STD)])
-    slow = torch.utils.data.DataLoader(ArrayDataset(images, labels, tf), batch_size=args.batch, shuffle=True,
-                                       num_workers=args.workers, persistent_workers=args.workers > 0,
-                                       pin_memory=device.type == "cuda")
+    slow = official.pil_loader(images, labels, args.batch, args.workers, train=True, pin_memory=device.type == "cuda")
     for name, batches, to_dev in (("device_loader", fast, False), ("dataloader", slow, True)):
-        sync(device)
-        t0 = time.perf_counter()
-        for x, y, *_ in batches:
-            if to_dev:
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        sync(device)
-        print(f"{name:<14} {time.perf_counter() - t0:.3f} s per epoch of batches alone (no model)")
+        with Stopwatch(device) as w:
+            for x, y, *_ in batches:
+                if to_dev:
+                    x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        print(f"{name:<14} {w.seconds:.3f} s per epoch of batches alone (no model)")
     times = {}
     for name, batches, to_dev in (("device_loader", fast, False), ("dataloader", slow, True)):
         torch.manual_seed(0)
@@ -125,7 +95,8 @@ def main() -> None:
         opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
         train_epoch(model, opt, batches, device, to_dev)  # warm-up
         times[name] = train_epoch(model, opt, batches, device, to_dev)
-        print(f"{name:<14} {times[name]:.3f} s/epoch  ({args.n / times[name]:,.0f} images/s) on {device}")
+        print(f"{name:<14} {times[name]:.3f} s/epoch  ({n / times[name]:,.0f} images/s) on {device}")
+    print(memory_line())
     print(f"speedup_vs_dataloader={times['dataloader'] / times['device_loader']:.2f}")
 
 

@@ -130,6 +130,8 @@ def test_mlp_panel_draws_norms_objectives_and_fits(qtbot):
 
 def test_phase_map_fills_in_live_in_the_window(qtbot, tmp_path, monkeypatch):
     monkeypatch.setattr(QMessageBox, "critical", lambda *a, **k: QMessageBox.Ok)
+    # the torch path: the compiled loop finishes this map before a throttled signal is due
+    monkeypatch.setattr("lab.nin.toy.loops.AVAILABLE", False)
     w = MainWindow(run_dir=str(tmp_path / "runs"))
     qtbot.addWidget(w)
     tab = w.tab_of["nin-phase-map"]

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from lab.nin import compiled as nin_loops
 from lab.nin.phase_map import draws_for, run_block
 from lab.nin.toy import MomentStepper, ToyConfig, ToyDraws, averaged_run, classify, literal_run, series_summaries
 from lab.runfile import read_run
@@ -109,13 +110,16 @@ def test_averaged_map_is_the_moment_step_at_population_moments():
     np.testing.assert_allclose(st.weights()[0].numpy(), averaged_run(cfg, (0.1, 1.0, 0.1), 200)[-1], rtol=1e-12)
 
 
+@pytest.mark.parametrize("compiled", [False, True])
 @pytest.mark.parametrize("timing", ["redraw", "fixed"])
-def test_batched_map_equals_per_point_loop(timing):
+def test_batched_map_equals_per_point_loop(timing, compiled):
+    if compiled and not nin_loops.AVAILABLE:
+        pytest.skip("numba is not installed")
     base = dict(BASE, noise_timing=timing)
     lrs = np.array([0.005, 0.01])
     sig = np.sqrt(np.array([1e-3, 5.0, 1.3 * 200, 3e5]))
     steps = 1500
-    out = run_block(base, "lr", lrs, sig, draws_for(base, "lr", lrs, seed=3), steps)
+    out = run_block(base, "lr", lrs, sig, draws_for(base, "lr", lrs, seed=3), steps, compiled=compiled)
     for i, lr in enumerate(lrs):
         for j, s in enumerate(sig):
             cfg = ToyConfig(1.0, 1.0, s, lr)
@@ -128,6 +132,22 @@ def test_batched_map_equals_per_point_loop(timing):
                 for k in ("loss_max", "wni_max"):
                     assert out[k][i, j] == pytest.approx(ref[k], rel=1e-9)
                 assert out["loss_final"][i, j] == pytest.approx(ref["loss_final"], rel=1e-6, abs=1e-25)
+
+
+@pytest.mark.skipif(not nin_loops.AVAILABLE, reason="numba is not installed")
+def test_compiled_map_equals_torch_map_along_a_batch_axis():
+    """Points with different batch sizes read different moment columns; blown-up points
+    freeze (NaN-propagating maxima): the compiled loop and the torch ops agree throughout."""
+    base = dict(BASE, noise_timing="redraw")
+    bs, sig = np.array([1.0, 4.0, 32.0]), np.geomspace(1e-2, 1e3, 7)
+    maps = [run_block(base, "batch", bs, sig, draws_for(base, "batch", bs, seed=2), 800, compiled=c)
+            for c in (False, True)]
+    assert len(set(maps[0]["phase"].ravel())) >= 3 and np.isfinite(maps[0]["blowup_step"]).any()
+    np.testing.assert_array_equal(maps[1]["phase"], maps[0]["phase"])
+    for k in ("blowup_step", "decay_step"):
+        np.testing.assert_array_equal(maps[1][k], maps[0][k])
+    for k in ("loss_max", "wni_max", "loss_final", "wni_final"):
+        np.testing.assert_allclose(maps[1][k], maps[0][k], rtol=1e-9, atol=1e-300)
 
 
 def test_phase_map_experiment_fills_rows_and_agrees_with_theory_far_from_boundaries():

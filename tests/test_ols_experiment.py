@@ -37,8 +37,12 @@ def batch_means(e: np.ndarray, batches: int = 20):
 # -- the engine ------------------------------------------------------------------------------
 @pytest.mark.parametrize("noise", ["fixed", "redraw"])
 @pytest.mark.parametrize("batching", ["iid", "shuffle"])
-@pytest.mark.parametrize("seq_steps", [128, 3])  # 3: chunks split into pieces and padded
-def test_engine_equals_step_by_step_loop(noise, batching, seq_steps, monkeypatch):
+@pytest.mark.parametrize("seq_steps,compiled", [(128, False), (3, False), (128, True), (3, True)])
+def test_engine_equals_step_by_step_loop(noise, batching, seq_steps, compiled, monkeypatch):
+    """Both engines (maps composed in torch; the compiled loop) against the plain loop on
+    the very draws they used; seq_steps=3 splits chunks into pieces and pads them."""
+    if compiled and not engine_mod.loops.AVAILABLE:
+        pytest.skip("numba is not installed")
     monkeypatch.setattr(engine_mod, "SEQ_STEPS", seq_steps)
     rng = np.random.default_rng(0)
     p, n, d = 3, 40, 2
@@ -47,7 +51,8 @@ def test_engine_equals_step_by_step_loop(noise, batching, seq_steps, monkeypatch
     y = np.einsum("pni,pi->pn", x, star) + rng.normal(size=(p, n))
     start = rng.normal(size=(p, d))
     eng = LeastSquaresSGD(x, star, start, lr=0.02, batch=4, labels=y, noise=noise, sigma2=[0.3, 1.0, 2.0],
-                          batching=batching, generator=torch.Generator().manual_seed(5), block_steps=60)
+                          batching=batching, generator=torch.Generator().manual_seed(5), block_steps=60,
+                          compiled=compiled)
     record = []
     blocks = list(eng.blocks(737, 13, record=record))
     steps = np.concatenate([b.steps for b in blocks])
@@ -64,6 +69,20 @@ def test_engine_equals_step_by_step_loop(noise, batching, seq_steps, monkeypatch
         ref_clean = reference_sgd(x[k], x[k] @ star[k], start[k], 0.02, idx[k])
         np.testing.assert_allclose(noisy[k], ref[steps], rtol=0, atol=1e-12)
         np.testing.assert_allclose(clean[k], ref_clean[steps], rtol=0, atol=1e-12)
+
+
+@pytest.mark.skipif(not engine_mod.loops.AVAILABLE, reason="numba is not installed")
+def test_compiled_loop_and_torch_maps_give_the_same_run_from_a_seed():
+    """Both paths draw the same random numbers in the same order: one seed, one run."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 30, 2)) * np.sqrt([30.0, 5.0])
+    star, start = rng.normal(size=(2, 2)), rng.normal(size=(2, 2))
+    y = np.einsum("pni,pi->pn", x, star) + rng.normal(size=(2, 30))
+    runs = [list(LeastSquaresSGD(x, star, start, lr=0.02, batch=3, labels=y, compiled=c,
+                                 generator=torch.Generator().manual_seed(9)).blocks(5000, 7)) for c in (True, False)]
+    for key in ("noisy", "clean"):
+        a, b = (np.concatenate([getattr(blk, key) for blk in r], 1) for r in runs)
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
 
 
 def test_iid_batches_are_distinct_and_uniform():

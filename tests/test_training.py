@@ -135,6 +135,7 @@ def test_bad_model_and_schedule_parameters_are_refused_before_a_file_is_made(tmp
     assert not os.listdir(tmp_path)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_bf16_channels_last_run(tmp_path):
     res = run_experiment("supervised", {**DIGITS, "model": "cnn", "device": "cuda", "bf16": True,

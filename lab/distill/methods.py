@@ -59,6 +59,10 @@ class DistillHooks(Hooks):
             teacher.requires_grad_(False)
             set_dropout(teacher.eval(), method == "fickle-teacher")
 
+    def setup(self, trainer) -> None:
+        if self.teacher is not None and trainer.channels_last:  # the batches' layout (CUDA)
+            self.teacher.to(memory_format=torch.channels_last)
+
     def _input_noise(self, x: torch.Tensor) -> torch.Tensor:
         delta = torch.randn(x.shape, generator=self.gen, device=x.device, dtype=x.dtype)
         return x + float(self.p["input_sigma"]) * delta / self.pixel_std

@@ -40,26 +40,20 @@ def point_params(base: dict, y_name: str, y_values, sigma_eps) -> dict:
 
 
 def run_block(base: dict, y_name: str, y_values, sigma_eps, draws: ToyDraws, steps: int,
-              device="cpu", check_cancel=lambda: None, on_chunk=lambda done: None) -> dict:
+              device="cpu", check_cancel=lambda: None, on_chunk=lambda done: None,
+              compiled: bool | None = None) -> dict:
     """Train every point of ``y_values x sigma_eps``; returns summaries and ``phase``
-    shaped ``(len(y_values), len(sigma_eps))``."""
+    shaped ``(len(y_values), len(sigma_eps))``. ``compiled``: see :class:`MomentStepper`."""
     p = point_params(base, y_name, y_values, sigma_eps)
     G = p["sigma_eps"].size
     cfg = ToyConfig(*(torch.as_tensor(p[k], dtype=DTYPE) if np.ndim(p[k]) else float(p[k])
                       for k in ("M", "sigma_x", "sigma_eps", "lr")))
-    st = MomentStepper(cfg, tuple(p[k] for k in ("w0_0", "w1_0", "w_NI0")), G, device=device)
+    st = MomentStepper(cfg, tuple(p[k] for k in ("w0_0", "w1_0", "w_NI0")), G, device=device, compiled=compiled)
     batches = np.unique(np.asarray(p["batch"], dtype=int))
     bidx = torch.as_tensor(np.searchsorted(batches, np.asarray(p["batch"], dtype=int)), device=device)
     for t0, u, z in draws.chunks(steps):
         check_cancel()
-        m = ToyDraws.moments(u, z, batches).to(device)
-        if len(batches) == 1:
-            for suu, suz, szz in m[:, 0, :].tolist():
-                st.step(suu, suz, szz)
-        else:
-            for k in range(len(m)):
-                mk = m[k][bidx]
-                st.step(mk[:, 0], mk[:, 1], mk[:, 2])
+        st.run(ToyDraws.moments(u, z, batches).to(device), None if len(batches) == 1 else bidx)
         on_chunk(t0 + len(u))
     shape = (len(y_values), len(sigma_eps))
     out = {k: v.reshape(shape) for k, v in st.summaries(steps).items()}

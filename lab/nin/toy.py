@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from ..theory.nin import PHASE_CODE, averaged_step, population_loss
+from . import compiled as loops
 
 CHUNK = 1000
 BLOWUP = 1e6
@@ -145,17 +146,23 @@ def literal_run(cfg: ToyConfig, w_init, draws: ToyDraws, steps: int, device="cpu
 class MomentStepper:
     """Advances ``G`` trajectories at once through the batch moments (module docstring).
 
-    Every argument may be a float or a ``(G,)`` tensor. A point whose weights blow up is
+    Every argument may be a float or a ``(G,)`` tensor; ``compiled`` (default: on the CPU
+    when numba is installed) runs :meth:`run` as one compiled loop. A point whose weights blow up is
     frozen (its learning rate set to 0) at the first such step. Keeps per point, over all
     steps ``0..T``: max ``Lp``, max ``|wNI|``, the first step with ``|wNI| <= |wNI(0)|/e``
     and the first blow-up step (both NaN when never reached).
     """
 
-    def __init__(self, cfg: ToyConfig, w_init, G: int, device="cpu"):
+    def __init__(self, cfg: ToyConfig, w_init, G: int, device="cpu", compiled: bool | None = None):
         vec = lambda v: torch.as_tensor(v, dtype=DTYPE, device=device).expand(G).clone()
         # constants shared by every point stay Python floats: one tensor op fewer each time
         const = lambda v: vec(v) if torch.is_tensor(v) or np.ndim(v) else float(v)
         self.M, sx, se, self.lr = (const(v) for v in (cfg.M, cfg.sigma_x, cfg.sigma_eps, cfg.lr))
+        can_compile = loops.AVAILABLE and torch.device(device).type == "cpu"
+        if compiled and not can_compile:
+            raise ValueError("the compiled phase-map loop needs numba and the CPU")
+        self.compiled = can_compile if compiled is None else compiled
+        self.se = se
         self.sx, self.sx2, self.sxse, self.se2 = sx, sx * sx, sx * se, se * se
         self.w0, self.w1, self.wn = (vec(v) for v in w_init)
         self.alive = torch.ones(G, dtype=DTYPE, device=device)
@@ -182,6 +189,31 @@ class MomentStepper:
         self.alive_steps.add_(self.alive)
         torch.mul(self.alive, self.lr, out=self.lr_eff)
         torch.maximum(self.loss_max, self.pop_loss(), out=self.loss_max)
+
+    def run(self, m: torch.Tensor, bidx: torch.Tensor | None = None) -> None:
+        """The steps of moments ``m`` (K, n_batches, 3); point ``p`` uses ``m[:, bidx[p]]``
+        (every point the first column when ``bidx`` is None). On the CPU with numba, one
+        compiled loop (:mod:`lab.nin.compiled`); else :meth:`step` per row."""
+        if self.compiled:
+            G = self.w0.shape[0]
+            full = lambda v: torch.as_tensor(v, dtype=DTYPE).expand(G).contiguous().numpy()  # noqa: E731
+            consts = tuple(full(v) for v in (self.M, self.sx, self.se, self.lr, self.thr))
+            b = np.zeros(G, np.int64) if bidx is None else bidx.cpu().numpy().astype(np.int64)
+            loops.run_chunk(m.cpu().numpy(), b, consts, self._state(), BLOWUP)
+            torch.mul(self.alive, self.lr, out=self.lr_eff)
+            return
+        if bidx is None:
+            for suu, suz, szz in m[:, 0, :].tolist():
+                self.step(suu, suz, szz)
+        else:
+            for k in range(len(m)):
+                mk = m[k][bidx]
+                self.step(mk[:, 0], mk[:, 1], mk[:, 2])
+
+    def _state(self) -> tuple:
+        """The per-point state the compiled loop updates in place (numpy views)."""
+        return tuple(t.numpy() for t in (self.w0, self.w1, self.wn, self.alive, self.not_decayed, self.decay_step,
+                                         self.alive_steps, self.loss_max, self.wn_max))
 
     def step(self, suu, suz, szz) -> None:
         """One SGD step with batch moments (floats or ``(G,)`` tensors)."""

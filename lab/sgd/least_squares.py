@@ -19,10 +19,14 @@ per-step rows ``(A_k - I, b_k)`` come from one sparse product (the batch inciden
 times per-sample tables ``-lr/B x_i x_i^T`` and ``lr/B x_i r_i``); each chunk is composed
 in at most ``SEQ_STEPS`` vectorised updates (longer chunks are split into pieces that are
 composed alongside each other, then reduced by a tree); a scan over the chunks gives every
-kept iterate from the block's start (:mod:`lab.sgd.affine_scan`).
+kept iterate from the block's start (:mod:`lab.sgd.affine_scan`). On the CPU, when numba is
+installed, the same draws and table rows are instead run as one compiled per-step loop
+(:mod:`lab.sgd.compiled`): the chains of a CPU run are too few to pay for composing maps.
 """
 from __future__ import annotations
 
+import contextlib
+import math
 import warnings
 from dataclasses import dataclass
 from typing import Iterable, Iterator
@@ -30,6 +34,7 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 
+from . import compiled as loops
 from .affine_scan import apply, compose_sequential, prefix_last, reduce_last
 from .batches import BATCHINGS, BatchSampler
 
@@ -57,6 +62,8 @@ class Draws:
     ``l1 * Ls + j`` of chunk ``c`` of problem ``p`` sits at ``[j, p, c, l1]`` and ``N``
     marks padding;
     ``eps`` the same for the redrawn label noise of every batch member (or None).
+    Both are views of storage in time order ``(P, C, L1, Ls, B)``: the compiled loop reads
+    them front to back, the torch path gathers them into its layout.
     """
 
     idx: torch.Tensor
@@ -73,13 +80,13 @@ class Draws:
 
 
 def _to_layout(t: torch.Tensor, chunk: int, fill) -> torch.Tensor:
-    """``(P, K, B)`` in step order -> the engine's ``(Ls, P, C, L1, B)`` layout."""
+    """``(P, K, B)`` in step order -> the engine's ``(Ls, P, C, L1, B)`` layout (a view)."""
     ls, l1 = chunk_layout(chunk)
     p, k, b = t.shape
     t = t.reshape(p, k // chunk, chunk, b)
     if ls * l1 > chunk:
         t = torch.cat([t, t.new_full((p, k // chunk, ls * l1 - chunk, b), fill)], 2)
-    return t.reshape(p, k // chunk, l1, ls, b).permute(3, 0, 1, 2, 4).contiguous()
+    return t.reshape(p, k // chunk, l1, ls, b).permute(3, 0, 1, 2, 4)
 
 
 @dataclass
@@ -97,12 +104,15 @@ class LeastSquaresSGD:
     ``x`` (P, N, d) samples; ``beta_star`` (P, d); ``labels`` (P, N): the noisy labels for
     ``noise='fixed'`` (unused for ``redraw``, whose labels are ``x.beta*`` plus fresh noise
     of variance ``sigma2`` (P,) at every step); ``start`` (P, d) the common start point.
+    ``compiled``: take the steps in the compiled loop of :mod:`lab.sgd.compiled` (default:
+    for 2-D problems on the CPU when numba is installed) rather than by composing maps in
+    torch; both give the same iterates up to rounding.
     """
 
     def __init__(self, x, beta_star, start, *, lr: float, batch: int, labels=None,
                  noise: str = "fixed", sigma2=None, batching: str = "iid",
                  generator: torch.Generator, device: torch.device | str = "cpu",
-                 block_steps: int = BLOCK_STEPS):
+                 block_steps: int = BLOCK_STEPS, compiled: bool | None = None):
         if noise not in NOISE_TIMINGS:
             raise ValueError(f"noise must be one of {NOISE_TIMINGS}, not {noise!r}")
         if batching not in BATCHINGS:
@@ -111,6 +121,10 @@ class LeastSquaresSGD:
         f64 = dict(dtype=torch.float64, device=dev)
         x = torch.as_tensor(np.asarray(x), **f64)
         self.P, self.N, self.d = P, N, d = x.shape
+        can_compile = dev.type == "cpu" and loops.AVAILABLE and d == 2
+        if compiled and not can_compile:
+            raise ValueError("the compiled step loop needs numba, the CPU and 2-D problems")
+        self.compiled = can_compile if compiled is None else compiled
         self.lr, self.batch, self.noise, self.batching = float(lr), int(batch), noise, batching
         self.gen, self.device, self.block_steps = generator, dev, int(block_steps)
         self.sampler = BatchSampler(N, batch, generator=generator, device=dev)
@@ -145,17 +159,20 @@ class LeastSquaresSGD:
         if steps % chunk:
             raise ValueError(f"{steps} steps are not a whole number of chunks of {chunk}")
         ls, l1 = chunk_layout(chunk)
-        shape = (ls, self.P, steps // chunk, l1, self.batch)
+        shape = (self.P, steps // chunk, l1, ls, self.batch)  # time order
+        layout = (3, 0, 1, 2, 4)
         if self.batching == "shuffle":
             idx = _to_layout(self.sampler.shuffled(self.P, steps), chunk, self.N)
         else:
-            idx = self.sampler.iid(ls * self.P * (steps // chunk) * l1).reshape(shape)
+            idx = self.sampler.iid(math.prod(shape[:-1])).reshape(shape)
             if ls * l1 > chunk:
-                t = torch.arange(ls, device=self.device)[:, None] + ls * torch.arange(l1, device=self.device)
-                idx.masked_fill_((t >= chunk)[:, None, None, :, None], self.N)
+                t = ls * torch.arange(l1, device=self.device)[:, None] + torch.arange(ls, device=self.device)
+                idx.masked_fill_((t >= chunk)[None, None, :, :, None], self.N)
+            idx = idx.permute(layout)
         eps = None
         if self.noise == "redraw":
-            eps = torch.randn(shape, generator=self.gen, dtype=torch.float64, device=self.device) * self.sigma
+            eps = torch.randn(shape, generator=self.gen, dtype=torch.float64, device=self.device).permute(layout)
+            eps = eps * self.sigma
         return Draws(idx, eps, chunk)
 
     def _step_rows(self, draws: Draws) -> torch.Tensor:
@@ -183,6 +200,10 @@ class LeastSquaresSGD:
     def advance(self, draws: Draws) -> tuple[torch.Tensor, torch.Tensor]:
         """Take the drawn steps; return the iterates at every chunk end, ``(noisy, clean)``
         each ``(P, C, d)``, and carry the last ones on."""
+        if self.compiled:
+            noisy, clean = loops.advance(draws.idx, draws.eps, self._table, self.N + 1,
+                                         self.e_noisy, self.e_clean, draws.chunk)
+            return noisy + self.centre[:, None, :], clean + self.beta_star[:, None, :]
         ls, p, c, l1, _ = draws.idx.shape
         d, dd = self.d, self.d * self.d
         rows = self._step_rows(draws).reshape(ls, p * c * l1, dd + d)
@@ -229,10 +250,11 @@ class LeastSquaresSGD:
         yield Block(np.zeros(1, np.int64), noisy0.cpu().numpy(), clean0.cpu().numpy())
         done = 0
         for k, chunk in self.schedule(steps, stride):
-            draws = self.draw(k, chunk)
+            with loops.one_thread() if self.compiled else contextlib.nullcontext():
+                draws = self.draw(k, chunk)
+                noisy, clean = self.advance(draws)
             if record is not None:
                 record.append(draws)
-            noisy, clean = self.advance(draws)
             yield Block(done + np.arange(chunk, k + 1, chunk, dtype=np.int64), noisy.cpu().numpy(), clean.cpu().numpy())
             done += k
 

@@ -176,7 +176,7 @@ class Trainer:
 
     ``params`` must hold the training parameters of :data:`lab.training.TRAINING_PARAMS`
     (lr, momentum, weight_decay, epochs, batch, schedule, milestones, gamma,
-    channels_last, bf16). ``optimizer`` / ``scheduler`` replace the ones built from
+    channels_last, bf16, compile). ``optimizer`` / ``scheduler`` replace the ones built from
     ``params`` (a scheduler is stepped once per epoch). ``eval_splits`` chooses which
     splits are evaluated each epoch; ``save_weights`` writes the final state dict
     under ``weights_prefix``.
@@ -204,6 +204,10 @@ class Trainer:
         self.channels_last = bool(params.get("channels_last", False)) and cuda
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
+        self.compile = bool(params.get("compile", False))
+        if self.compile:  # in place: state-dict keys and the hooks' model(x) calls unchanged
+            self.model.compile()
+        self.warmup_s = math.nan  # the first optimisation step's wall time (compile)
         self.optimizer = optimizer or make_optimizer(self.model.parameters(), params)
         self.scheduler = scheduler or make_scheduler(self.optimizer, params)
         self.loader = data.train_loader(self.batch_size, seed=ctx.seed, channels_last=self.channels_last)
@@ -254,7 +258,10 @@ class Trainer:
             if self.ctx.cancelled:
                 break
             x, y = self.hooks.batch(x, y, idx, epoch)
+            t0 = time.perf_counter()
             loss_sum += self.hooks.step(self, x, y, idx, epoch).float()
+            if self.compile and self.step == 0:
+                self.warmup_s = _synchronised_seconds(self.device, t0)
             self.step += 1
             done += 1
             if done % self.nan_check_every == 0:
@@ -294,12 +301,21 @@ class Trainer:
             row = self._row(epoch, lr, loss_sum / max(done, 1), seconds)
             ctx.log(epoch, **row)
             ctx.summary.update(_summary(row, epoch))
+            if self.compile:
+                ctx.summary["compile_warmup_s"] = self.warmup_s
             if 0 < self.stop_train_acc <= row.get("train_acc", math.nan):
                 ctx.summary["stopped_at_train_acc"] = row["train_acc"]
                 break
         if self.save_weights:
             save_weights(ctx, self.model, self.weights_prefix)
         return dict(ctx.summary)
+
+
+def _synchronised_seconds(device: torch.device, t0: float) -> float:
+    """Wall time since ``t0`` once the device's queued work is done."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - t0
 
 
 def _to_floats(row: Mapping[str, Any]) -> dict:

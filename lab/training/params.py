@@ -22,9 +22,13 @@ OPTIM_PARAMS = (
                "fraction, e.g. 1 = 'trained to 100% train accuracy'; 0 = always run all epochs."),
 )
 PERF_PARAMS = (
-    Param("channels_last", "bool", False, group="Performance",
+    # on by default: on CUDA both cut the epoch time of the CIFAR networks (benchmarks/bench_elr.py)
+    Param("channels_last", "bool", True, group="Performance",
           help="Channels-last memory format for convolutions (CUDA only; ignored on CPU)."),
-    Param("bf16", "bool", False, group="Performance",
+    Param("bf16", "bool", True, group="Performance",
           help="bfloat16 autocast for the forward pass (CUDA only; ignored on CPU)."),
+    Param("compile", "bool", False, group="Performance",
+          help="torch.compile the network (its warm-up, the first steps, is reported as "
+               "compile_warmup_s in the summary and counted in the first epoch's time)."),
 )
 TRAINING_PARAMS = OPTIM_PARAMS + PERF_PARAMS
