@@ -91,6 +91,10 @@ def cmd_info(args) -> int:
     for path, arr in sorted(run.arrays.items()):
         print(f"  {path:<28} {str(arr.shape):<16} {arr.dtype}")
     print("summary:     " + json.dumps(h.summary))
+    for key in sorted(k for k in h.attrs if k.endswith("conventions")):
+        print(f"{key}: {h.attrs[key]}")
+    if "note_heavy_tail" in h.attrs:
+        print(f"warning:     {h.attrs['note_heavy_tail']}")
     if h.error:
         print("error:\n" + h.error)
     return 0
