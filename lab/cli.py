@@ -73,6 +73,8 @@ def cmd_list(args) -> int:
             print(f"  {p['name']:<16} = {p['default']:<14} {p['allowed']}{unit}  -- {p['help']}")
         if exp.presets:
             print("  presets: " + ", ".join(exp.presets))
+            for preset, note in getattr(exp, "preset_notes", {}).items():
+                print(f"    {preset}: {note}")
         print()
     return 0
 

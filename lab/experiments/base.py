@@ -67,6 +67,8 @@ class Experiment:
     presets: Mapping[str, Values] = field(default_factory=dict)
     checks: Sequence[Check] = ()
     order: int = 100
+    #: a line saying what a preset is for, by preset name (shown by ``noiselab list``)
+    preset_notes: Mapping[str, str] = field(default_factory=dict)
 
     def check(self, params: Values) -> None:
         """Every cross-parameter and environment check; raises ParamError."""
