@@ -23,7 +23,8 @@ CASES = [(name, {}) for name in TINY] + [("elr", {"method": "ce"}), ("elr", {"me
 
 
 def test_every_experiment_has_a_tiny_run():
-    assert set(TINY) == set(experiments.registry())
+    shipped = {n for n, e in experiments.registry().items() if e.run.__module__.startswith("lab.experiments.")}
+    assert set(TINY) == shipped
 
 
 def _growable_series(path):
