@@ -126,7 +126,7 @@ def test_elr_plus_predicts_with_the_raw_networks_unless_asked(tmp_path):
     from lab.training import load_weights
 
     for predict, prefix in (("raw", "weights"), ("averaged", "weights_avg")):
-        r, run = _run("digits-elr+-sym40", tmp_path, epochs=2, seed=2, elr_plus_predict=predict)
+        _, run = _run("digits-elr+-sym40", tmp_path, epochs=2, seed=2, elr_plus_predict=predict)
         params = elr.SPEC.validate(run.header.params)
         data = load_data(params, "cpu")
         nets = torch.nn.ModuleDict({k: model_from_params(params, data) for k in ("net1", "net2")})

@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from lab.nin.mlp import classify_run, objective, table1_sigma_eps
-from lab.runfile import read_run
 from lab.experiments import nin_mlp
+from lab.nin.mlp import classify_run, objective, table1_sigma_eps
 from lab.params import resolve_preset
+from lab.runfile import read_run
 from lab.runner import run_experiment
 
 
