@@ -92,6 +92,7 @@ def experiment_text(exp) -> str:
         lines.append(f"  {p['name']:<16} = {p['default']:<14} {p['allowed']}{unit}  -- {p['help']}")
     if exp.presets:
         lines.append("presets: " + ", ".join(exp.presets))
+        lines += [f"  {preset}: {note}" for preset, note in exp.preset_notes.items()]
     user = preset_names(exp)[len(exp.presets):]
     if user:
         lines.append(f"user presets ({user_preset_dir(exp.name)}): " + ", ".join(user))
@@ -101,7 +102,7 @@ def experiment_text(exp) -> str:
 def _experiment_json(exp) -> dict:
     return {"name": exp.name, "title": exp.title,
             "parameters": [{**d, "value": p.default} for d, p in zip(exp.spec.describe(), exp.spec)],
-            "presets": {n: dict(v) for n, v in exp.presets.items()},
+            "presets": {n: dict(v) for n, v in exp.presets.items()}, "preset_notes": dict(exp.preset_notes),
             "user_presets": preset_names(exp)[len(exp.presets):]}
 
 
@@ -150,6 +151,10 @@ def cmd_info(args) -> int:
     for path, arr in sorted(run.arrays.items()):
         print(f"  {path:<28} {str(arr.shape):<16} {arr.dtype}")
     print("summary:     " + json_text(h.summary))
+    for key in sorted(k for k in h.attrs if k.endswith("conventions")):
+        print(f"{key}: {h.attrs[key]}")
+    if "note_heavy_tail" in h.attrs:
+        print(f"warning:     {h.attrs['note_heavy_tail']}")
     if h.error:
         print("error:\n" + h.error)
     return OK

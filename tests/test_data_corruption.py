@@ -88,3 +88,50 @@ def test_per_batch_randomisation_is_fresh_with_the_right_rate():
         p = (z != 0).float().mean().item()
         assert abs(p - 0.45) < 4 * np.sqrt(0.45 * 0.55 / 20000)
     assert torch.equal(randomise_labels(y, 0.0, 10, g), y)
+
+
+def _official_cifar10_loop(train_labels, percent, rng):
+    """The official ELR CIFAR-10 asymmetric noise, written as that code writes it (one
+    shuffle per class, in place, from the current labels), with ``rng`` for np.random."""
+    train_labels = train_labels.copy()
+    for i in range(10):
+        indices = np.where(train_labels == i)[0]
+        rng.shuffle(indices)
+        for j, idx in enumerate(indices):
+            if j < percent * len(indices):
+                if i == 9:    # truck -> automobile
+                    train_labels[idx] = 1
+                elif i == 2:  # bird -> airplane
+                    train_labels[idx] = 0
+                elif i == 3:  # cat -> dog
+                    train_labels[idx] = 5
+                elif i == 5:  # dog -> cat
+                    train_labels[idx] = 3
+                elif i == 4:  # deer -> horse
+                    train_labels[idx] = 7
+    return train_labels
+
+
+@pytest.mark.parametrize("rate", [0.4, 0.25])
+def test_official_asymmetric_mode_is_the_official_loop(rate):
+    """asym_mode official equals the official loop label for label on CIFAR-10's 5,000 per
+    class, so some cats moved to dog move back: cat about 24% wrong at r = 0.4, against
+    exactly 40% (and 20% overall) for the exact mode."""
+    y = balanced(5000, 10)
+    seed = 3
+    ours = corrupt_labels(y, "asymmetric", rate, 10, dataset="cifar10", seed=seed, asym_mode="official")
+    ref = _official_cifar10_loop(y, rate, np.random.default_rng([seed, 0x1ABE1]))
+    np.testing.assert_array_equal(ours, ref)
+    wrong = {c: int((ours[y == c] != c).sum()) for c in range(10)}
+    k = int(np.ceil(rate * 5000))
+    # cats moved back = those among the ceil(r (5000 + k)) "dogs" flipped to cat: hypergeometric
+    n_dog = 5000 + k
+    flipped = int(np.ceil(rate * n_dog))
+    back_mean = flipped * k / n_dog
+    back_sd = np.sqrt(flipped * (k / n_dog) * (1 - k / n_dog) * (n_dog - flipped) / (n_dog - 1))
+    back = k - wrong[3]
+    assert abs(back - back_mean) < 4 * back_sd
+    assert wrong[5] == flipped - back and all(wrong[c] == k for c in (9, 2, 4))
+    assert all(wrong[c] == 0 for c in (0, 1, 6, 7, 8))
+    exact = corrupt_labels(y, "asymmetric", rate, 10, dataset="cifar10", seed=seed, asym_mode="exact")
+    assert all(int((exact[y == c] != c).sum()) == round(rate * 5000) for c in CIFAR10_ASYMMETRIC)

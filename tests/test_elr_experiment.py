@@ -113,3 +113,36 @@ def test_elr_plus_is_reproducible(tmp_path):
     np.testing.assert_array_equal(a["series/noisy_memorized"], b["series/noisy_memorized"])
     np.testing.assert_array_equal(a["weights_avg/net2.out.weight"], b["weights_avg/net2.out.weight"])
     assert r1.summary["test_acc_last"] == r2.summary["test_acc_last"]
+
+
+def test_elr_plus_predicts_with_the_raw_networks_unless_asked(tmp_path):
+    """Default (Algorithm 2, official code): test logits = mean of the two trained networks';
+    ``averaged``: of their weight averages. Rebuilt from the saved weights, each choice
+    reproduces the test accuracy its run logged."""
+    import torch
+
+    from lab.data import load_data
+    from lab.models import model_from_params
+    from lab.training import load_weights
+
+    for predict, prefix in (("raw", "weights"), ("averaged", "weights_avg")):
+        _, run = _run("digits-elr+-sym40", tmp_path, epochs=2, seed=2, elr_plus_predict=predict)
+        params = elr.SPEC.validate(run.header.params)
+        data = load_data(params, "cpu")
+        nets = torch.nn.ModuleDict({k: model_from_params(params, data) for k in ("net1", "net2")})
+        load_weights(run.arrays, nets, prefix).eval()
+        with torch.no_grad():
+            x = data.normalise(data.x["test"])
+            acc = float(((nets["net1"](x) + nets["net2"](x)).argmax(1) == data.y["test"]).float().mean())
+        assert acc == pytest.approx(run["series/test_acc"][-1], abs=1e-6), predict
+        assert ("weight-averaged" in run.header.attrs["elr_plus_test_prediction"]) == (predict == "averaged")
+
+
+def test_average_momentum_ramps_like_the_official_code():
+    from lab.elr.plus import average_momentum
+
+    assert average_momentum(1, 0.997, 0) == 0.0 and average_momentum(2, 0.997, 0) == 0.5
+    assert average_momentum(10_000, 0.997, 0) == 0.997
+    assert average_momentum(40_000, 0.997, 40_000) == 0.997 == average_momentum(90_000, 0.997, 40_000)
+    assert average_momentum(20_000, 0.997, 40_000) == pytest.approx(0.997 * np.exp(-1.25))
+    assert average_momentum(1, 0.997, 40_000) == pytest.approx(0.997 * np.exp(-5 * (1 - 1 / 40_000) ** 2))

@@ -5,7 +5,9 @@ import math
 import numpy as np
 import pytest
 
+from lab.experiments import nin_mlp
 from lab.nin.mlp import classify_run, objective, table1_sigma_eps
+from lab.params import resolve_preset
 from lab.runfile import read_run
 from lab.runner import run_experiment
 
@@ -60,3 +62,22 @@ def test_niw_decays_in_the_decay_phase_on_digits():
     assert s["tau_niw_r2"] > 0.9 and s["tau_niw_range"] == [0.0, 12.0]
     fit = run["fit/niw_norm"]
     assert np.nanmax(np.abs(fit - niw) / niw[0]) < 0.15         # the stored fit follows the data
+
+
+@pytest.mark.parametrize("preset", [p for p in nin_mlp.PRESETS if p.startswith("digits-")])
+def test_digits_presets_end_in_the_phase_they_are_named_for(tmp_path, preset):
+    """Each calibrated preset, run as it stands on the built-in digits, is classified (from
+    its measured NIW norm and losses) as the phase in its name."""
+    values = resolve_preset(nin_mlp.SPEC, nin_mlp.PRESETS, preset, {"device": "cpu"})
+    res = run_experiment("nin-mlp", values, out_dir=str(tmp_path))
+    phase = preset.split("-")[-1]
+    assert res.summary["phase"] == phase, (res.summary.get("niw_norm_final"), res.summary.get("niw_norm_max"))
+    assert res.status == ("diverged" if phase == "divergent" else "completed")
+    conv = read_run(res.path).header.attrs["conventions"]
+    assert "stand-in for the paper's FashionMNIST" in conv
+
+
+def test_paper_presets_are_fashion_mnist():
+    for name in nin_mlp.PRESETS:
+        if name.startswith("fig"):
+            assert nin_mlp.PRESETS[name]["dataset"] == "fashion-mnist" and "FashionMNIST" in nin_mlp.PRESET_NOTES[name]

@@ -10,7 +10,8 @@ from lab.nin.phase_map import draws_for, run_block
 from lab.nin.toy import MomentStepper, ToyConfig, ToyDraws, averaged_run, classify, literal_run, series_summaries
 from lab.runfile import read_run
 from lab.runner import run_experiment
-from lab.theory.nin import PHASE_CODE, PHASES, averaged_step, boundaries, population_loss, theory_phase
+from lab.theory.nin import (PHASE_CODE, PHASES, averaged_step, boundaries, paper_phase, population_loss,
+                            theory_phase)
 
 INIT = dict(w0_0=0.1, w1_0=1.0, w_NI0=0.05)
 BASE = dict(M=1.0, sigma_x=1.0, lr=0.01, batch=32, n_samples=500, noise_timing="redraw", **INIT)
@@ -166,3 +167,24 @@ def test_phase_map_experiment_fills_rows_and_agrees_with_theory_far_from_boundar
     far_above = s2 > 3 * div
     assert far_above.any() and (phase[far_above] == PHASE_CODE["divergent"]).all()
     assert (th[far_above] == PHASE_CODE["divergent"]).all()
+    paper, uv = run["phase_map/paper_phase"], run["theory/sigma_eps2_div_uv"][:, None]
+    between = (s2 > uv) & (s2 < div)
+    assert between.any() and (th[between] == PHASE_CODE["divergent"]).all()
+    assert (paper[between] < PHASE_CODE["divergent"]).all() and (paper[~between] == th[~between]).all()
+
+
+def test_theory_phase_follows_the_two_layer_divergence_estimate_the_paper_phase_its_bound():
+    """Between 4/(lr (w1^2 + wNI^2)) and the paper's max(2/B0, 2/B~0) direct SGD diverges
+    (every seed): theory_phase says divergent there, paper_phase catapult; both are stored."""
+    init = dict(BASE, w0_0=0.1, w1_0=1.0, w_NI0=0.1)
+    b = boundaries(0.01, 32, 1.0, 1.0, 0.1, 1.0, 0.1)
+    s2 = 1000.0
+    assert b["sigma_eps2_div_uv"] == pytest.approx(4 / (0.01 * 1.01)) and b["sigma_eps2_div_uv"] < s2 < b["sigma_eps2_div"]
+    assert PHASES[int(theory_phase(s2, b))] == "divergent" and PHASES[int(paper_phase(s2, b))] == "catapult"
+    for seed in range(3):
+        res = run_experiment("nin-toy", dict(init, sigma_eps=math.sqrt(s2), steps=2000, seed=seed))
+        assert res.status == "diverged" and res.summary["phase"] == "divergent"
+        assert (res.summary["theory_phase"], res.summary["paper_phase"]) == ("divergent", "catapult")
+    below = dict(init, sigma_eps=math.sqrt(0.8 * b["sigma_eps2_cat"]), steps=100)
+    s = run_experiment("nin-toy", below).summary
+    assert s["theory_phase"] == s["paper_phase"] != "divergent"

@@ -222,3 +222,41 @@ def test_cancel_ends_cancelled_and_keeps_rows(tmp_path):
     assert len(r["series/beta_noisy"]) == len(steps)
     with h5py.File(res.path, "r") as f:
         assert f.attrs["status"] == "cancelled"
+
+
+# -- error bars ------------------------------------------------------------------------------
+def test_standard_error_covers_the_exact_covariance(tmp_path):
+    """20 seeds with a fourth-moment rate < 1: the batch-means se stored with the empirical
+    covariance gives 95% simultaneous intervals (t quantile, Bonferroni over the three
+    entries) that contain the exact M in at least 18 of the 20 runs."""
+    from scipy.stats import t as student_t
+
+    covered = []
+    for seed in range(20):
+        res = run(tmp_path, steps=20_000, stride=4, seed=seed)
+        s = res.summary
+        assert s["fourth_moment_rate"] < 1 and "cov_error_bar" not in s
+        emp, se, m = (np.asarray(s[k]) for k in ("cov_empirical", "cov_empirical_se", "cov_exact"))
+        q = student_t.ppf(1 - 0.05 / 6, s["cov_batches"] - 1)
+        entries = ([0, 0, 1], [0, 1, 1])
+        covered.append(bool(np.all(np.abs(emp - m)[entries] <= q * se[entries])))
+        assert s["cov_ess"] > 0
+    r = read_run(res.path)
+    np.testing.assert_allclose(r["stats/cov_noisy_se"][-1], se, rtol=1e-12)
+    assert sum(covered) >= 18, covered
+
+
+def test_heavy_tailed_chain_says_its_covariance_has_no_error_bar(tmp_path):
+    """fig1-g, seed 8: stationary (mean-square rate < 1) but E|e|^4 grows, so no se."""
+    from lab.theory.ols import fourth_moment_rate, mean_square_rate
+
+    res = run_experiment("ols", resolve_preset(ols.SPEC, ols.PRESETS, "fig1-g", {"steps": 5000, "seed": 8}),
+                         out_dir=str(tmp_path))
+    r = read_run(res.path)
+    x, s = r["data/x"], r.header.summary
+    rate4 = fourth_moment_rate(x, 0.01, 5)
+    assert mean_square_rate(x, 0.01, 5) < 1 < rate4
+    assert float(r["theory/fourth_moment_rate"]) == pytest.approx(rate4, rel=1e-12) == s["fourth_moment_rate"]
+    for text in (s["cov_error_bar"], r.header.attrs["note_heavy_tail"]):
+        assert "no finite error bar" in text
+    assert np.isnan(np.asarray(s["cov_empirical_se"], dtype=float)).all() and np.isnan(r["stats/cov_noisy_se"]).all()

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from lab.sgd.least_squares import LeastSquaresSGD
-from lab.theory.ols import (exact_covariance, gradient_noise_covariance, least_squares, mean_square_rate,
-                            paper_covariance, paper_diffusion, sample_covariance)
+from lab.theory.ols import (exact_covariance, fourth_moment_rate, gradient_noise_covariance, least_squares,
+                            mean_square_operator, mean_square_rate, moment_operator, paper_covariance,
+                            paper_diffusion, sample_covariance)
 
 LR, B, N = 0.01, 5, 100
 
@@ -98,3 +99,57 @@ def test_exact_covariance_matches_monte_carlo(noise, var):
     assert np.all(se[[0, 1], [0, 1]] < 0.05 * np.diag(m))  # the test has power: a few % on the variances
     paper = paper_covariance(x, sigma2, LR, B)
     assert np.max(np.abs(est - paper)[[0, 1], [0, 1]] / se[[0, 1], [0, 1]]) > 8
+
+
+# -- fourth moment: heavy tails ------------------------------------------------------------
+def _batch_maps(x, b, lr):
+    """``A = I - lr H`` of every batch of ``b`` distinct samples, (C(n, b), 2, 2)."""
+    subsets = np.array(list(itertools.combinations(range(len(x)), b)))
+    xs = x[subsets]
+    return np.eye(2)[None] - lr * np.einsum("sbi,sbj->sij", xs, xs) / b
+
+
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_moment_operator_equals_the_mean_over_every_batch(k):
+    """E[A^(x)k] by listing every batch: checks the inclusion probabilities p_3, p_4 of up
+    to four distinct samples and the Moebius sum over the partitions of the k positions."""
+    n, b, lr = 7, 3, 0.05
+    x, _ = _data(4, var=(3.0, 1.0), n=n)
+    expect = np.zeros((2**k, 2**k))
+    for a in _batch_maps(x, b, lr):
+        t = a
+        for _ in range(k - 1):
+            t = np.kron(t, a)
+        expect += t
+    expect /= len(_batch_maps(x, b, lr))
+    np.testing.assert_allclose(moment_operator(x, lr, b, k), expect, atol=1e-14)
+    if k == 2:
+        np.testing.assert_allclose(mean_square_operator(x, lr, b), expect, atol=1e-14)
+
+
+def _mc_log_growth(x, b, lr, chains, k1, k2, seed):
+    """Monte Carlo of ``log(E|e_k2|^4 / E|e_k1|^4) / (k2 - k1)`` over independent noiseless
+    chains ``e_{k+1} = A_k e_k`` with uniformly random batches, unit start vectors."""
+    maps = _batch_maps(x, b, lr)
+    rng = np.random.default_rng(seed)
+    e = rng.normal(size=(chains, 2))
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    m = {}
+    for k in range(1, k2 + 1):
+        e = np.einsum("cij,cj->ci", maps[rng.integers(len(maps), size=chains)], e)
+        if k in (k1, k2):
+            m[k] = np.mean(np.sum(e * e, axis=1) ** 2)
+    return np.log(m[k2] / m[k1]) / (k2 - k1)
+
+
+@pytest.mark.parametrize("n, b, lr, above, tol", [(8, 4, 0.1, False, 0.004), (20, 18, 0.34, True, 0.01)])
+def test_fourth_moment_rate_is_the_growth_of_e4(n, b, lr, above, tol):
+    """The rate against 200,000 chains over steps 5 to 25, one case below 1 and one above
+    1, the latter with a stationary covariance (mean-square rate < 1) but a growing E|e|^4.
+    Each tolerance is well inside the distance to the square of the mean-square rate."""
+    x = np.random.default_rng(3).normal(size=(n, 2)) * np.sqrt([1.0, 4.0])
+    rate, rate2 = fourth_moment_rate(x, lr, b), mean_square_rate(x, lr, b)
+    assert (rate > 1.0) == above and rate2 < 1.0
+    assert abs(np.log(rate) - 2 * np.log(rate2)) > 2.5 * tol
+    growth = _mc_log_growth(x, b, lr, 200_000, 5, 25, seed=0)
+    assert abs(growth - np.log(rate)) < tol, (growth, np.log(rate))

@@ -97,7 +97,8 @@ class Data:
         self.train_index = tr
         clean = source.y_train[tr]
         noisy = corrupt_labels(clean, params["noise_type"], params["noise_rate"], self.num_classes,
-                               dataset=source.name, pairs=params["noise_pairs"], seed=params["data_seed"])
+                               dataset=source.name, pairs=params["noise_pairs"], seed=params["data_seed"],
+                               asym_mode=params["asym_mode"])
         self.noise_type, self.noise_rate = params["noise_type"], params["noise_rate"]
         dev = self.device
         self.x = {"train": torch.as_tensor(source.x_train[tr], device=dev),

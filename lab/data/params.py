@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..params import Param
+from .corruption import ASYM_MODES
 
 DATASETS = ("digits", "gaussian", "fashion-mnist", "cifar10", "cifar100", "svhn")
 G = "Data"
@@ -35,6 +36,10 @@ NOISE_PARAMS = (
                "(the true one included); asymmetric: that fraction of each mapped class moves to its "
                "partner (CIFAR maps, or noise_pairs)."),
     Param("noise_rate", "float", 0.0, low=0.0, high=1.0, group="Label noise", help="Corruption rate r."),
+    Param("asym_mode", "choice", "exact", choices=ASYM_MODES, group="Label noise",
+          help="Asymmetric noise: exact = round(r n_c) of each source class c, drawn from the clean labels "
+               "(cat<->dog both 40% wrong at r = 0.4); official = the official ELR code's in-place loop over "
+               "classes, which moves some cats turned dog back to cat (cat about 24% wrong at r = 0.4)."),
     Param("noise_pairs", "str", "", group="Label noise",
           help="Asymmetric map source:target, comma separated (e.g. 3:5,5:3); empty = the paper's "
                "map for CIFAR-10/100."),

@@ -6,7 +6,12 @@
 - :class:`ElrPlusHooks` replaces the whole step: two networks (the trainer's model is an
   ``nn.ModuleDict`` with ``net1`` and ``net2``), each with a weight-averaged copy,
   targets of network k from the averaged copy of the other network, mixup on x, y and t,
-  and test predictions from the mean of the two averaged networks' logits.
+  and predictions (test accuracy, memorisation) from the mean of the two networks' logits:
+  the raw networks (``predict = raw``, Algorithm 2 and the official code's test) or their
+  weight averages (``predict = averaged``).
+
+Every row holds every series: ``test_acc_best`` (best test accuracy over the epochs
+trained so far) is NaN at epoch 0 and when no test split is evaluated.
 
 ELR+ ordering (a deviation from Algorithm 2, stated): the paper trains network 1 for a
 whole epoch and then network 2; here both take one step on every mini-batch (each with
@@ -56,6 +61,7 @@ class MemorizationHooks(Hooks):
             ev = evals["train"]
             row.update(memorization_stats(ev.logits, ev.labels, trainer.data.labels_clean,
                                           self.metric_targets(), self.lam))
+        row["test_acc_best"] = math.nan
         if "test" in evals and epoch > 0:
             acc = evals["test"].acc
             self._best = acc if self._best is None else torch.maximum(self._best, acc)
@@ -89,16 +95,22 @@ class ElrHooks(MemorizationHooks):
 class ElrPlusHooks(ElrHooks):
     """ELR+ (Algorithm 2, official ``ELR_plus`` code): see the module docstring."""
 
-    def __init__(self, lam: float, beta: float, num_classes: int, gamma: float, alpha: float, seed: int):
+    #: what :meth:`predict` averages: the two networks, or their weight averages
+    PREDICT = ("raw", "averaged")
+
+    def __init__(self, lam: float, beta: float, num_classes: int, gamma: float, alpha: float, seed: int,
+                 rampup: int = 0, predict: str = "raw"):
         super().__init__(lam, beta, num_classes)
-        self.gamma, self.alpha = float(gamma), float(alpha)
+        if predict not in self.PREDICT:
+            raise ValueError(f"predict must be one of {self.PREDICT}, not {predict!r}")
+        self.gamma, self.alpha, self.rampup, self.use_avg = float(gamma), float(alpha), int(rampup), predict == "averaged"
         self.rng = np.random.default_rng(seed)
         self.avg: list[WeightAverage] = []
         self.both: list[ElrTargets] = []
 
     def setup(self, trainer: Trainer) -> None:
         nets = self.nets(trainer)
-        self.avg = [WeightAverage(n, self.gamma) for n in nets]
+        self.avg = [WeightAverage(n, self.gamma, self.rampup) for n in nets]
         self.both = [ElrTargets(trainer.data.n_train, self.num_classes, self.beta, trainer.device)
                      for _ in nets]
         self.targets = self.both[0]  # network 1's targets are the ones measured
@@ -130,4 +142,5 @@ class ElrPlusHooks(ElrHooks):
         return total.detach() / 2
 
     def predict(self, trainer, x):
-        return 0.5 * (self.avg[0].model(x).float() + self.avg[1].model(x).float())
+        nets = [a.model for a in self.avg] if self.use_avg else self.nets(trainer)
+        return 0.5 * (nets[0](x).float() + nets[1](x).float())

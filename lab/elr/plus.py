@@ -7,14 +7,21 @@ Conventions (official ``ELR_plus/trainer/trainer.py`` unless stated):
   and pairs each example with a random permutation of the batch; ``x``, ``y`` (one-hot)
   and the targets ``t`` are mixed with the same ``l'`` and pairing.
 - the averaged weights follow ``theta_bar <- a theta_bar + (1 - a) theta`` after every
-  optimiser step with ``a = min(1 - 1/(k+1), gamma)`` at update ``k`` (the official
-  code's non-ramped variant), which makes the paper's zero initialisation irrelevant:
-  the first update copies the weights. Floating-point buffers (batch-norm statistics)
-  are averaged the same way so the averaged network can be evaluated in eval mode.
+  optimiser step ``k`` (counted from 1). With ``rampup = R > 0`` (the official configs:
+  ``ema_update`` true, ``ema_step`` 40000) ``a = gamma exp(-5 (1 - min(k, R)/R)^2)``, the
+  sigmoid ramp-up, so the average follows the network closely at first; with ``R = 0``
+  ``a = min(1 - 1/k, gamma)`` (the official non-ramped variant, one step earlier). Either
+  way the first update copies or nearly copies the weights, which makes the paper's zero
+  start irrelevant.
+- as in the official code only the parameters are averaged. Buffers (batch-norm running
+  statistics) are copied from the live network after every step, so the averaged network
+  can be evaluated in eval mode; the official averaged networks instead keep their own
+  statistics, updated by their train-mode forward passes.
 """
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import torch
@@ -34,14 +41,22 @@ def mixup(x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, alpha: float,
     return mix(x), mix(y), mix(t), l
 
 
+def average_momentum(step: int, gamma: float, rampup: int) -> float:
+    """The averaging momentum ``a`` after optimiser step ``step`` (from 1); module docstring."""
+    if rampup > 0:
+        phase = 1.0 - min(step, rampup) / rampup
+        return gamma * math.exp(-5.0 * phase * phase)
+    return min(1.0 - 1.0 / step, gamma)
+
+
 class WeightAverage:
     """An untrained copy of ``model`` holding the exponential moving average of its
-    weights with momentum ``gamma`` (see the module docstring)."""
+    parameters with momentum ``gamma``, ramped over ``rampup`` steps (module docstring)."""
 
-    def __init__(self, model: nn.Module, gamma: float):
+    def __init__(self, model: nn.Module, gamma: float, rampup: int = 0):
         if not 0.0 <= gamma < 1.0:
             raise ValueError(f"gamma must be in [0, 1), got {gamma}")
-        self.gamma = float(gamma)
+        self.gamma, self.rampup = float(gamma), int(rampup)
         self.model = copy.deepcopy(model).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
@@ -49,10 +64,9 @@ class WeightAverage:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        a = min(1.0 - 1.0 / (self.updates + 1), self.gamma)
-        for avg, cur in zip(self.model.state_dict().values(), model.state_dict().values()):
-            if avg.is_floating_point():
-                avg.lerp_(cur, 1.0 - a)
-            else:
-                avg.copy_(cur)
+        a = average_momentum(self.updates + 1, self.gamma, self.rampup)
+        for avg, cur in zip(self.model.parameters(), model.parameters()):
+            avg.lerp_(cur, 1.0 - a)
+        for avg, cur in zip(self.model.buffers(), model.buffers()):
+            avg.copy_(cur)
         self.updates += 1

@@ -37,6 +37,7 @@ class ExperimentLike(Protocol):
     title: str
     spec: Spec
     presets: Mapping[str, Values]
+    preset_notes: Mapping[str, str]
     order: int
 
     def check(self, params: Values) -> None: ...
@@ -72,6 +73,8 @@ class Experiment:
     presets: Mapping[str, Any] = field(default_factory=dict)
     checks: Sequence[Check] = ()
     order: int = 100
+    #: a line saying what a preset is for, by preset name (shown by ``noiselab list``)
+    preset_notes: Mapping[str, str] = field(default_factory=dict)
 
     def check(self, params: Values) -> None:
         """Every cross-parameter and environment check; raises ParamError."""
@@ -95,8 +98,8 @@ class Experiment:
 def conform(obj: Any, where: str) -> ExperimentLike:
     """``obj`` if it meets the contract, else :class:`ExperimentError` saying what is missing."""
     if not isinstance(obj, ExperimentLike):
-        missing = [n for n in ("name", "title", "spec", "presets", "order", "check", "layout", "run", "validate",
-                               "resolve") if not hasattr(obj, n)]
+        missing = [n for n in ("name", "title", "spec", "presets", "preset_notes", "order", "check", "layout",
+                               "run", "validate", "resolve") if not hasattr(obj, n)]
         raise ExperimentError(f"{where}: {obj!r} is not an experiment; it lacks {', '.join(missing)}")
     problems = []
     if not (isinstance(obj.name, str) and obj.name):

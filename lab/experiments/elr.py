@@ -10,8 +10,9 @@ Every epoch (epoch 0 = before training) the row holds the engine's series plus, 
 clean and the wrongly labelled training examples, the fractions predicted as the true
 label / the wrong given label / another class, the mean true-class probability and the
 true-class entry of the Lemma-2 coefficient ``p - y + lambda g`` (:mod:`lab.elr.memorization`),
-the best test accuracy so far and ``reg`` (mean ELR term of the epoch's batches; for ELR+
-the measurements use the averaged networks' prediction and network 1's targets and term).
+the best test accuracy so far (NaN at epoch 0) and ``reg`` (mean ELR term of the epoch's
+batches; for ELR+ the measurements use the prediction chosen by ``elr_plus_predict``, raw
+networks by default, and network 1's targets and term).
 
 Presets: the paper's CIFAR settings (see :data:`PAPER_SETTINGS`) and quick ones on the
 built-in ``digits`` data.
@@ -50,6 +51,12 @@ SPEC = Spec(
           help="beta, target momentum t <- beta t + (1 - beta) p (paper: 0.7 CIFAR-10, 0.9 CIFAR-100)."),
     Param("ema_momentum", "float", 0.997, low=0.0, high=0.99999, group=G,
           help="ELR+ gamma: momentum of each network's weight average (paper: 0.997)."),
+    Param("ema_rampup", "int", 0, low=0, high=100_000_000, unit="steps", group=G,
+          help="ELR+ sigmoid ramp of the average's momentum, gamma exp(-5 (1 - k/R)^2) over the first R "
+               "optimiser steps (official configs: 40000); 0 = min(1 - 1/k, gamma)."),
+    Param("elr_plus_predict", "choice", "raw", choices=ElrPlusHooks.PREDICT, group=G,
+          help="ELR+ test accuracy and memorisation from the mean logits of the two networks (raw: "
+               "Algorithm 2 and the official code) or of their weight averages (averaged)."),
     Param("mixup_alpha", "float", 1.0, low=0.0, high=100.0, group=G,
           help="ELR+ mixup l ~ Beta(alpha, alpha), l' = max(l, 1 - l); 0 turns mixup off (paper: 1)."),
     # the quick digits setting as defaults, so a plain run shows memorisation and its prevention
@@ -65,7 +72,9 @@ SPEC = Spec(
 #: Table 1 but not these numbers; the ResNet-34 here is the pre-activation one.
 #: ELR+ (Algorithm 2; official ``ELR_plus/config_cifar10.json``): PreAct ResNet-18,
 #: 200 epochs, lr 0.02, weight decay 5e-4, mixup alpha 1, gamma 0.997, lambda 3, beta 0.7,
-#: cosine-annealed lr as the paper states (that config file multiplies by 0.1 at epoch 150).
+#: cosine-annealed lr as the paper states (that config file multiplies by 0.1 at epoch 150),
+#: the average's momentum ramped over the first 40000 steps (``ema_step``).
+#: CIFAR-10 asymmetric noise follows the official code's in-place flips (``asym_mode`` official).
 PAPER_SETTINGS = {
     ("cifar10", "elr"): dict(model="preact-resnet34", epochs=120, lr=0.02, momentum=0.9, weight_decay=1e-3,
                              batch=128, schedule="multistep", milestones=[40, 80], gamma=0.01,
@@ -75,7 +84,7 @@ PAPER_SETTINGS = {
                               elr_lambda=7.0, elr_beta=0.9),
     ("cifar10", "elr+"): dict(model="preact-resnet18", epochs=200, lr=0.02, momentum=0.9, weight_decay=5e-4,
                               batch=128, schedule="cosine", elr_lambda=3.0, elr_beta=0.7,
-                              ema_momentum=0.997, mixup_alpha=1.0),
+                              ema_momentum=0.997, ema_rampup=40_000, mixup_alpha=1.0),
 }
 #: noise settings of Table 1 offered as presets
 NOISE_SETTINGS = {"sym20": ("symmetric", 0.2), "sym40": ("symmetric", 0.4), "sym60": ("symmetric", 0.6),
@@ -92,7 +101,8 @@ def _paper_presets() -> dict:
                 continue
             for tag, (kind, rate) in NOISE_SETTINGS.items():
                 out[f"{dataset}-{method}-{tag}"] = dict(base, dataset=dataset, method=method, noise_type=kind,
-                                                        noise_rate=rate, augment="auto", normalise="channel")
+                                                        noise_rate=rate, augment="auto", normalise="channel",
+                                                        asym_mode="official" if dataset == "cifar10" else "exact")
     return out
 
 
@@ -108,7 +118,9 @@ CONVENTIONS = ("ELR loss = CE + lambda * batch-mean log(1 - <p, t>), p = softmax
                "targets t_i <- beta t_i + (1-beta) p_i/sum(p_i) (p detached, clamped) updated before each "
                "batch's loss from that batch's predictions; targets start at 0. Memorisation measured in "
                "eval mode on the training split without augmentation; coefficient = p - y + lambda g "
-               "(Lemma 2) at the true class, y = given label.")
+               "(Lemma 2) at the true class, y = given label. lambda is constant from the first step: the "
+               "official code can ramp it as lambda exp(-5 (1 - min(k, coef_step)/coef_step)^2) over "
+               "coef_step steps, which is not offered here (coef_step = 0 there is the same as here).")
 
 
 def layout(params: Mapping[str, Any]):
@@ -121,17 +133,21 @@ def _hooks(params: Mapping[str, Any], num_classes: int, seed: int) -> Memorizati
         return MemorizationHooks()
     if params["method"] == "elr":
         return ElrHooks(lam, beta, num_classes)
-    return ElrPlusHooks(lam, beta, num_classes, params["ema_momentum"], params["mixup_alpha"], seed)
+    return ElrPlusHooks(lam, beta, num_classes, params["ema_momentum"], params["mixup_alpha"], seed,
+                        params["ema_rampup"], params["elr_plus_predict"])
 
 
 def run(params: Mapping[str, Any], ctx) -> dict:
     data = load_data(params, ctx.device)
     data.save_labels(ctx)
-    ctx.attr("elr_conventions", CONVENTIONS)
+    ctx.attr("conventions", CONVENTIONS)
     plus = params["method"] == "elr+"
     if plus:
         model = nn.ModuleDict({"net1": model_from_params(params, data), "net2": model_from_params(params, data)})
-        ctx.attr("elr_plus_test_prediction", "mean of the logits of the two weight-averaged networks")
+        ctx.attr("elr_plus_test_prediction", "mean of the logits of the two "
+                 + ("weight-averaged networks" if params["elr_plus_predict"] == "averaged"
+                    else "networks (Algorithm 2, official code)")
+                 + "; targets from the other network's weight average")
     else:
         model = model_from_params(params, data)
     model = model.to(ctx.device)

@@ -6,7 +6,8 @@ Stored: ``phase_map/sigma_eps`` (columns, log-spaced), ``phase_map/y`` (rows; at
 ``name``), ``phase_map/phase`` (int8 codes, names in its ``names`` attribute, 0 = not
 computed yet), the per-point summaries ``phase_map/<summary>`` (loss0, loss_max,
 loss_final, wni_max, wni_final, decay_step, blowup_step; steps are NaN when never
-reached), the paper's phase ``phase_map/theory_phase`` and the boundaries
+reached), the theory's phase ``phase_map/theory_phase`` (divergent above the two-layer
+estimate ``sigma_eps2_div_uv``), the paper's ``phase_map/paper_phase`` and the boundaries
 ``theory/sigma_eps2_*`` per row. Rows are written as their block finishes
 (``series/rows_done`` counts them), so a viewer fills the map in live.
 """
@@ -22,7 +23,7 @@ from ..nin.params import MODEL_PARAMS
 from ..nin.phase_map import SUMMARIES, Y_PARAMS, draws_for, run_block
 from ..params import Param, ParamError, Spec
 from ..runfile import Dataset
-from ..theory.nin import PHASE_CODE, PHASES, boundaries, theory_phase
+from ..theory.nin import PHASE_CODE, PHASES, boundaries, paper_phase, theory_phase
 from ._common import RUN_PARAMS
 from .base import Experiment
 
@@ -83,7 +84,8 @@ def layout(p: dict) -> list[Dataset]:
              Dataset("phase_map/sigma_eps", (ns,), growable=False, attrs={"unit": "", "log": True}),
              Dataset("phase_map/y", (ny,), growable=False, attrs={"name": p["y_param"], "log": p["y_log"]}),
              Dataset("phase_map/phase", (ny, ns), "i1", growable=False, attrs=names),
-             Dataset("phase_map/theory_phase", (ny, ns), "i1", growable=False, attrs=names)]
+             Dataset("phase_map/theory_phase", (ny, ns), "i1", growable=False, attrs=names),
+             Dataset("phase_map/paper_phase", (ny, ns), "i1", growable=False, attrs=names)]
             + [Dataset(f"phase_map/{k}", (ny, ns), growable=False) for k in SUMMARIES]
             + [Dataset(f"theory/{k}", (ny,), growable=False) for k in THEORY])
 
@@ -97,9 +99,12 @@ def run(p: dict, ctx) -> dict:
     b = boundaries(rows["lr"], rows["batch"], rows["sigma_x"], rows["M"], rows["w0_0"], rows["w1_0"], rows["w_NI0"])
     for k in THEORY:
         ctx.save(f"theory/{k}", b[k])
-    ctx.save("phase_map/theory_phase", theory_phase(sig[None, :] ** 2, {k: v[:, None] for k, v in b.items()}))
+    cells = {k: v[:, None] for k, v in b.items()}
+    ctx.save("phase_map/theory_phase", theory_phase(sig[None, :] ** 2, cells))
+    ctx.save("phase_map/paper_phase", paper_phase(sig[None, :] ** 2, cells))
     ctx.attr("conventions", "rows: y values, columns: sigma_eps; thresholds on sigma_eps^2; "
-                            "all points share the seed's draws")
+                            "all points share the seed's draws; theory_phase divergent above sigma_eps2_div_uv "
+                            "= 4/(lr (w1^2 + wNI^2)), paper_phase above the paper's sigma_eps2_div")
     ctx.append("series/rows_done", np.asarray([0]))
     draws = draws_for(p, p["y_param"], y, p["seed"])
     total, t_start = len(y) * p["steps"], time.monotonic()

@@ -5,7 +5,9 @@ Model, draws and phase rules: :mod:`lab.nin.toy`; theory boundaries (thresholds 
 sigma_eps^2, stored under ``theory/``): :mod:`lab.theory.nin`. Series (one row per step,
 row 0 the initial weights): ``w0, w1, w_NI``, ``loss`` (population loss of the current
 weights), ``batch_loss`` (the mini-batch loss of the step that led there; NaN on row 0)
-and the averaged dynamics ``avg_w0, avg_w1, avg_w_NI, avg_loss``. A blow-up ends the run
+and the averaged dynamics ``avg_w0, avg_w1, avg_w_NI, avg_loss``. Summary: the measured
+``phase``, ``theory_phase`` (divergence boundary: the two-layer estimate, which direct SGD
+follows) and ``paper_phase`` (the paper's boundaries). A blow-up ends the run
 with status ``diverged``; every row up to it is kept.
 """
 from __future__ import annotations
@@ -19,7 +21,7 @@ from ..nin.params import MODEL_PARAMS
 from ..nin.toy import ToyConfig, ToyDraws, averaged_run, classify, literal_run, series_summaries
 from ..params import Param, Spec
 from ..runfile import Dataset
-from ..theory.nin import PHASES, boundaries, population_loss, theory_phase
+from ..theory.nin import PHASES, boundaries, paper_phase, population_loss, theory_phase
 from ..context import scalar_series
 from ._common import RUN_PARAMS
 from .base import Experiment
@@ -60,11 +62,13 @@ def run(p: dict, ctx) -> dict:
     for k in THEORY:
         ctx.save(f"theory/{k}", b[k])
     s2 = p["sigma_eps"] ** 2
-    theory = PHASES[int(theory_phase(s2, b))]
+    theory, paper = PHASES[int(theory_phase(s2, b))], PHASES[int(paper_phase(s2, b))]
     ctx.attr("phase_names", json.dumps(PHASES))
     ctx.attr("conventions", "loss 1/(2|B|) sum (w1 (w0 x + wNI eps) - M x)^2; w -= lr * batch-mean gradient; "
-                            "theory thresholds on sigma_eps^2; series/loss = population loss")
-    ctx.summary.update({"theory_phase": theory, "sigma_eps2": s2, **b})
+                            "theory thresholds on sigma_eps^2; series/loss = population loss; theory_phase "
+                            "divergent above the two-layer estimate sigma_eps2_div_uv = 4/(lr (w1^2 + wNI^2)), "
+                            "paper_phase above the paper's max(2/B0, 2/B~0) = sigma_eps2_div")
+    ctx.summary.update({"theory_phase": theory, "paper_phase": paper, "sigma_eps2": s2, **b})
     avg = averaged_run(cfg, w_init, p["steps"])
     avg_loss = population_loss(avg[:, 0], avg[:, 1], avg[:, 2], s2, p["sigma_x"], p["M"])
 

@@ -11,10 +11,13 @@ from the cloud (whose spread is a few hundredths), so the noiseless path is visi
 
 Stored (see ``docs/runfile.md``): ``data/x, data/y, data/beta_star, data/beta_hat``,
 ``theory/cov_exact`` (exact stationary covariance for iid batches, :mod:`lab.theory.ols`),
-``theory/cov_paper`` (the paper's ``lr sigma2 / (2B) I``), the kept iterates
-``series/step, series/beta_noisy, series/beta_clean``, and after every block the running
-empirical covariance of the noisy cloud after burn-in, ``stats/step, stats/mean_noisy,
-stats/cov_noisy``. The simulation is :class:`lab.sgd.least_squares.LeastSquaresSGD`.
+``theory/cov_paper`` (the paper's ``lr sigma2 / (2B) I``), ``theory/fourth_moment_rate``
+(spectral radius of ``E[A (x) A (x) A (x) A]``; at 1 or more the empirical covariance has no
+finite error bar, said in the summary's ``cov_error_bar`` and the ``note_heavy_tail``
+attribute), the kept iterates ``series/step, series/beta_noisy, series/beta_clean``, and
+after every block the running empirical covariance of the noisy cloud after burn-in and
+its batch-means standard error, ``stats/step, stats/mean_noisy, stats/cov_noisy,
+stats/cov_noisy_se`` (:class:`lab.sgd.cloud.CloudStats`). The simulation is :class:`lab.sgd.least_squares.LeastSquaresSGD`.
 """
 from __future__ import annotations
 
@@ -26,9 +29,10 @@ import torch
 from ..context import Diverged
 from ..params import Param, ParamError, Spec
 from ..runfile import Dataset
-from ..sgd.cloud import CloudStats, burn_in, rel_err
+from ..sgd.cloud import N_BATCHES, CloudStats, burn_in, heavy_tail_note, kept_after, rel_err
 from ..sgd.least_squares import BATCHINGS, NOISE_TIMINGS, LeastSquaresSGD
-from ..theory.ols import exact_covariance, least_squares, mean_square_rate, paper_covariance
+from ..theory.ols import (exact_covariance, fourth_moment_rate, least_squares, mean_square_rate,
+                          paper_covariance)
 from ._common import RUN_PARAMS
 from .base import Experiment
 
@@ -79,7 +83,9 @@ PRESETS = {
 
 CONVENTIONS = ("per-sample loss 1/2 (x_i.beta - y_i)^2; step beta <- beta - lr (1/B) sum_{i in S_k} "
                "x_i (x_i.beta - y_i), S_k = B distinct sample indices; the noisy and noiseless runs "
-               "share x, every S_k and the start point")
+               "share x, every S_k and the start point. The paper's Eq. 14 writes the loss without the 1/2, "
+               "(x_i.beta - y_i)^2: its gradient is twice ours, so its lr is half of the lr here for the "
+               "same steps")
 
 
 def covariance_matrix(x_cov) -> np.ndarray:
@@ -120,12 +126,17 @@ def layout(p: dict) -> list[Dataset]:
         Dataset("stats/cov_noisy", (2, 2), chunk_rows=64,
                 attrs={"description": "empirical covariance (ddof=1) of the noisy iterates at multiples of "
                                       "stride after burn-in, as of stats/step"}),
+        Dataset("stats/cov_noisy_se", (2, 2), chunk_rows=64,
+                attrs={"description": f"batch-means standard error of stats/cov_noisy ({N_BATCHES} batches of "
+                                      "consecutive kept iterates; NaN before 2 batches are complete)"}),
         fixed("data/x", (n, 2), "samples x_i ~ N(0, Sigma)"),
         fixed("data/y", (n,), "labels of the noisy run (fixed noise) or the base labels x.beta* (redraw)"),
         fixed("data/beta_star", (2,), "true coefficients"),
         fixed("data/beta_hat", (2,), "least-squares solution on data/y: the centre of the noisy cloud"),
         fixed("theory/cov_exact", (2, 2), "exact stationary covariance of beta_noisy - beta_hat, iid batches"),
         fixed("theory/cov_paper", (2, 2), "the paper's approximation lr sigma2 / (2B) I"),
+        fixed("theory/fourth_moment_rate", (), "spectral radius of E[A (x) A (x) A (x) A], A = I - lr H: "
+                                              ">= 1 means no finite fourth moment, no error bar on the covariance"),
     ]
 
 
@@ -137,7 +148,7 @@ def draw_data(p: dict, generator: torch.Generator) -> tuple[np.ndarray, np.ndarr
     return x, eps
 
 
-def _notes(p: dict, rate: float) -> dict:
+def _notes(p: dict, rate: float, rate4: float) -> dict:
     noise, batching = p["noise"], p["batching"]
     if noise == "fixed":
         labels = ("data/y holds the noisy labels y~ = x.beta* + eps used by the noisy run; the noiseless "
@@ -156,7 +167,7 @@ def _notes(p: dict, rate: float) -> dict:
                   "approximation")
     if not rate < 1.0:
         exact += f"; NaN here: mean-square rate {rate:.4g} >= 1, SGD has no stationary covariance"
-    return {
+    notes = {
         "conventions": CONVENTIONS,
         "note_labels": labels,
         "note_cov_exact": exact,
@@ -165,8 +176,12 @@ def _notes(p: dict, rate: float) -> dict:
         "note_start": "both runs start at the 'start' parameter; the paper does not state its start point",
         "note_kept_steps": "series/step: every step from 0 to stride, then every stride-th step, then the last",
         "note_stats": ("stats/*: running mean and covariance (ddof=1) of beta_noisy at steps that are multiples "
-                       "of stride and >= burn_in_steps, one row per computed block"),
+                       "of stride and >= burn_in_steps, one row per computed block; stats/cov_noisy_se by batch "
+                       "means of e e^T, e = beta_noisy - beta_hat (valid when theory/fourth_moment_rate < 1)"),
     }
+    if not rate4 < 1.0:
+        notes["note_heavy_tail"] = heavy_tail_note(rate4)
+    return notes
 
 
 def run(p: dict, ctx) -> dict:
@@ -180,22 +195,29 @@ def run(p: dict, ctx) -> dict:
     cov_exact = exact_covariance(x, y, lr, batch, p["noise"], sigma2)
     cov_paper = paper_covariance(x, sigma2, lr, batch)
     rate = mean_square_rate(x, lr, batch)
+    rate4 = fourth_moment_rate(x, lr, batch)
     burn = burn_in(p["steps"], rate)
     for path, value in (("data/x", x), ("data/y", y), ("data/beta_star", beta_star), ("data/beta_hat", beta_hat),
-                        ("theory/cov_exact", cov_exact), ("theory/cov_paper", cov_paper)):
+                        ("theory/cov_exact", cov_exact), ("theory/cov_paper", cov_paper),
+                        ("theory/fourth_moment_rate", rate4)):
         ctx.save(path, value)
-    for key, value in _notes(p, rate).items():
+    notes = _notes(p, rate, rate4)
+    for key, value in notes.items():
         ctx.attr(key, value)
     ctx.attr("burn_in_steps", burn)
     ctx.summary.update({"beta_hat": beta_hat.tolist(), "cov_exact": cov_exact.tolist(),
-                        "cov_paper": cov_paper.tolist(), "ms_rate": rate, "burn_in_steps": burn})
+                        "cov_paper": cov_paper.tolist(), "ms_rate": rate, "fourth_moment_rate": rate4,
+                        "burn_in_steps": burn})
+    if "note_heavy_tail" in notes:
+        ctx.summary["cov_error_bar"] = notes["note_heavy_tail"]
 
     engine_seed = int(torch.randint(2**62, (1,), generator=gen))
     engine = LeastSquaresSGD(
         x[None], beta_star[None], np.asarray(p["start"], np.float64)[None], lr=lr, batch=batch,
         labels=y[None], noise=p["noise"], sigma2=[sigma2], batching=p["batching"],
         generator=torch.Generator(ctx.device).manual_seed(engine_seed), device=ctx.device)
-    cloud = CloudStats(beta_hat)
+    cloud = CloudStats(beta_hat, max(1, kept_after(p["steps"], p["stride"], burn) // N_BATCHES))
+    heavy = not rate4 < 1.0
     for block in engine.blocks(p["steps"], p["stride"]):
         steps, noisy, clean = block.steps, block.noisy[0], block.clean[0]
         bad = ~(np.isfinite(noisy).all(1) & np.isfinite(clean).all(1)
@@ -212,7 +234,9 @@ def run(p: dict, ctx) -> dict:
             ctx.append("stats/step", steps[-1:])
             ctx.append("stats/mean_noisy", cloud.mean()[None])
             ctx.append("stats/cov_noisy", cloud.cov()[None])
-        ctx.summary.update(_headline(cloud, cov_exact, cov_paper, beta_hat, beta_star, steps[-1], noisy[-1], clean[-1]))
+            ctx.append("stats/cov_noisy_se", np.full((1, 2, 2), np.nan) if heavy else cloud.cov_se()[None])
+        ctx.summary.update(_headline(cloud, cov_exact, cov_paper, beta_hat, beta_star, steps[-1], noisy[-1], clean[-1],
+                                     heavy))
         ctx.progress(int(steps[-1]), p["steps"])
         ctx.check_cancel()
     return ctx.summary
@@ -224,7 +248,9 @@ def _emit(ctx, steps, noisy, clean) -> None:
     ctx.append("series/beta_clean", clean)
 
 
-def _headline(cloud: CloudStats, cov_exact, cov_paper, beta_hat, beta_star, step, noisy, clean) -> dict:
+def _headline(cloud: CloudStats, cov_exact, cov_paper, beta_hat, beta_star, step, noisy, clean, heavy) -> dict:
+    """The summary after a block; the standard error and effective sample size are NaN
+    when the fourth-moment rate is >= 1 (``heavy``): there is none to estimate."""
     cov = cloud.cov()
     return {
         "final_step": int(step),
@@ -234,6 +260,9 @@ def _headline(cloud: CloudStats, cov_exact, cov_paper, beta_hat, beta_star, step
         "n_cov_samples": cloud.n,
         "mean_noisy": cloud.mean().tolist(),
         "cov_empirical": cov.tolist(),
+        "cov_empirical_se": (np.full((2, 2), np.nan) if heavy else cloud.cov_se()).tolist(),
+        "cov_ess": math.nan if heavy else cloud.ess(),
+        "cov_batches": len(cloud.batch_means),
         "rel_err_exact": rel_err(cov, cov_exact),
         "rel_err_paper": rel_err(cov, cov_paper),
     }

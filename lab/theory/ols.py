@@ -41,8 +41,26 @@ The paper's approximation (Proposition 2) replaces the extra noise by
 stationary covariance of that Ornstein-Uhlenbeck process solves
 ``Sigma_N M + M Sigma_N = (lr sigma2 / B) Sigma_N``, i.e. ``M = lr sigma2 / (2B) I``.
 It drops the ``lr^2`` term and the mini-batch noise of the noiseless gradient.
+
+Heavy tails. ``A = I - lr H`` is the batch mean of ``A_i = I - lr x_i x_i^T``, so for every
+order ``k`` ``E[A^(x)k] = B^-k sum_{i_1..i_k} P(all distinct i's in S) A_{i_1} (x) .. (x) A_{i_k}``,
+where a set of ``m`` distinct samples lies in the batch with probability
+``p_m = B (B-1) .. (B-m+1) / (N (N-1) .. (N-m+1))``. Grouping the index tuples by the set
+partition ``pi`` of the ``k`` positions on which they agree and Moebius-inverting the sum over
+distinct indices (partition lattice, ``mu(pi, sigma) = prod_blocks (-1)^(n-1) (n-1)!``)::
+
+    E[A^(x)k] = B^-k sum_sigma c_sigma U_sigma,   c_sigma = sum_{pi finer than sigma} p_|pi| mu(pi, sigma)
+
+with ``U_sigma`` the unrestricted sum: one free sample index per block of ``sigma``
+(for k = 2 this is the ``E[H (x) H]`` above). The spectral radius of ``E[A^(x)4]`` on the
+symmetric tensors (``fourth_moment_rate``) is the per-step factor of ``E[e^(x)4]`` and so
+of ``E|e|^4`` without noise; at 1 or more the stationary law has no finite fourth moment
+(when the noise is not degenerate), and the empirical covariance no finite sampling error.
 """
 from __future__ import annotations
+
+import itertools
+import math
 
 import numpy as np
 
@@ -94,6 +112,74 @@ def gradient_noise_covariance(x: np.ndarray, y: np.ndarray, batch: int, noise: s
     r = np.asarray(y, np.float64) - x @ least_squares(x, y)
     p1, p2 = inclusion_probabilities(n, batch)
     return (p1 - p2) / batch**2 * (x * (r * r)[:, None]).T @ x
+
+
+def set_partitions(k: int) -> list[tuple[tuple[int, ...], ...]]:
+    """Every partition of the positions ``0..k-1`` into blocks (15 for k = 4)."""
+    if k == 0:
+        return [()]
+    out = []
+    for rest in set_partitions(k - 1):
+        out.append(rest + ((k - 1,),))
+        for j in range(len(rest)):
+            out.append(rest[:j] + (rest[j] + (k - 1,),) + rest[j + 1:])
+    return out
+
+
+def distinct_inclusion(n: int, batch: int, m: int) -> float:
+    """``p_m``: ``m`` given distinct samples all lie in a uniformly random batch of
+    ``batch`` distinct indices out of ``n`` (``p_1 = B/N``, ``p_2 = B(B-1)/(N(N-1))``)."""
+    p = 1.0
+    for j in range(m):
+        p *= max(batch - j, 0) / (n - j)
+    return p
+
+
+def _moebius(fine, coarse) -> int:
+    """``mu(fine, coarse)`` on the partition lattice, 0 unless ``fine`` refines ``coarse``."""
+    counts = []
+    for block in coarse:
+        inside = [b for b in fine if set(b) <= set(block)]
+        if sum(len(b) for b in inside) != len(block):
+            return 0
+        counts.append(len(inside))
+    return int(np.prod([(-1) ** (c - 1) * math.factorial(c - 1) for c in counts]))
+
+
+def moment_operator(x: np.ndarray, lr: float, batch: int, k: int) -> np.ndarray:
+    """``E[A (x) .. (x) A]`` (k factors, ``(d^k, d^k)``), ``A = I - lr H``, exact over the
+    uniformly random batch of ``batch`` distinct samples (module docstring, Heavy tails)."""
+    x = np.asarray(x, dtype=np.float64)
+    n, d = x.shape
+    a = np.eye(d)[None] - lr * np.einsum("ni,nj->nij", x, x)
+    parts = set_partitions(k)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    rows, cols = letters[:k], letters[k:2 * k]
+    out = np.zeros((d,) * (2 * k))
+    for sigma in parts:
+        c = sum(distinct_inclusion(n, batch, len(pi)) * _moebius(pi, sigma) for pi in parts)
+        if c == 0.0:
+            continue
+        sample = {p: "ABCDEFGH"[j] for j, block in enumerate(sigma) for p in block}
+        spec = ",".join(f"{sample[p]}{rows[p]}{cols[p]}" for p in range(k)) + "->" + rows + cols
+        out += c * np.einsum(spec, *([a] * k), optimize=True)
+    return out.reshape(d**k, d**k) / batch**k
+
+
+def _symmetriser(d: int, k: int) -> np.ndarray:
+    """The projector onto symmetric tensors of order ``k`` over ``R^d``, ``(d^k, d^k)``."""
+    eye = np.eye(d**k).reshape((d,) * k + (d**k,))
+    perms = list(itertools.permutations(range(k)))
+    return sum(np.transpose(eye, p + (k,)).reshape(d**k, d**k) for p in perms) / len(perms)
+
+
+def fourth_moment_rate(x: np.ndarray, lr: float, batch: int) -> float:
+    """Spectral radius of ``E[A (x) A (x) A (x) A]`` on symmetric tensors: the per-step
+    factor of ``E[e^(x)4]``. At 1 or more the iterates' stationary law (if any) has an
+    infinite fourth moment and their sample covariance no finite error bar."""
+    d = np.asarray(x).shape[1]
+    s = _symmetriser(d, 4)
+    return float(np.max(np.abs(np.linalg.eigvals(s @ moment_operator(x, lr, batch, 4) @ s))))
 
 
 def mean_square_operator(x: np.ndarray, lr: float, batch: int) -> np.ndarray:

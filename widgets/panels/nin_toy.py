@@ -117,6 +117,7 @@ class Panel(QWidget):
         s = run.header.summary
         if "phase" in s:
             text = (f"phase: <b>{s['phase']}</b> (rules in lab/nin/toy.py) · theory: <b>{s.get('theory_phase', '?')}</b>"
+                    f" (paper: {s.get('paper_phase', '?')})"
                     f" · σ_ε² = {s.get('sigma_eps2', float('nan')):.4g} · boundaries on σ_ε²: "
                     f"dec {s.get('sigma_eps2_dec', float('nan')):.3g}, cat {s.get('sigma_eps2_cat', float('nan')):.3g}, "
                     f"div {s.get('sigma_eps2_div', float('nan')):.3g} (two-layer limit {s.get('sigma_eps2_div_uv', float('nan')):.3g})")

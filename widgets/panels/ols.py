@@ -5,7 +5,8 @@ large, with the most recent iterates as dots), the noiseless path, β*, β_hat (
 least-squares solution) and the 2σ ellipses of the exact stationary covariance M and of
 the paper's approximation, both centred at β_hat. Right: distances |β − β_hat| and
 |β − β*| against iteration on log axes, and a table of the cloud's empirical covariance
-(as the experiment measured it) against both predictions.
+± its batch-means standard error (as the experiment measured it; no error bar when the
+fourth-moment rate is ≥ 1) against both predictions.
 """
 from __future__ import annotations
 
@@ -29,6 +30,16 @@ EXACT, PAPER = (0, 0, 0), GREEN
 NOISY_PATH_POINTS = 300
 #: iterates per distance curve (log-spaced)
 DIST_POINTS = 4000
+
+
+def empirical_se(run: RunData) -> np.ndarray | None:
+    """The standard error of :func:`empirical_cov`, from the same place (None if absent)."""
+    s = run.header.summary
+    if "cov_empirical" in s:
+        se = s.get("cov_empirical_se")
+        return None if se is None else np.asarray(se, dtype=float).reshape(2, 2)
+    stats = run.get("stats/cov_noisy_se")
+    return np.asarray(stats[-1], float) if stats is not None and len(stats) else None
 
 
 def empirical_cov(run: RunData) -> tuple[np.ndarray | None, str]:
@@ -205,15 +216,23 @@ class Panel(QWidget):
 
     def _refresh_table(self, run: RunData) -> None:
         emp, note = empirical_cov(run)
+        se = empirical_se(run)
         cols = [emp, run.get("theory/cov_exact"), run.get("theory/cov_paper")]
         for c, cov in enumerate(cols):
             for r, (i, j) in enumerate(((0, 0), (0, 1), (1, 1))):
                 ok = cov is not None and np.shape(cov) == (2, 2) and np.isfinite(cov[i][j])
-                item = QTableWidgetItem(_entry(np.asarray(cov, float), i, j) if ok else "–")
+                text = _entry(np.asarray(cov, float), i, j) if ok else "–"
+                if ok and c == 0 and se is not None and np.isfinite(se[i, j]):
+                    text += f" ± {se[i, j]:.2g}"
+                item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.table.setItem(r, c, item)
+        self.table.resizeColumnsToContents()
+        heavy = run.header.attrs.get("note_heavy_tail")
+        has_se = se is not None and np.isfinite(se).any()
+        bar = f" No error bar: {heavy}." if heavy else (" ± one batch-means standard error." if has_se else "")
         why = divergence_text(run)
-        self.cov_note.setText(f"Empirical: {note}." + (f"<br><font color='#b00'>{why}</font>" if why else ""))
+        self.cov_note.setText(f"Empirical: {note}.{bar}" + (f"<br><font color='#b00'>{why}</font>" if why else ""))
         for c, key in ((1, "note_cov_exact"), (2, "note_cov_paper")):
             self.table.horizontalHeaderItem(c).setToolTip(str(run.header.attrs.get(key, "")))
 
@@ -224,7 +243,7 @@ class Panel(QWidget):
             for c in range(3):
                 item = self.table.item(r, c)
                 if item is not None and item.text() != "–":
-                    out[r, c] = float(item.text())
+                    out[r, c] = float(item.text().split(" ± ")[0])
         return out
 
     def zoom_to_cloud(self) -> None:
