@@ -272,7 +272,7 @@ class MainWindow(QMainWindow):
                 s.wait()
             for w in sweeps:
                 w.thread.wait()
-        self.browser.timer.stop()
+        self.browser.shutdown()
         for tab in self.tab_of.values():
             tab.timer.stop()
             for s in tab.sources:
