@@ -131,3 +131,20 @@ def test_csv_export_has_one_row_per_run_with_params_and_summary(folder, tmp_path
         rows = list(csv.DictReader(f))
     assert [float(r["summary.final_loss"]) for r in rows] == [1 / 2, 1 / 3]
     assert [float(r["lr"]) for r in rows] == [0.002, 0.003]
+
+
+def test_many_new_files_are_read_alike_by_other_processes(tmp_path):
+    from lab.library.catalog import CHUNK, POOL_FROM
+
+    folder = str(tmp_path)
+    make_runs(folder, POOL_FROM + 2 * CHUNK, sweep_every=3)
+    here, there = Catalog(folder), Catalog(folder, processes=2)
+    synced(here)
+    first, _, more = there.sync()
+    assert more and len(first) == CHUNK  # a first part at once, read here while the processes start
+    while more:
+        _, _, more = there.sync()
+    assert there._pool is not None
+    assert {k: (r.status, r.params, r.summary, r.group) for k, r in there.records.items()} == \
+        {k: (r.status, r.params, r.summary, r.group) for k, r in here.records.items()}
+    there.close()

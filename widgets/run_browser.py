@@ -11,6 +11,7 @@ Files that a worker of this window is writing are never opened: their row comes 
 from __future__ import annotations
 
 import os
+import time
 from typing import Callable
 
 from PySide6.QtCore import QCoreApplication, QItemSelectionModel, Qt, QTimer, Signal
@@ -27,8 +28,10 @@ from workers.index_worker import start_indexer
 from .run_table import DATE, FIXED, GROUP_SUFFIX, NAME, NOTE, PARAMS, STATUS, TAGS, RunFilterProxy, RunTableModel
 
 SCAN_INTERVAL_MS = 1500
+#: records read by the indexer reach the table at most this often
+APPLY_MS = 500
 #: column widths in characters (no resize-to-contents: it would read every row)
-WIDTHS = {NAME: 34, STATUS: 16, DATE: 19, PARAMS: 36, TAGS: 14, NOTE: 20}
+WIDTHS = {NAME: 30, STATUS: 16, DATE: 22, PARAMS: 40, TAGS: 14, NOTE: 20}
 ALL = "all"
 
 
@@ -56,6 +59,11 @@ class RunBrowser(QWidget):
         self.undo_stack: list[Moved] = []
         self._busy = False
         self._again = False
+        self._pending: dict = {}  # records read but not yet in the table
+        self._apply_timer = QTimer(self)
+        self._apply_timer.setSingleShot(True)
+        self._apply_timer.setInterval(APPLY_MS)
+        self._apply_timer.timeout.connect(self._apply_pending)
 
         self.model = RunTableModel(self)
         self.proxy = RunFilterProxy(self.model, self)
@@ -205,7 +213,7 @@ class RunBrowser(QWidget):
     def idle(self) -> bool:
         """No scan running or waiting: every file changed before the last
         :meth:`refresh` is in the table."""
-        return not (self._busy or self._again)
+        return not (self._busy or self._again or self._pending)
 
     def shutdown(self) -> None:
         """Stop scanning and end the indexer's thread (the window is closing)."""
@@ -221,18 +229,37 @@ class RunBrowser(QWidget):
 
     def _on_loaded(self, folder: str, records: list) -> None:
         if folder == self.folder:
+            self._pending.clear()
             self.model.reset(records)
             self._update_count()
 
     def _on_changed(self, records: list) -> None:
-        self.model.update(records)
-        self._update_count()
+        """Records arrive in batches while the indexer reads; they are applied together
+        at most every :data:`APPLY_MS` (each application re-sorts the table)."""
+        for r in records:
+            self._pending[r.rel] = r
+        if not self._apply_timer.isActive():
+            self._apply_timer.start()
+
+    def _apply_pending(self) -> None:
+        """Put the records read so far into the table; the next batch waits five times
+        as long as this took (at least :data:`APPLY_MS`), so that a first scan of
+        thousands of files leaves the GUI thread mostly free."""
+        self._apply_timer.stop()
+        if self._pending:
+            t0 = time.perf_counter()
+            records, self._pending = list(self._pending.values()), {}
+            self.model.update(records)
+            self._update_count()
+            self._apply_timer.setInterval(max(APPLY_MS, int(5e3 * (time.perf_counter() - t0))))
 
     def _on_removed(self, rels: list) -> None:
+        self._apply_pending()
         self.model.remove(rels)
         self._update_count()
 
     def _on_synced(self) -> None:
+        self._apply_pending()
         self._busy = False
         self.synced.emit()
         if self._again:
@@ -371,6 +398,7 @@ class RunBrowser(QWidget):
             self._move.emit(rels, where)
 
     def _on_moved(self, moved: Moved, where: str) -> None:
+        self._apply_pending()
         self.model.remove([r.rel for r in moved.records])
         self.undo_stack.append(moved)
         self.undo_button.setEnabled(True)

@@ -56,7 +56,6 @@ class RunTableModel(QAbstractTableModel):
     Signal ``annotated(rel, tags, note)`` when a tags or note cell is edited."""
 
     annotated = Signal(str, list, str)
-    contents_changed = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -68,6 +67,11 @@ class RunTableModel(QAbstractTableModel):
         self._row: dict[str, int] = {}     # key -> row
         self._groups: dict[str, list[str]] = {}
         self._placeholders: set[str] = set()  # live runs listed before their file is indexed
+        self._text: dict[str, list] = {}  # key -> display texts of its row, made when first shown
+        self.expanded: set[str] = set()  # sweep rows whose runs are shown
+        #: called with the new contents in place, before views hear of them (the proxy
+        #: computes its rows there, so that it filters once, not twice)
+        self.before_publish = lambda: None
         self._sort = (DATE, Qt.DescendingOrder)
 
     # -- contents ---------------------------------------------------------------------------
@@ -77,8 +81,8 @@ class RunTableModel(QAbstractTableModel):
         self.records = {r.rel: r for r in records}
         self._placeholders.clear()
         self._rebuild()
+        self.before_publish()
         self.endResetModel()
-        self.contents_changed.emit()
 
     def update(self, records: list[Record]) -> None:
         """New or changed runs: a changed run's row is updated in place; new runs re-sort
@@ -87,13 +91,15 @@ class RunTableModel(QAbstractTableModel):
         if not new:
             for r in records:
                 self.records[r.rel] = r
+                self._text.pop(r.rel, None)
+                self._text.pop(r.group + GROUP_SUFFIX, None)
             if self._metric_keys() == self.metrics:
+                self.before_publish()
                 last = self.columnCount() - 1
                 for r in records:
                     for key in (r.rel, r.group + GROUP_SUFFIX) if r.group else (r.rel,):
                         row = self._row[key]
                         self.dataChanged.emit(self.index(row, 0), self.index(row, last))
-                self.contents_changed.emit()
                 return
 
         def add():
@@ -105,8 +111,8 @@ class RunTableModel(QAbstractTableModel):
             self.beginResetModel()  # columns come or go
             add()
             self._rebuild()
+            self.before_publish()
             self.endResetModel()
-            self.contents_changed.emit()
         else:
             self._relayout(add)
 
@@ -140,16 +146,16 @@ class RunTableModel(QAbstractTableModel):
         self._rebuild()
         self.changePersistentIndexList(old, [self.index(self._row[k], i.column()) if k in self._row else QModelIndex()
                                              for i, k in zip(old, old_keys)])
+        self.before_publish()
         self.layoutChanged.emit()
-        self.contents_changed.emit()
 
     def set_experiment(self, experiment: str) -> None:
         """Summary columns for ``experiment``'s runs (``""``: every experiment's)."""
         self.beginResetModel()
         self.experiment = experiment
         self._rebuild()
+        self.before_publish()
         self.endResetModel()
-        self.contents_changed.emit()
 
     def _metric_keys(self) -> list[str]:
         return self._metric_keys_with(())
@@ -160,11 +166,20 @@ class RunTableModel(QAbstractTableModel):
         keys: dict[str, None] = {}
         for r in (*self.records.values(), *extra):
             if not self.experiment or r.experiment == self.experiment:
-                keys.update(dict.fromkeys(r.metrics()))
+                keys.update(dict.fromkeys(r.scalars))
         return list(keys)
+
+    def toggle(self, key: str) -> None:
+        """Expand or collapse the sweep row ``key``."""
+        self.expanded ^= {key}
+        row = self._row.get(key, -1)
+        if row >= 0:
+            self._text.pop(key, None)
+            self.dataChanged.emit(self.index(row, NAME), self.index(row, NAME))
 
     def _rebuild(self) -> None:
         """Groups, columns and the sorted row order (callers announce the change)."""
+        self._text.clear()
         for rel, (experiment, _status) in self.live.items():
             if rel not in self.records:
                 self.records[rel] = Record(rel, 0, 0, experiment, "running")
@@ -234,12 +249,12 @@ class RunTableModel(QAbstractTableModel):
             return ", ".join(r.tags)
         if column == NOTE:
             return r.note
-        return r.metrics().get(self.metrics[column - len(FIXED)], math.nan)
+        return r.scalars.get(self.metrics[column - len(FIXED)], math.nan)
 
     def _group_text(self, key: str, column: int) -> str:
         runs = [self.records[rel] for rel in self._groups.get(key[:-1], ())]
         if column == NAME:
-            return f"{key} ({len(runs)} runs)"
+            return ("\u25be " if key in self.expanded else "\u25b8 ") + f"{key} ({len(runs)} runs)"
         if column == EXPERIMENT:
             return ", ".join(sorted({r.experiment for r in runs if r.experiment}))
         if column == STATUS:
@@ -288,7 +303,12 @@ class RunTableModel(QAbstractTableModel):
         if role == KeyRole:
             return key
         group = self.is_group(key)
-        if role in (Qt.DisplayRole, Qt.EditRole, Qt.ToolTipRole):
+        if role == Qt.DisplayRole:
+            texts = self._text.get(key)
+            if texts is None:
+                texts = self._text[key] = [self._display(key, c) for c in range(self.columnCount())]
+            return texts[column]
+        if role in (Qt.EditRole, Qt.ToolTipRole):
             if group:
                 return self._group_text(key, column) if role != Qt.EditRole else None
             r = self.records[key]
@@ -296,13 +316,7 @@ class RunTableModel(QAbstractTableModel):
             if role == Qt.ToolTipRole:
                 return r.rel if column == NAME else (r.error or self.status(r)) if column == STATUS else \
                     (str(v) if v not in ("", None) and not isinstance(v, float) else None)
-            if column == DATE:
-                return local_time(v)
-            if column == DURATION:
-                return duration_text(v)
-            if isinstance(v, float):
-                return "" if math.isnan(v) else f"{v:.4g}"
-            return v
+            return v if column in (TAGS, NOTE) else None
         if role == Qt.TextAlignmentRole:
             return int(Qt.AlignRight | Qt.AlignVCenter) if column >= len(FIXED) or column == DURATION else None
         if role == Qt.ForegroundRole and column == STATUS and not group:
@@ -312,6 +326,18 @@ class RunTableModel(QAbstractTableModel):
         if role == Qt.FontRole and group:
             return _BOLD
         return None
+
+    def _display(self, key: str, column: int) -> str:
+        if self.is_group(key):
+            return self._group_text(key, column)
+        v = self._value(self.records[key], column)
+        if column == DATE:
+            return local_time(v)
+        if column == DURATION:
+            return duration_text(v)
+        if isinstance(v, float):
+            return "" if math.isnan(v) else f"{v:.4g}"
+        return v
 
     def setData(self, index, value, role=Qt.EditRole):
         if role != Qt.EditRole or not (self.flags(index) & Qt.ItemIsEditable):
@@ -336,44 +362,58 @@ class RunFilterProxy(QSortFilterProxyModel):
         self.expression = ""
         self.experiment = ""
         self.status = ""
-        self.expanded: set[str] = set()
         self._test = parse("")
         self._accepted: set[str] = set()
-        model.contents_changed.connect(self.recompute)
+        self._match: dict[str, tuple] = {}  # rel -> (record, live?, passes): tested once per record
+        model.before_publish = self._update_accepted
 
     def set_filter(self, expression: str) -> None:
         """Raises :class:`lab.library.query.FilterError` for a bad expression (the
         filter in force stays)."""
         self._test = parse(expression)
         self.expression = expression.strip()
+        self._match.clear()
         self.recompute()
 
     def set_experiment(self, experiment: str) -> None:
         self.experiment = experiment
+        self._match.clear()
         self.recompute()
 
     def set_status(self, status: str) -> None:
         self.status = status
+        self._match.clear()
         self.recompute()
 
     def toggle(self, group_key: str) -> None:
-        self.expanded ^= {group_key}
+        self.model_.toggle(group_key)
         self.recompute()
 
+    def _passes(self, r: Record) -> bool:
+        return ((not self.experiment or r.experiment == self.experiment)
+                and (not self.status or self.model_.status(r).startswith(self.status)) and self._test(r))
+
     def recompute(self) -> None:
+        """Filter again (the filter changed)."""
+        self.beginFilterChange()
+        self._update_accepted()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def _update_accepted(self) -> None:
+        """The keys shown; only records new since the last call are tested."""
         m = self.model_
-        matched = {rel for rel, r in m.records.items()
-                   if (not self.experiment or r.experiment == self.experiment)
-                   and (not self.status or m.status(r).startswith(self.status))
-                   and self._test(r)}
+        cache, matched = self._match, []
+        for rel, r in m.records.items():
+            live = rel in m.live
+            hit = cache.get(rel)
+            if hit is None or hit[0] is not r or hit[1] != live:
+                hit = cache[rel] = (r, live, self._passes(r))
+            if hit[2]:
+                matched.append(r)
         filtering = bool(self.expression or self.status)
-        shown = {rel for rel in matched if not m.records[rel].group or filtering
-                 or m.records[rel].group + GROUP_SUFFIX in self.expanded}
-        shown |= {m.records[rel].group + GROUP_SUFFIX for rel in matched if m.records[rel].group}
-        if shown != self._accepted:
-            self.beginFilterChange()
-            self._accepted = shown
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        shown = {r.rel for r in matched if not r.group or filtering or r.group + GROUP_SUFFIX in m.expanded}
+        shown |= {r.group + GROUP_SUFFIX for r in matched if r.group}
+        self._accepted = shown
 
     def filterAcceptsRow(self, source_row, source_parent) -> bool:
         keys = self.model_.keys
@@ -382,14 +422,6 @@ class RunFilterProxy(QSortFilterProxyModel):
     def sort(self, column, order=Qt.AscendingOrder) -> None:
         """Sorted by the model (see the module docstring); the proxy keeps its order."""
         self.model_.sort(column, order)
-
-    def data(self, index, role=Qt.DisplayRole):
-        v = super().data(index, role)
-        if role == Qt.DisplayRole and index.column() == NAME:
-            key = super().data(index, KeyRole)
-            if key.endswith(GROUP_SUFFIX):
-                return ("\u25be " if key in self.expanded else "\u25b8 ") + v
-        return v
 
     def key(self, proxy_row: int) -> str:
         return self.data(self.index(proxy_row, 0), KeyRole)

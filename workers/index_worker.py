@@ -8,6 +8,8 @@ the table fills while the indexer works.
 """
 from __future__ import annotations
 
+import os
+
 from PySide6.QtCore import QThread, Signal, Slot
 
 from lab.library.catalog import Catalog, Moved
@@ -16,6 +18,8 @@ from .base import ThreadWorker, on_new_thread
 
 #: seconds of header reading between two batches sent to the window
 STEP_S = 0.3
+#: processes that read headers when many files are new (h5py holds the GIL while reading)
+READERS = max(1, min(4, (os.cpu_count() or 1)))
 
 
 class IndexWorker(ThreadWorker):
@@ -43,7 +47,7 @@ class IndexWorker(ThreadWorker):
     def open_folder(self, folder: str) -> None:
         if self.catalog is not None:
             self.catalog.close()
-        self.catalog = Catalog(folder)
+        self.catalog = Catalog(folder, processes=READERS)
         self.loaded.emit(self.catalog.folder, list(self.catalog.records.values()))
 
     @Slot(list)

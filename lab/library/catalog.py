@@ -7,9 +7,11 @@ unreadable with the reason. Files that a writer of this process holds are skippe
 caller (``skip``): HDF5 must not open them a second time."""
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Iterable
 
@@ -60,6 +62,18 @@ def read_record(folder: str, rel: str, mtime_ns: int, size: int) -> Record:
         return unreadable(rel, mtime_ns, size, f"{type(e).__name__}: {e}")
 
 
+def read_records(folder: str, items: list[tuple[str, tuple[int, int]]]) -> list[Record]:
+    """:func:`read_record` for many files (what a reading process is given)."""
+    return [read_record(folder, rel, mtime_ns, size).prepared() for rel, (mtime_ns, size) in items]
+
+
+#: from this many files to read on, they are read by other processes: h5py holds the GIL
+#: while it reads, which would stall the GUI thread of the process at every switch
+POOL_FROM = 50
+#: files per task of a reading process
+CHUNK = 64
+
+
 @dataclass
 class Moved:
     """Runs moved out of the listing (to the trash or the archive), enough to undo it."""
@@ -72,14 +86,28 @@ class Catalog:
     """The records of ``folder``, loaded from its index and brought up to date by
     :meth:`sync`. Not thread-safe: use it from one thread."""
 
-    def __init__(self, folder: str):
+    def __init__(self, folder: str, processes: int = 0):
+        """``processes``: how many reading processes a large scan may use (0: none)."""
         self.folder = os.path.abspath(folder)
+        self.processes = processes
+        self._pool: ProcessPoolExecutor | None = None
         self.index = RunIndex(self.folder)
-        self.records: dict[str, Record] = self.index.records()
+        self.records: dict[str, Record] = {rel: r.prepared() for rel, r in self.index.records().items()}
         self._unread: list | None = None  # files of the last scan still to read
 
     def close(self) -> None:
         self.index.close()
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def _read(self, items: list) -> list[Record]:
+        """Records of ``items`` (relative path, (mtime, size)): in this thread, or spread
+        over the reading processes when there are many."""
+        if self._pool is None or len(items) < POOL_FROM:
+            return read_records(self.folder, items)
+        chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
+        return [r for part in self._pool.map(read_records, [self.folder] * len(chunks), chunks) for r in part]
 
     def path(self, rel: str) -> str:
         return os.path.join(self.folder, rel)
@@ -103,15 +131,22 @@ class Catalog:
         skip = set(skip)
         changed, t0 = [], time.monotonic()
         while self._unread and time.monotonic() - t0 <= budget_s:
-            rel, (mtime_ns, size) = self._unread.pop()
-            if rel in skip:
-                continue
-            new = read_record(self.folder, rel, mtime_ns, size)
-            old = self.records.get(rel)
-            if old is not None and old.pending:
-                new.tags, new.note, new.pending = old.tags, old.note, old.pending  # edits not yet in the file
-            self.records[rel] = new
-            changed.append(new)
+            step = max(1, self.processes) * CHUNK * 2 if len(self._unread) >= POOL_FROM else len(self._unread)
+            items = [item for item in (self._unread.pop() for _ in range(min(step, len(self._unread))))
+                     if item[0] not in skip]
+            if self.processes and self._pool is None and len(items) >= POOL_FROM:
+                # the processes start (seconds) while a first part is read here, and shown
+                self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
+                self._pool.submit(int)
+                self._unread += reversed(items[CHUNK:])
+                items = items[:CHUNK]
+                budget_s = 0.0  # this part goes to the window at once
+            for new in self._read(items):
+                old = self.records.get(new.rel)
+                if old is not None and old.pending:
+                    new.tags, new.note, new.pending = old.tags, old.note, old.pending  # edits not yet in the file
+                self.records[new.rel] = new
+                changed.append(new)
         more = bool(self._unread)
         if not more:
             self._unread = None
@@ -125,7 +160,7 @@ class Catalog:
         the file once no writer holds it."""
         r = self.records[rel]
         r = replace(r, tags=r.tags if tags is None else list(tags), note=r.note if note is None else note,
-                    pending=True)
+                    pending=True).prepared()
         self.records[rel] = r
         self.index.put([r])
         return r
@@ -146,7 +181,7 @@ class Catalog:
                 st = os.stat(path)
             except (OSError, RuntimeError):  # locked by a reader or a killed SWMR writer: later
                 continue
-            r = replace(r, pending=False, mtime_ns=st.st_mtime_ns, size=st.st_size)
+            r = replace(r, pending=False, mtime_ns=st.st_mtime_ns, size=st.st_size).prepared()
             self.records[rel] = r
             done.append(r)
         self.index.put(done)
@@ -184,7 +219,7 @@ class Catalog:
                 st = os.stat(self.path(r.rel))
             except OSError:
                 continue
-            r = replace(r, mtime_ns=st.st_mtime_ns, size=st.st_size)
+            r = replace(r, mtime_ns=st.st_mtime_ns, size=st.st_size).prepared()
             self.records[r.rel] = r
             back.append(r)
         self.index.put(back)

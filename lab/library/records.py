@@ -6,6 +6,7 @@ import csv
 import math
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from typing import Iterable
 
@@ -39,11 +40,11 @@ class Record:
     #: tags or note edited since they were last written into the run file
     pending: bool = False
 
-    @property
+    @cached_property
     def group(self) -> str:
         return os.path.dirname(self.rel)
 
-    @property
+    @cached_property
     def name(self) -> str:
         return os.path.basename(self.rel)
 
@@ -52,13 +53,19 @@ class Record:
         """``interrupted`` for a run whose writer died; ``unreadable: why`` for a bad file."""
         if self.status == UNREADABLE:
             return f"{UNREADABLE}: {self.error}"
-        return self.header().display_status
+        return self.header().display_status if self.status == "running" else self.status
 
     def header(self) -> RunHeader:
         return RunHeader(path=self.rel, experiment=self.experiment, status=self.status, params=self.params,
                          seed=int(self.params.get("seed", -1)), created=self.created, finished=self.finished,
                          device="", summary=self.summary, error=self.error, diverged_step=-1, versions={},
                          last_heartbeat=self.heartbeat, attrs={"writer": self.writer})
+
+    def prepared(self) -> Record:
+        """This record with its derived values computed (on the thread that reads it,
+        not on the one that shows it)."""
+        _ = self.group, self.name, self.scalars
+        return self
 
     @property
     def writing(self) -> bool:
@@ -72,7 +79,8 @@ class Record:
         end = _timestamp(self.finished) if self.finished else (self.heartbeat or math.nan)
         return end - start
 
-    def metrics(self) -> dict[str, float]:
+    @cached_property
+    def scalars(self) -> dict[str, float]:
         """The summary's scalar numbers (booleans and lists left out)."""
         return {k: float(v) for k, v in self.summary.items()
                 if isinstance(v, (int, float)) and not isinstance(v, bool)}
@@ -144,13 +152,13 @@ def write_csv(records: Iterable[Record], path: str) -> int:
     raises OSError when the file cannot be written."""
     records = list(records)
     params = sorted({k for r in records for k in r.params})
-    metrics = sorted({k for r in records for k in r.metrics()})
+    metrics = sorted({k for r in records for k in r.scalars})
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["file", "experiment", "status", "created", "tags", "note", *params,
                     *(f"summary.{k}" for k in metrics)])
         for r in records:
-            m = r.metrics()
+            m = r.scalars
             w.writerow([r.rel, r.experiment, r.display_status, r.created, ", ".join(r.tags), r.note,
                         *(fmt_value(r.params[k]) if k in r.params else "" for k in params),
                         *(repr(m[k]) if k in m else "" for k in metrics)])
