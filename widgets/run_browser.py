@@ -10,6 +10,7 @@ Files that a worker of this window is writing are never opened: their row comes 
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import Callable
@@ -227,10 +228,20 @@ class RunBrowser(QWidget):
         self.shutdown()
         super().closeEvent(event)
 
+    @contextlib.contextmanager
+    def _indexer_waiting(self):
+        """The indexer waits while the table takes many records (see ``IndexWorker.gate``)."""
+        self.indexer.gate.clear()
+        try:
+            yield
+        finally:
+            self.indexer.gate.set()
+
     def _on_loaded(self, folder: str, records: list) -> None:
         if folder == self.folder:
             self._pending.clear()
-            self.model.reset(records)
+            with self._indexer_waiting():
+                self.model.reset(records)
             self._update_count()
 
     def _on_changed(self, records: list) -> None:
@@ -249,7 +260,8 @@ class RunBrowser(QWidget):
         if self._pending:
             t0 = time.perf_counter()
             records, self._pending = list(self._pending.values()), {}
-            self.model.update(records)
+            with self._indexer_waiting():
+                self.model.update(records)
             self._update_count()
             self._apply_timer.setInterval(max(APPLY_MS, int(5e3 * (time.perf_counter() - t0))))
 
@@ -279,7 +291,8 @@ class RunBrowser(QWidget):
     # -- filtering --------------------------------------------------------------------------
     def _apply_filter(self) -> None:
         try:
-            self.proxy.set_filter(self.filter_box.text())
+            with self._indexer_waiting():
+                self.proxy.set_filter(self.filter_box.text())
         except FilterError as e:
             self.filter_box.setStyleSheet("QLineEdit { background: #fde0e0; }")
             self.filter_box.setToolTip(str(e))
@@ -296,8 +309,9 @@ class RunBrowser(QWidget):
 
     def _on_experiment(self, text: str) -> None:
         experiment = "" if text == ALL else text
-        self.model.set_experiment(experiment)
-        self.proxy.set_experiment(experiment)
+        with self._indexer_waiting():
+            self.model.set_experiment(experiment)
+            self.proxy.set_experiment(experiment)
         self._update_count()
 
     # -- rows and selection -----------------------------------------------------------------

@@ -9,6 +9,7 @@ the table fills while the indexer works.
 from __future__ import annotations
 
 import os
+import threading
 
 from PySide6.QtCore import QThread, Signal, Slot
 
@@ -38,6 +39,9 @@ class IndexWorker(ThreadWorker):
     def __init__(self):
         super().__init__()
         self.catalog: Catalog | None = None
+        #: cleared by the window while it puts records into its table: the indexer waits
+        self.gate = threading.Event()
+        self.gate.set()
 
     @Slot()
     def run(self) -> None:
@@ -47,7 +51,7 @@ class IndexWorker(ThreadWorker):
     def open_folder(self, folder: str) -> None:
         if self.catalog is not None:
             self.catalog.close()
-        self.catalog = Catalog(folder, processes=READERS)
+        self.catalog = Catalog(folder, processes=READERS, gate=self.gate)
         self.loaded.emit(self.catalog.folder, list(self.catalog.records.values()))
 
     @Slot(list)

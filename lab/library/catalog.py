@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -25,8 +26,9 @@ RUN_SUFFIXES = (".h5", ".hdf5")
 TRASH, ARCHIVE = ".trash", ".archive"
 
 
-def scan_files(folder: str) -> dict[str, tuple[int, int]]:
-    """Every run file under ``folder``: relative path -> (mtime in ns, size)."""
+def scan_files(folder: str, gate: threading.Event | None = None) -> dict[str, tuple[int, int]]:
+    """Every run file under ``folder``: relative path -> (mtime in ns, size); waits at
+    ``gate`` (when given) between folders and every 256 entries."""
     out: dict[str, tuple[int, int]] = {}
     stack = [""]
     while stack:
@@ -35,7 +37,9 @@ def scan_files(folder: str) -> dict[str, tuple[int, int]]:
             entries = list(os.scandir(os.path.join(folder, rel_dir)))
         except OSError:  # vanished or unreadable folder: nothing in it to list
             continue
-        for e in entries:
+        for i, e in enumerate(entries):
+            if gate is not None and i % 256 == 0:
+                gate.wait()
             if e.name.startswith("."):
                 continue
             rel = os.path.join(rel_dir, e.name)
@@ -86,12 +90,16 @@ class Catalog:
     """The records of ``folder``, loaded from its index and brought up to date by
     :meth:`sync`. Not thread-safe: use it from one thread."""
 
-    def __init__(self, folder: str, processes: int = 0):
-        """``processes``: how many reading processes a large scan may use (0: none)."""
+    def __init__(self, folder: str, processes: int = 0, gate: threading.Event | None = None):
+        """``processes``: how many reading processes a large scan may use (0: none).
+        ``gate``: while it is cleared, scanning and loading wait (the thread that shows
+        the records is busy with them: a Python thread that keeps running would make it
+        wait for the GIL at every one of its many short calls from Qt)."""
         self.folder = os.path.abspath(folder)
+        self.gate = gate
         self.processes = processes
         self._pool: ProcessPoolExecutor | None = None
-        self.index = RunIndex(self.folder)
+        self.index = RunIndex(self.folder, gate)
         self.records: dict[str, Record] = {rel: r.prepared() for rel, r in self.index.records().items()}
         self._unread: list | None = None  # files of the last scan still to read
 
@@ -119,7 +127,7 @@ class Catalog:
         ``budget_s`` seconds and the next call goes on without rescanning (a first scan
         of thousands of files reaches the window in steps)."""
         if self._unread is None:
-            files = scan_files(self.folder)
+            files = scan_files(self.folder, self.gate)
             gone = [rel for rel in self.records if rel not in files]
             for rel in gone:
                 del self.records[rel]
@@ -131,6 +139,8 @@ class Catalog:
         skip = set(skip)
         changed, t0 = [], time.monotonic()
         while self._unread and time.monotonic() - t0 <= budget_s:
+            if self.gate is not None:
+                self.gate.wait()
             step = max(1, self.processes) * CHUNK * 2 if len(self._unread) >= POOL_FROM else len(self._unread)
             items = [item for item in (self._unread.pop() for _ in range(min(step, len(self._unread))))
                      if item[0] not in skip]

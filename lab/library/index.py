@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 from typing import Iterable
 
 from .records import Record
@@ -26,8 +27,11 @@ class RunIndex:
     except tags and notes not yet written back. Where no index file can be made (a
     folder that does not exist yet, or is read-only) the index lives in memory."""
 
-    def __init__(self, folder: str):
+    def __init__(self, folder: str, gate: threading.Event | None = None):
+        """``gate``: :meth:`records` waits at it every 256 rows (see
+        :class:`lab.library.catalog.Catalog`)."""
         self.folder = os.path.abspath(folder)
+        self.gate = gate
         self.path = os.path.join(self.folder, INDEX_FILE)
         try:
             self.db = self._open(self.path)
@@ -57,7 +61,9 @@ class RunIndex:
     def records(self) -> dict[str, Record]:
         """Every indexed run by relative path."""
         out = {}
-        for row in self.db.execute(f"SELECT {', '.join(_COLUMNS)} FROM runs"):
+        for i, row in enumerate(self.db.execute(f"SELECT {', '.join(_COLUMNS)} FROM runs")):
+            if self.gate is not None and i % 256 == 0:
+                self.gate.wait()
             kw = dict(zip(_COLUMNS, row))
             for k in _JSON:
                 kw[k] = json.loads(kw[k])
