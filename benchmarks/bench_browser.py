@@ -27,7 +27,6 @@ from bench_gui import Probe, spin  # noqa: E402
 from lab.library.catalog import scan_files  # noqa: E402
 from lab.library.index import INDEX_FILE  # noqa: E402
 from lab.runfile import read_header  # noqa: E402
-from tests.library_runs import make_runs  # noqa: E402
 
 
 class FirstPaint(QObject):
@@ -65,6 +64,8 @@ def open_browser(app, folder: str, n: int) -> dict:
 
 
 def build(folder: str, n: int) -> None:
+    from tests.library_runs import make_runs  # here: the reading processes import this module, not torch
+
     have = len(scan_files(folder)) if os.path.isdir(folder) else 0
     if have != n:
         t = time.perf_counter()

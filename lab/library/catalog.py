@@ -78,6 +78,13 @@ POOL_FROM = 50
 CHUNK = 64
 
 
+def _reading_context():
+    """Processes forked from a fork server where there is one (it starts once, with no
+    threads: safe beside Qt's), else spawned."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
 @dataclass
 class Moved:
     """Runs moved out of the listing (to the trash or the archive), enough to undo it."""
@@ -144,19 +151,20 @@ class Catalog:
             step = max(1, self.processes) * CHUNK * 2 if len(self._unread) >= POOL_FROM else len(self._unread)
             items = [item for item in (self._unread.pop() for _ in range(min(step, len(self._unread))))
                      if item[0] not in skip]
-            if self.processes and self._pool is None and len(items) >= POOL_FROM:
-                # the processes start (seconds) while a first part is read here, and shown
-                self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
-                self._pool.submit(int)
+            start_pool = self.processes and self._pool is None and len(items) >= POOL_FROM
+            if start_pool:  # a first part is read here and goes to the window at once
                 self._unread += reversed(items[CHUNK:])
                 items = items[:CHUNK]
-                budget_s = 0.0  # this part goes to the window at once
+                budget_s = 0.0
             for new in self._read(items):
                 old = self.records.get(new.rel)
                 if old is not None and old.pending:
                     new.tags, new.note, new.pending = old.tags, old.note, old.pending  # edits not yet in the file
                 self.records[new.rel] = new
                 changed.append(new)
+            if start_pool:  # the processes start (seconds) while the window shows that part
+                self._pool = ProcessPoolExecutor(self.processes, mp_context=_reading_context())
+                self._pool.submit(int)
         more = bool(self._unread)
         if not more:
             self._unread = None
