@@ -93,10 +93,11 @@ def test_run_browser_compare_action(qtbot, two_runs):
     folder, paths = two_runs
     browser = RunBrowser(str(folder))
     qtbot.addWidget(browser)
+    qtbot.waitUntil(lambda: browser.idle and len(browser.keys()) == 2, timeout=30_000)
     assert not browser.compare_button.isEnabled()
     sel = browser.table.selectionModel()
-    for r in range(browser.table.rowCount()):
-        sel.select(browser.table.model().index(r, 0), QItemSelectionModel.Select | QItemSelectionModel.Rows)
+    for r in range(browser.proxy.rowCount()):
+        sel.select(browser.proxy.index(r, 0), QItemSelectionModel.Select | QItemSelectionModel.Rows)
     assert sorted(browser.selected_paths()) == sorted(paths)
     assert browser.compare_button.isEnabled()
     view = browser.compare_selected()
@@ -145,6 +146,7 @@ def test_compare_and_table_windows_belong_to_the_window_that_opened_them(qtbot, 
     folder, paths = two_runs
     browser = RunBrowser(str(folder))
     qtbot.addWidget(browser)
+    qtbot.waitUntil(lambda: browser.idle and len(browser.keys()) == 2, timeout=30_000)
     browser.table.selectAll()
     view = browser.compare_selected()
     assert view.isWindow() and view.parentWidget() is browser

@@ -122,6 +122,7 @@ def test_several_runs_go_at_once_and_the_browser_lists_them(qtbot, window):
     with qtbot.waitSignal(a.ended, timeout=60_000):
         window.cancel_current()
     window.browser.refresh()
+    qtbot.waitUntil(lambda: window.browser.idle, timeout=30_000)
     assert window.browser.row_of(a.path)[1:3] == ["ols", "cancelled"]
     assert window.browser.row_of(b.path)[1:3] == ["ols", "completed"]
 
@@ -136,17 +137,18 @@ def test_browser_shows_new_and_unreadable_files(qtbot, window):
     with h5py.File(os.path.join(folder, "foreign.h5"), "w") as f:
         f["x"] = np.arange(3)
     res = run_experiment("ols", dict(SHORT, steps=200), out_dir=folder, tag="made-outside")
-    qtbot.waitUntil(lambda: window.browser.row_of(res.path) is not None, timeout=30_000)  # the scan timer
+    qtbot.waitUntil(lambda: window.browser.row_of(res.path) is not None
+                    and window.browser.row_of(os.path.join(folder, "foreign.h5")) is not None, timeout=30_000)
     row = window.browser.row_of(res.path)
-    assert row[1:3] == ["ols", "completed"] and "steps=200" in row[4]
+    assert row[1:3] == ["ols", "completed"] and "steps=200" in row[5]
     assert window.browser.row_of(os.path.join(folder, "broken.h5"))[2].startswith("unreadable: cannot be opened")
     assert window.browser.row_of(os.path.join(folder, "garbage.h5"))[2].startswith("unreadable: not an HDF5 file")
     assert "not a Noise Lab run" in window.browser.row_of(os.path.join(folder, "foreign.h5"))[2]
-    r = [p for p, _ in window.browser._rows].index(res.path)
+    r = window.browser.keys().index(os.path.basename(res.path))
     window.browser.table.selectRow(r)
     assert window.browser.selected_paths() == [res.path]
     with qtbot.waitSignal(window.browser.open_requested):
-        window.browser.table.cellDoubleClicked.emit(r, 0)
+        window.browser.table.doubleClicked.emit(window.browser.proxy.index(r, 0))
     assert isinstance(window.tab_of["ols"].current, FileRun)
     assert window.tab_of["ols"].form.values()["steps"] == 200
 
@@ -239,22 +241,26 @@ def test_values_the_experiment_check_refuses_mark_the_form_and_start_nothing(win
     assert tab.form.errors() == {} and tab.run_button.isEnabled()
 
 
-def test_the_browser_survives_a_file_deleted_during_its_scan(window, monkeypatch):
-    import widgets.run_browser as rb
+def test_the_browser_survives_a_file_deleted_during_its_scan(qtbot, window, monkeypatch):
+    import lab.library.catalog as catalog
 
     folder = window.browser.folder
     res = run_experiment("ols", dict(SHORT, steps=100), out_dir=folder)
+    kept = run_experiment("ols", dict(SHORT, steps=120), out_dir=folder)
     real = os.scandir
 
     def scan_then_delete(path):
         entries = list(real(path))
-        os.remove(res.path)  # gone between the scan and the sort by time
+        if os.path.exists(res.path):
+            os.remove(res.path)  # gone between the listing and its stat
         return iter(entries)
 
-    monkeypatch.setattr(rb.os, "scandir", scan_then_delete)
-    window.browser.refresh()  # a timer slot: it must not raise
+    monkeypatch.setattr(catalog.os, "scandir", scan_then_delete)
+    window.browser.refresh()
+    qtbot.waitUntil(lambda: window.browser.idle, timeout=30_000)  # the indexer went on
     monkeypatch.undo()
-    assert window.browser.row_of(res.path)[2] == "unreadable: vanished"
+    assert window.browser.row_of(res.path) is None
+    assert window.browser.row_of(kept.path)[1:3] == ["ols", "completed"]
 
 
 def test_a_run_into_a_folder_that_cannot_be_made_fails_with_the_reason_first(qtbot, tmp_path, boxes):

@@ -1,5 +1,11 @@
 """One tab per experiment: its parameter form, preset picker, Run / Cancel, the runs
-it shows and the experiment's panel, redrawn from a timer (never per chunk)."""
+it shows and the experiment's panel, redrawn from a timer (never per chunk).
+
+The timer adapts to what drawing costs: after each redraw its period becomes the
+measured cost (``refresh`` plus the paint that follows it, :data:`widgets.plots.PAINT_CLOCK`)
+divided by :data:`DRAW_SHARE`, never faster than :data:`REDRAW_MS`, so a heavy panel
+takes at most that share of the GUI thread (and of the CPU the run needs). A panel behind
+another tab is not drawn at all; it catches up when shown."""
 from __future__ import annotations
 
 import html
@@ -18,11 +24,16 @@ from lab.runner import default_run_dir, new_run_path
 
 from .panels import panel_class
 from .param_form import ParamForm
+from .plots import PAINT_CLOCK
 from .progress import ProgressWidget
 from .sources import FollowedRun, LiveRun, RunSource
 
-#: panel redraw period while a run grows (≥ 10 Hz)
+#: shortest panel redraw period while a run grows
 REDRAW_MS = 80
+#: longest period: a panel whose drawing is very slow still updates twice a second
+REDRAW_MAX_MS = 500
+#: the share of wall time that redrawing a growing run may take
+DRAW_SHARE = 0.15
 DEFAULTS = "(defaults)"
 #: shown where the panel goes while the tab shows no run
 EMPTY_HINT = ("No run shown yet.\n\nPick a preset (or set the parameters) and press Run (Ctrl+R),\n"
@@ -62,6 +73,7 @@ class ExperimentTab(QWidget):
         self.sources: list[RunSource] = []
         self.current: RunSource | None = None
         self._drawn: tuple | None = None
+        self._draw_cost = (0.0, 0.0)  # (refresh seconds, PAINT_CLOCK after it) of the last redraw
 
         self.form = ParamForm(experiment.spec, check=experiment.check if runnable else None)
         self.form.validity_changed.connect(self._on_validity)
@@ -152,6 +164,7 @@ class ExperimentTab(QWidget):
     def showEvent(self, event) -> None:
         self.panel.setVisible(self.current is not None)  # creates the panel the first time the tab is shown
         super().showEvent(event)
+        self.redraw()  # what changed while it was behind another tab
 
     # -- form -------------------------------------------------------------------------------
     def apply_preset(self, name: str) -> None:
@@ -284,13 +297,29 @@ class ExperimentTab(QWidget):
         s = self.current
         if s is None or s.run is None:
             return
-        if s.dirty:
+        self._pace()
+        if s.dirty and not self.behind():
             s.dirty = False
+            t0 = time.perf_counter()
             problem = self._draw(s)
+            self._draw_cost = (time.perf_counter() - t0, PAINT_CLOCK.seconds)
             self._update_info(s, problem)
             if problem:
                 self.message.emit(f"{os.path.basename(s.path)}: {problem}")
         self._update_progress(s)
+
+    def behind(self) -> bool:
+        """Whether the window is shown with this tab behind another: nothing to draw."""
+        return not self.isVisible() and self.window().isVisible()
+
+    def _pace(self) -> None:
+        """Set the timer's period from the last redraw's cost: its ``refresh`` and the
+        painting since (all plots' paint time counts: other views paint too)."""
+        refresh_s, painted = self._draw_cost
+        cost = refresh_s + PAINT_CLOCK.seconds - painted
+        self._draw_cost = (0.0, PAINT_CLOCK.seconds)
+        if refresh_s > 0:  # a redraw happened since the last tick
+            self.timer.setInterval(int(min(max(1e3 * cost / DRAW_SHARE, REDRAW_MS), REDRAW_MAX_MS)))
 
     def _draw(self, s: RunSource) -> str:
         """Draw ``s`` on the panel; returns why it could not be drawn ("" if it was)."""

@@ -443,7 +443,7 @@ class MainWindow(QMainWindow):
             for w in sweeps:
                 w.thread.wait()
         self.save_settings()
-        self.browser.timer.stop()
+        self.browser.shutdown()
         for tab in self.tab_of.values():
             tab.timer.stop()
             for s in tab.sources:

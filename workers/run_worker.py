@@ -9,12 +9,14 @@ sets a ``threading.Event`` that the experiment checks between blocks.
 """
 from __future__ import annotations
 
+import os
 import threading
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
+import torch
 from PySide6.QtCore import QThread, Signal, Slot
 
 from lab.runfile import RunData
@@ -115,6 +117,16 @@ class RunWorker(ThreadWorker):
         QThread.currentThread().quit()
 
 
+def leave_a_core_to_the_window() -> None:
+    """Let torch's CPU kernels use every core but one, which the GUI thread keeps.
+
+    On a loaded 2-core machine two torch threads beside the GUI thread oversubscribe the
+    CPU: an ELR digits run went 5-10x slower and the window stalled longer than with one
+    (``benchmarks/bench_gui.py``)."""
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) - 1)))
+
+
 def start_worker(experiment: str, values: Mapping[str, Any], path: str) -> tuple[RunWorker, QThread]:
     """A worker moved to a fresh thread; connect its signals, then call ``thread.start()``."""
+    leave_a_core_to_the_window()
     return on_new_thread(RunWorker(experiment, values, path))

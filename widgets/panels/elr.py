@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVB
 
 from lab.runfile import RunData
 
-from ..plots import BLUE, GREEN, GREY, LINE_STYLES, SKY, VERMILLION, add_legend, boundary_curve, make_plot
+from ..plots import BLUE, GREEN, GREY, LINE_STYLES, SKY, VERMILLION, add_legend, boundary_curve, make_plot, span_x
 from . import View
 
 
@@ -139,6 +139,8 @@ class Panel(QWidget):
         p = run.header.params
         self.headline.setText(f"{p.get('method', '?')} on {p.get('dataset', '?')}, {p.get('noise_type', '?')} "
                               f"noise {100 * float(p.get('noise_rate', 0)):g}%, model {p.get('model', '?')}")
+        for plot in self._plots.values():
+            span_x(plot, 0, float(p.get("epochs", np.nan)))
         self.refresh(run)
 
     def open_table(self):

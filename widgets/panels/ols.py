@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QSplitter, QTab
 
 from lab.runfile import RunData
 
-from ..plots import BLUE, GREEN, ORANGE, SKY, VERMILLION, DensityCloud, add_legend, ellipse_points, log_indices, long_curve, make_plot
+from ..plots import BLUE, GREEN, ORANGE, SKY, VERMILLION, DensityCloud, add_legend, ellipse_points, log_indices, long_curve, make_plot, span_x
 from . import View
 
 
@@ -177,6 +177,7 @@ class Panel(QWidget):
     def show_run(self, run: RunData) -> None:
         self.cloud.reset()
         self.traj.getPlotItem().enableAutoRange()
+        span_x(self.dist.getPlotItem(), 1, float(run.header.params.get("steps", np.nan)))
         self.refresh(run)
 
     def refresh(self, run: RunData) -> None:

@@ -1,0 +1,244 @@
+"""The runs of a folder kept in step with its files: a recursive scan (sweep folders
+included; dot folders such as ``.trash`` left out), headers read only for files that are
+new or whose size or modification time changed, every change saved to the index.
+
+One bad file never stops indexing: whatever reading its header raises, it is listed as
+unreadable with the reason. Files that a writer of this process holds are skipped by the
+caller (``skip``): HDF5 must not open them a second time."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Iterable
+
+import h5py
+
+from ..runfile import RunFileError, read_header
+from .index import RunIndex
+from .records import Record, from_header, unreadable
+
+RUN_SUFFIXES = (".h5", ".hdf5")
+TRASH, ARCHIVE = ".trash", ".archive"
+
+
+def scan_files(folder: str, gate: threading.Event | None = None) -> dict[str, tuple[int, int]]:
+    """Every run file under ``folder``: relative path -> (mtime in ns, size); waits at
+    ``gate`` (when given) between folders and every 256 entries."""
+    out: dict[str, tuple[int, int]] = {}
+    stack = [""]
+    while stack:
+        rel_dir = stack.pop()
+        try:
+            entries = list(os.scandir(os.path.join(folder, rel_dir)))
+        except OSError:  # vanished or unreadable folder: nothing in it to list
+            continue
+        for i, e in enumerate(entries):
+            if gate is not None and i % 256 == 0:
+                gate.wait()
+            if e.name.startswith("."):
+                continue
+            rel = os.path.join(rel_dir, e.name)
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(rel)
+                elif e.name.endswith(RUN_SUFFIXES):
+                    st = e.stat()
+                    out[rel] = (st.st_mtime_ns, st.st_size)
+            except OSError:  # deleted between listing and stat
+                continue
+    return out
+
+
+def read_record(folder: str, rel: str, mtime_ns: int, size: int) -> Record:
+    """The record of one file; never raises (an unreadable file says why)."""
+    path = os.path.join(folder, rel)
+    try:
+        return from_header(rel, mtime_ns, size, read_header(path))
+    except RunFileError as e:
+        reason = str(e)
+        return unreadable(rel, mtime_ns, size, reason[len(path) + 2:] if reason.startswith(path + ": ") else reason)
+    except Exception as e:  # noqa: BLE001  any other failure of a hostile file is that file's problem only
+        return unreadable(rel, mtime_ns, size, f"{type(e).__name__}: {e}")
+
+
+def read_records(folder: str, items: list[tuple[str, tuple[int, int]]]) -> list[Record]:
+    """:func:`read_record` for many files (what a reading process is given)."""
+    return [read_record(folder, rel, mtime_ns, size).prepared() for rel, (mtime_ns, size) in items]
+
+
+#: from this many files to read on, they are read by other processes: h5py holds the GIL
+#: while it reads, which would stall the GUI thread of the process at every switch
+POOL_FROM = 50
+#: files per task of a reading process
+CHUNK = 64
+
+
+def _reading_context():
+    """Processes forked from a fork server where there is one (it starts once, with no
+    threads: safe beside Qt's), else spawned."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+@dataclass
+class Moved:
+    """Runs moved out of the listing (to the trash or the archive), enough to undo it."""
+
+    records: list[Record]
+    targets: list[str]
+
+
+class Catalog:
+    """The records of ``folder``, loaded from its index and brought up to date by
+    :meth:`sync`. Not thread-safe: use it from one thread."""
+
+    def __init__(self, folder: str, processes: int = 0, gate: threading.Event | None = None):
+        """``processes``: how many reading processes a large scan may use (0: none).
+        ``gate``: while it is cleared, scanning and loading wait (the thread that shows
+        the records is busy with them: a Python thread that keeps running would make it
+        wait for the GIL at every one of its many short calls from Qt)."""
+        self.folder = os.path.abspath(folder)
+        self.gate = gate
+        self.processes = processes
+        self._pool: ProcessPoolExecutor | None = None
+        self.index = RunIndex(self.folder, gate)
+        self.records: dict[str, Record] = {rel: r.prepared() for rel, r in self.index.records().items()}
+        self._unread: list | None = None  # files of the last scan still to read
+
+    def close(self) -> None:
+        self.index.close()
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def _read(self, items: list) -> list[Record]:
+        """Records of ``items`` (relative path, (mtime, size)): in this thread, or spread
+        over the reading processes when there are many."""
+        if self._pool is None or len(items) < POOL_FROM:
+            return read_records(self.folder, items)
+        chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
+        return [r for part in self._pool.map(read_records, [self.folder] * len(chunks), chunks) for r in part]
+
+    def path(self, rel: str) -> str:
+        return os.path.join(self.folder, rel)
+
+    def sync(self, skip: Iterable[str] = (), budget_s: float = float("inf")) -> tuple[list[Record], list[str], bool]:
+        """Bring the records up to date with the files; returns the records that are new
+        or changed, the relative paths that went, and whether files are left to read.
+        Files in ``skip`` (relative) keep their old record. Reading stops after
+        ``budget_s`` seconds and the next call goes on without rescanning (a first scan
+        of thousands of files reaches the window in steps)."""
+        if self._unread is None:
+            files = scan_files(self.folder, self.gate)
+            gone = [rel for rel in self.records if rel not in files]
+            for rel in gone:
+                del self.records[rel]
+            self._unread = [(rel, st) for rel, st in files.items()
+                            if rel not in self.records or (self.records[rel].mtime_ns, self.records[rel].size) != st]
+            self._unread.sort(key=lambda item: item[1][0])  # popped from the end: the newest first
+        else:
+            gone = []
+        skip = set(skip)
+        changed, t0 = [], time.monotonic()
+        while self._unread and time.monotonic() - t0 <= budget_s:
+            if self.gate is not None:
+                self.gate.wait()
+            step = max(1, self.processes) * CHUNK * 2 if len(self._unread) >= POOL_FROM else len(self._unread)
+            items = [item for item in (self._unread.pop() for _ in range(min(step, len(self._unread))))
+                     if item[0] not in skip]
+            start_pool = self.processes and self._pool is None and len(items) >= POOL_FROM
+            if start_pool:  # a first part is read here and goes to the window at once
+                self._unread += reversed(items[CHUNK:])
+                items = items[:CHUNK]
+                budget_s = 0.0
+            for new in self._read(items):
+                old = self.records.get(new.rel)
+                if old is not None and old.pending:
+                    new.tags, new.note, new.pending = old.tags, old.note, old.pending  # edits not yet in the file
+                self.records[new.rel] = new
+                changed.append(new)
+            if start_pool:  # the processes start (seconds) while the window shows that part
+                self._pool = ProcessPoolExecutor(self.processes, mp_context=_reading_context())
+                self._pool.submit(int)
+        more = bool(self._unread)
+        if not more:
+            self._unread = None
+        self.index.put(changed)
+        self.index.remove(gone)
+        return changed, gone, more
+
+    # -- tags and notes --------------------------------------------------------------------
+    def annotate(self, rel: str, tags: list[str] | None = None, note: str | None = None) -> Record:
+        """Set a run's tags and/or note in the index; :meth:`write_back` puts them into
+        the file once no writer holds it."""
+        r = self.records[rel]
+        r = replace(r, tags=r.tags if tags is None else list(tags), note=r.note if note is None else note,
+                    pending=True).prepared()
+        self.records[rel] = r
+        self.index.put([r])
+        return r
+
+    def write_back(self, skip: Iterable[str] = ()) -> list[Record]:
+        """Write pending tags and notes into their run files as the attributes ``tags``
+        (comma-separated) and ``note``, for runs that have ended; a file that is still
+        written, in ``skip`` or cannot be opened for writing now stays pending."""
+        skip, done = set(skip), []
+        for rel, r in list(self.records.items()):
+            if not r.pending or rel in skip or r.writing or r.status == "unreadable":
+                continue
+            path = self.path(rel)
+            try:
+                with h5py.File(path, "r+") as f:
+                    f.attrs["tags"] = ", ".join(r.tags)
+                    f.attrs["note"] = r.note
+                st = os.stat(path)
+            except (OSError, RuntimeError):  # locked by a reader or a killed SWMR writer: later
+                continue
+            r = replace(r, pending=False, mtime_ns=st.st_mtime_ns, size=st.st_size).prepared()
+            self.records[rel] = r
+            done.append(r)
+        self.index.put(done)
+        return done
+
+    # -- moving runs out -------------------------------------------------------------------
+    def move_out(self, rels: Iterable[str], where: str = TRASH) -> Moved:
+        """Move runs into ``<folder>/.trash/<time>/`` (or ``.archive/``), keeping their
+        relative paths; they leave the listing. Files that cannot be moved stay."""
+        stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{time.monotonic_ns() % 1_000_000:06d}"
+        base = os.path.join(self.folder, where, stamp) if where == TRASH else os.path.join(self.folder, where)
+        moved = Moved([], [])
+        for rel in rels:
+            target = os.path.join(base, rel)
+            try:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                shutil.move(self.path(rel), target)
+            except OSError:
+                continue
+            moved.records.append(self.records.pop(rel))
+            moved.targets.append(target)
+        self.index.remove(r.rel for r in moved.records)
+        return moved
+
+    def restore(self, moved: Moved) -> list[Record]:
+        """Undo :meth:`move_out`: the files go back (unless their place was taken since)
+        with their tags and notes."""
+        back = []
+        for r, target in zip(moved.records, moved.targets):
+            if os.path.exists(self.path(r.rel)):
+                continue
+            try:
+                os.makedirs(os.path.dirname(self.path(r.rel)), exist_ok=True)
+                shutil.move(target, self.path(r.rel))
+                st = os.stat(self.path(r.rel))
+            except OSError:
+                continue
+            r = replace(r, mtime_ns=st.st_mtime_ns, size=st.st_size).prepared()
+            self.records[r.rel] = r
+            back.append(r)
+        self.index.put(back)
+        return back
