@@ -100,6 +100,6 @@ class RunContext:
 
     def progress(self, done: int, total: int) -> None:
         """``done`` of ``total`` units of work; also the moment to flush buffered rows."""
-        if self.writer is not None and self.writer.swmr:
+        if self.writer is not None:
             self.writer.maybe_flush()
         self._emit("progress", "", (int(done), int(total)))

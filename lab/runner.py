@@ -81,6 +81,8 @@ def run_experiment(name: str, values: Mapping[str, Any], *, path: str | None = N
         status, error, step = "diverged", str(e), e.step
     except KeyboardInterrupt as e:
         status, interrupt = "cancelled", e
+    except RunFileError as e:  # the file cannot be written any more (a full disk)
+        status, error = "failed", str(e)
     except Exception:  # recorded in the run file and returned to the caller
         status, error = "failed", traceback.format_exc()
     try:
