@@ -29,12 +29,18 @@ class ProgressPrinter:
         if now - self.last < 0.2 and done < total:
             return
         self.last = now
-        self.stream.write("\r" + progress_text(done, total, now - self.t0, self.width))
-        self.stream.flush()
+        self._write("\r" + progress_text(done, total, now - self.t0, self.width))
 
     def close(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
+        self._write("\n")
+
+    def _write(self, text: str) -> None:
+        """A closed terminal or pipe (SIGPIPE is ignored: EPIPE) must not end the run."""
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass
 
 
 def progress_text(done: int, total: int, elapsed: float, width: int = 30) -> str:
@@ -51,6 +57,8 @@ def cmd_run(args) -> int:
     """Run one experiment with a progress bar; the run file's path is printed last."""
     mod = experiments.get(args.experiment)
     values = resolve_preset(mod.SPEC, mod.PRESETS, args.preset, mod.SPEC.parse_sets(args.set or []))
+    if args.out is not None and not args.out.strip():
+        raise ParamError("--out", args.out, "a folder for the run file (leave --out away for the default)")
     bar = ProgressPrinter()
     result = run_experiment(args.experiment, values, out_dir=args.out, tag=args.preset or "", listeners=[bar])
     bar.close()
@@ -93,6 +101,21 @@ def cmd_info(args) -> int:
     print("summary:     " + json.dumps(h.summary))
     if h.error:
         print("error:\n" + h.error)
+    return 0
+
+
+def cmd_repair(args) -> int:
+    """Clear the open-for-write mark of a file whose writer died, then read its header."""
+    from .runrepair import RepairError, clear_open_flags
+    from .runfile import read_header
+
+    try:
+        print(f"{args.file}: {clear_open_flags(args.file)}")
+    except (OSError, RepairError) as e:
+        print(f"error: {args.file}: cannot be repaired ({e})", file=sys.stderr)
+        return 2
+    h = read_header(args.file)
+    print(f"{args.file}: readable: {h.experiment}, status {h.display_status}")
     return 0
 
 
@@ -153,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="status, parameters, datasets and summary of a run file")
     i.add_argument("file")
     i.set_defaults(func=cmd_info)
+    rp = sub.add_parser("repair", help="clear the open-for-write mark HDF5 left in a file whose writer died")
+    rp.add_argument("file")
+    rp.set_defaults(func=cmd_repair)
     d = sub.add_parser("data", help="which data sets a folder holds (counts), or the layout expected")
     d.add_argument("folder")
     d.add_argument("--download", choices=("fashion-mnist", "cifar10", "cifar100", "svhn"),

@@ -225,7 +225,9 @@ class RunWriter:
         (a full disk) is raised as :class:`RunFileError`; the rows flushed before stay."""
         _kill_point("flush")
         try:
-            self._space.ensure(sum(c.nbytes for chunks in self._buffers.values() for c in chunks))
+            # HDF5 allocates a whole chunk at a time: room for one new chunk per series written
+            self._space.ensure(sum(sum(c.nbytes for c in chunks) + _chunk_bytes(self._series[p])
+                                   for p, chunks in self._buffers.items() if chunks))
             for path, chunks in self._buffers.items():
                 if not chunks:
                     continue
@@ -336,6 +338,10 @@ class RunWriter:
         except OSError:
             return False
         return True
+
+
+def _chunk_bytes(ds: h5py.Dataset) -> int:
+    return int(np.prod(ds.chunks)) * ds.dtype.itemsize if ds.chunks else 0
 
 
 def _remove_quietly(path: str) -> None:

@@ -18,6 +18,7 @@ import torch
 from . import experiments
 from .context import Cancelled, Diverged, Listener, RunContext
 from .device import resolve_device
+from .interrupts import cancel_on_signals
 from .runfile import RunFileError, RunWriter
 
 
@@ -59,8 +60,9 @@ def run_experiment(name: str, values: Mapping[str, Any], *, path: str | None = N
     Parameter errors and a missing CUDA device raise before any file is made. Anything
     raised by the experiment is recorded in the file (``failed`` with the traceback) and
     returned, not re-raised: what was written stays readable. A file that cannot be
-    written any more (a full disk) ends ``failed`` with the reason. Ctrl-C records
-    ``cancelled`` and is re-raised.
+    written any more (a full disk) ends ``failed`` with the reason. SIGINT, SIGTERM and
+    SIGHUP cancel the run (:mod:`lab.interrupts`); a KeyboardInterrupt raised anyway
+    (no handler outside the main thread) records ``cancelled`` and is re-raised.
     """
     mod, params = prepare(name, values)
     device = resolve_device(params["device"])
@@ -71,24 +73,27 @@ def run_experiment(name: str, values: Mapping[str, Any], *, path: str | None = N
                        layout=mod.layout(params))
     ctx = RunContext(writer, device=device, seed=seed, cancel_event=cancel_event, listeners=listeners)
     status, error, step, interrupt = "completed", "", -1, None
-    try:
-        ctx.summary.update(mod.run(params, ctx) or {})
-        if ctx.cancelled:
+    with cancel_on_signals(ctx.cancel) as caught:  # also while the end is written
+        try:
+            ctx.summary.update(mod.run(params, ctx) or {})
+            if ctx.cancelled:
+                status = "cancelled"
+        except Cancelled:
             status = "cancelled"
-    except Cancelled:
-        status = "cancelled"
-    except Diverged as e:
-        status, error, step = "diverged", str(e), e.step
-    except KeyboardInterrupt as e:
-        status, interrupt = "cancelled", e
-    except RunFileError as e:  # the file cannot be written any more (a full disk)
-        status, error = "failed", str(e)
-    except Exception:  # recorded in the run file and returned to the caller
-        status, error = "failed", traceback.format_exc()
-    try:
-        status, error = writer.finish(status, summary=ctx.summary, error=error, diverged_step=step)
-    except RunFileError as e:
-        status, error = "failed", (error + "\n" if error else "") + str(e)
+        except Diverged as e:
+            status, error, step = "diverged", str(e), e.step
+        except KeyboardInterrupt as e:
+            status, interrupt = "cancelled", e
+        except RunFileError as e:  # the file cannot be written any more (a full disk)
+            status, error = "failed", str(e)
+        except Exception:  # recorded in the run file and returned to the caller
+            status, error = "failed", traceback.format_exc()
+        if status == "cancelled" and caught["signal"]:
+            error = f"cancelled by {caught['signal']}"
+        try:
+            status, error = writer.finish(status, summary=ctx.summary, error=error, diverged_step=step)
+        except RunFileError as e:
+            status, error = "failed", (error + "\n" if error else "") + str(e)
     if interrupt is not None:
         raise interrupt
     return RunResult(path, status, dict(ctx.summary), error, step)
