@@ -45,6 +45,8 @@ FORMAT_VERSION = 1
 STATUSES = ("running", "completed", "cancelled", "failed", "diverged")
 #: a running file from another host whose heartbeat is older than this is shown as interrupted
 STALE_AFTER_S = 15.0
+#: a flush without new data still adds a heartbeat after this many seconds (liveness)
+BEAT_S = 5.0
 #: errors h5py raises for a failed write (a full disk is a RuntimeError or an OSError)
 WRITE_ERRORS = (OSError, RuntimeError, ValueError)
 
@@ -111,6 +113,7 @@ class RunWriter:
         self._last_flush = time.monotonic()
         self._write_error = ""
         self._series: dict[str, h5py.Dataset] = {}  # growable datasets by path
+        self._dirty, self._last_beat = False, 0.0  # data written since the last heartbeat
         self.swmr = False
         folder = os.path.dirname(os.path.abspath(self.path))
         try:
@@ -172,7 +175,7 @@ class RunWriter:
         g = self.f.create_group("params")
         for k, v in params.items():
             g.attrs[k] = _attr_value(v)
-        self.f.create_dataset("heartbeat", shape=(0,), maxshape=(None,), dtype="f8",
+        self.f.create_dataset("heartbeat", data=[time.time()], maxshape=(None,), dtype="f8",
                               chunks=(256,)).attrs["growable"] = True
         self.journal = JournalWriter(self.f)
         for d in layout:
@@ -213,6 +216,7 @@ class RunWriter:
                              f"of shape {ds.shape[1:]}")
         self._buffers.setdefault(path, []).append(rows)
         self._buffered_rows += len(rows)
+        self._dirty = True
         self.maybe_flush()
 
     def maybe_flush(self) -> None:
@@ -221,7 +225,8 @@ class RunWriter:
             self.flush()
 
     def flush(self) -> None:
-        """Write every buffered row, add a heartbeat and flush the file. A write error
+        """Write every buffered row, add a heartbeat (when data was written since the
+        last one, or :data:`BEAT_S` passed) and flush the file. A write error
         (a full disk) is raised as :class:`RunFileError`; the rows flushed before stay."""
         _kill_point("flush")
         try:
@@ -238,9 +243,12 @@ class RunWriter:
                 ds[n:] = rows
                 chunks.clear()
             self._buffered_rows = 0
-            hb = self.f["heartbeat"]
-            hb.resize(hb.shape[0] + 1, axis=0)
-            hb[-1] = time.time()
+            now = time.time()
+            if self._dirty or now - self._last_beat >= BEAT_S:
+                hb = self.f["heartbeat"]
+                hb.resize(hb.shape[0] + 1, axis=0)
+                hb[-1] = now
+                self._dirty, self._last_beat = False, now
             self.f.flush()
         except WRITE_ERRORS as e:
             self._failed_write(e)
@@ -265,6 +273,7 @@ class RunWriter:
                     ds[...] = array
                 else:
                     ds[index] = array
+                self._dirty = True
                 self.maybe_flush()
                 return
             if path in self._series or ds is not None or index is not None:
@@ -502,7 +511,7 @@ def _check_format(a: dict, path: str) -> None:
 
 
 def _header(f: h5py.File, path: str, journal: Journal) -> RunHeader:
-    a = {k: _plain_attr(h5safe.read_attr(f.attrs, k)) for k in f.attrs.keys()}
+    a = {k: _plain_attr(h5safe.read_attr(f.attrs, k)) for k in f.attrs}
     _check_format(a, path)
     a.update(journal.attrs)
     end = journal.end or {}
@@ -547,7 +556,7 @@ def _reading(path: str) -> Iterator[tuple[h5py.File, RunHeader, Journal, h5safe.
             raise
         except h5safe.UnsafeFile as e:
             raise RunFileError(f"{path}: {e}") from None
-        except Exception as e:  # h5py and numpy errors of a damaged file
+        except Exception as e:  # noqa: BLE001 - h5py and numpy errors of a damaged file
             raise RunFileError(f"{path}: damaged run file ({type(e).__name__}: {e})") from None
 
 

@@ -59,7 +59,8 @@ def parse_values(spec: Spec, item: str) -> tuple[str, list]:
     if text.startswith(("lin:", "log:")):
         parts = text.split(":")
         try:
-            lo, hi, n = float(parts[1]), float(parts[2]), int(parts[3])
+            lo, hi, count = float(parts[1]), float(parts[2]), float(parts[3])  # n may be written 1e4
+            n = int(count) if count.is_integer() else 0
         except (IndexError, ValueError):
             n = 0
         if len(parts) != 4 or n < 1 or not (np.isfinite(lo) and np.isfinite(hi)):
@@ -277,14 +278,14 @@ def read_sweep(path: str) -> SweepData:
         raise SweepError(f"{path}: sweep format {doc['format_version']} is newer than this Noise Lab reads")
     base = os.path.dirname(os.path.abspath(path))
     types = {"experiment": str, "params": dict, "swept": list, "grid": dict, "status": str, "runs": list}
-    for key, kind in types.items():
-        if not isinstance(doc.get(key), kind):
-            raise SweepError(f"{path}: a damaged sweep file ({key!r} is missing or not a {kind.__name__})")
+    bad = [f"{key} ({kind.__name__})" for key, kind in types.items() if not isinstance(doc.get(key), kind)]
+    if bad:
+        raise SweepError(f"{path}: a damaged sweep file (missing or mistyped entries: {', '.join(bad)})")
     runs = []
     for i, r in enumerate(doc["runs"]):
         if not (isinstance(r, dict) and isinstance(r.get("path"), str) and isinstance(r.get("values"), dict)
                 and isinstance(r.get("summary", {}), dict) and isinstance(r.get("status", ""), str)):
             raise SweepError(f"{path}: a damaged sweep file (run {i} lacks a path, values, status or summary)")
-        runs.append(dict({"status": "", "summary": {}, "error": ""}, **r, path=os.path.join(base, r["path"])))
+        runs.append({"status": "", "summary": {}, "error": "", **r, "path": os.path.join(base, r["path"])})
     return SweepData(path=os.path.abspath(path), experiment=doc["experiment"], params=doc["params"],
                      swept=doc["swept"], grid=doc["grid"], status=doc["status"], runs=runs)

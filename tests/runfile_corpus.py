@@ -80,12 +80,13 @@ def _set_attrs(**values):
 
 def make_corpus(folder: str) -> dict[str, str]:
     os.makedirs(folder, exist_ok=True)
-    p = lambda name: os.path.join(folder, name)  # noqa: E731
+    p = lambda name: os.path.join(folder, name)
     out: dict[str, str] = {}
     good, killed = _finished(p("good.h5")), _killed(p("killed.h5"))
     out["good"], out["killed"] = good, killed
     out["left-open"] = _left_open(p("left-open.h5"))
-    raw, raw_k = open(good, "rb").read(), open(killed, "rb").read()
+    with open(good, "rb") as f, open(killed, "rb") as g:
+        raw, raw_k = f.read(), g.read()
     for frac in (0.02, 0.2, 0.5, 0.8, 0.97):
         out[f"truncated-{frac}"] = _copy(good, p(f"trunc-{frac}.h5"), raw[: int(len(raw) * frac)])
         out[f"truncated-killed-{frac}"] = _copy(killed, p(f"trunck-{frac}.h5"), raw_k[: int(len(raw_k) * frac)])

@@ -44,7 +44,7 @@ def test_every_reader_answers_every_crafted_file_with_a_result_or_a_message(tmp_
     names = {path: name for name, path in corpus.items()}
     # a hang guard, not a timing: HDF5's SWMR retries once hung a reader for > 25 minutes
     proc = subprocess.run([sys.executable, "-m", "tests.runfile_probe", *corpus.values()], cwd=ROOT, env=ENV,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, check=False)
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     done = [r for r in lines if "outcome" in r]
     assert proc.returncode == 0, f"the probe crashed after {lines[-1] if lines else None}: {proc.stderr[-2000:]}"
@@ -189,7 +189,7 @@ def test_a_second_interrupt_exits_at_once():
             os.kill(os.getpid(), signal.SIGINT)
             print("still here")
     """)
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 128 + signal.SIGINT
     assert proc.stdout == "cancel requested\n" and "exiting now" in proc.stderr
 
@@ -218,7 +218,7 @@ def small_disk(tmp_path):
     mnt.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mnt)], capture_output=True).returncode:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mnt)], capture_output=True, check=False).returncode:
         pytest.skip("cannot mount a tmpfs here")
     yield str(mnt)
     subprocess.run(["umount", str(mnt)], check=False)

@@ -55,6 +55,14 @@ def _mtime(entry: os.DirEntry) -> float:
         return 0.0
 
 
+def _is_dir(entry: os.DirEntry) -> bool:
+    """A folder (a broken or looping link is listed, with its reason, not skipped)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
 def local_time(iso: str) -> str:
     try:
         return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
@@ -159,9 +167,11 @@ class RunBrowser(QWidget):
             return [name, experiment, f"{status} (this window)", "", "", ""]
         try:
             st = os.stat(path)
-        except OSError:
+            key = (st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
             return [name, "", "unreadable: vanished", "", "", ""]
-        key = (st.st_mtime_ns, st.st_size)
+        except OSError:  # a link to itself, no permission: read_header names the reason
+            key = None
         cached = self._cache.get(path)
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -178,7 +188,7 @@ class RunBrowser(QWidget):
     def refresh(self) -> None:
         """Rescan the folder; only changed files are read again."""
         try:
-            entries = [e for e in os.scandir(self.folder) if e.is_file() and e.name.endswith((".h5", ".hdf5"))]
+            entries = [e for e in os.scandir(self.folder) if e.name.endswith((".h5", ".hdf5")) and not _is_dir(e)]
         except OSError:
             entries = []
         paths = [os.path.abspath(e.path) for e in sorted(entries, key=_mtime, reverse=True)]
