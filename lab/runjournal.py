@@ -24,7 +24,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .h5safe import Budget, UnsafeFile, dataset_bytes
+from .h5safe import Budget, UnsafeFile
 
 JOURNAL, BLOB = "journal", "journal_blob"
 CHUNK = 16384
@@ -190,7 +190,3 @@ class Journal:
             return None
         return self._blob[offset:offset + nbytes].view(dtype).reshape(shape)
 
-
-def blob_size(f: h5py.File) -> int:
-    blob = f.get(BLOB)
-    return dataset_bytes(blob) if isinstance(blob, h5py.Dataset) else 0

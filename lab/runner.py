@@ -17,6 +17,7 @@ import torch
 
 from . import experiments
 from .context import Cancelled, Diverged, Listener, RunContext
+from .data.source import DataError
 from .device import resolve_device
 from .interrupts import cancel_on_signals
 from .runfile import RunFileError, RunWriter
@@ -84,7 +85,7 @@ def run_experiment(name: str, values: Mapping[str, Any], *, path: str | None = N
             status, error, step = "diverged", str(e), e.step
         except KeyboardInterrupt as e:
             status, interrupt = "cancelled", e
-        except RunFileError as e:  # the file cannot be written any more (a full disk)
+        except (RunFileError, DataError) as e:  # a full disk, a data folder or teacher file: a message
             status, error = "failed", str(e)
         except Exception:  # recorded in the run file and returned to the caller
             status, error = "failed", traceback.format_exc()
