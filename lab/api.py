@@ -9,10 +9,11 @@ read like any other::
             run.log(step, loss=1 / (step + 1))
         run.summary["final_loss"] = 1 / 100
 
-Which series a run has is fixed by its first row. A run file streams in HDF5 SWMR mode,
-where no dataset can be created once the first row is written (DESIGN.md, contract 3),
-so series cannot appear later. The names of the first :meth:`Run.log` call (plus any
-given up front with ``series=``) are declared just before that row is written; a later
+Which series a run has is fixed by its first row. A run file streams in HDF5 SWMR mode
+from the moment it exists, and no dataset can be created in that mode (DESIGN.md,
+contract 3; ``docs/runfile.md``), so the file is created at the first :meth:`Run.log`
+call, with the names of that call (plus any given up front with ``series=``) declared
+in it; until then nothing is on disk. A later
 row may leave a series out (it gets NaN there, so every series stays aligned with
 ``series/step``) but may not bring a new one, which is an error naming it. This keeps
 the ordinary script (log the same names every step) free of declarations, and
@@ -74,19 +75,24 @@ class Run:
         self._series = list(dict.fromkeys(series))
         self._command = command
         self._writer: RunWriter | None = None
+        self._open_called = False
         #: row shape of every series, fixed by the first row (None before it)
         self._shapes: dict[str, tuple] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> Run:
-        device = str(self.params.get("device", ""))
-        self._writer = RunWriter(self.path, experiment=self.experiment, params=self.params,
-                                 seed=int(self.params.get("seed", -1)), device=device,
-                                 layout=[Dataset("series/step", (), "i8")])
-        for key, value in provenance(self._command, device).items():
-            self._writer.attr(key, value)
-        self._writer.attr("written_by", "lab.Run")
+        self._open_called = True
         return self
+
+    def _create(self, shapes: dict[str, tuple]) -> RunWriter:
+        """The run file, with ``series/step`` and one series per name, in SWMR mode."""
+        device = str(self.params.get("device", ""))
+        layout = [Dataset("series/step", (), "i8")] + [Dataset(f"series/{n}", shape) for n, shape in shapes.items()]
+        self._writer = RunWriter(self.path, experiment=self.experiment, params=self.params,
+                                 seed=int(self.params.get("seed", -1)), device=device, layout=layout,
+                                 attrs={**provenance(self._command, device), "written_by": "lab.Run"})
+        self._shapes = dict(shapes)
+        return self._writer
 
     def __exit__(self, kind, exc, tb) -> bool:
         if kind is None:
@@ -96,26 +102,26 @@ class Run:
         else:
             status, error = "failed", "".join(traceback.format_exception(kind, exc, tb))
         self._writing().finish(status, summary=self.summary, error=error)
-        self._writer = None
+        self._writer, self._open_called = None, False
         return False
 
     def _writing(self) -> RunWriter:
-        if self._writer is None:
+        """The writer; a run that logged no row yet gets its file now, with ``series/step`` only."""
+        if not self._open_called:
             raise RuntimeError("this Run is not open: use it as 'with lab.Run(...) as run:'")
-        return self._writer
+        return self._writer if self._writer is not None else self._create({})
 
     # -- writing -----------------------------------------------------------------------------
     def log(self, step: int, **values: Any) -> None:
         """One row: ``series/step`` and ``series/<name>`` for each value (a number, or an
         array of the same shape at every step). The first call fixes the series."""
-        w = self._writing()
+        if not self._open_called:
+            raise RuntimeError("this Run is not open: use it as 'with lab.Run(...) as run:'")
         rows = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
-        if self._shapes is None:  # the first row: declare, while the file can still take new datasets
-            shapes = {name: () for name in self._series}
-            shapes.update({k: v.shape for k, v in rows.items()})
-            for name, shape in shapes.items():
-                w.declare(Dataset(f"series/{name}", shape))
-            self._shapes = shapes
+        if self._writer is None:  # the first row: the file is made with these series
+            self._create({**{name: () for name in self._series}, **{k: v.shape for k, v in rows.items()}})
+        w = self._writing()
+        assert self._shapes is not None
         new = [k for k in rows if k not in self._shapes]
         if new:
             raise ValueError(f"series {', '.join(map(repr, new))} did not exist at the first row (a run file cannot "

@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
 
 from . import __version__, experiments
@@ -52,9 +53,12 @@ def json_text(obj, **kw) -> str:
 
 def cmd_run(args) -> int:
     """Run one experiment with a progress display; the run file's path is printed last.
-    Ctrl-C ends it with one line (status and path) and exit code 130."""
+    Ctrl-C cancels the run between steps (:mod:`lab.interrupts`) and ends with one line
+    (status and path) and exit code 130 (SIGTERM 143, SIGHUP 129)."""
     exp = experiments.get(args.experiment)
     values = resolve(exp, args.preset, args.config, exp.spec.parse_sets(args.set or []))
+    if args.out is not None and not args.out.strip():
+        raise ParamError("--out", args.out, "a folder for the run file (leave --out away for the default)")
     if args.save_config:
         save_config(args.save_config, exp.name, values)
         print(args.save_config)
@@ -75,6 +79,11 @@ def cmd_run(args) -> int:
         print(f"{status}: {display.path} (interrupted by Ctrl-C)", file=sys.stderr)
         return INTERRUPTED
     display.close()
+    signame = result.error[len("cancelled by "):] if result.error.startswith("cancelled by SIG") else ""
+    if result.status == "cancelled" and signame:  # Ctrl-C (or SIGTERM, SIGHUP): one line, 128 + the signal
+        name = "Ctrl-C" if signame == "SIGINT" else signame
+        print(f"cancelled: {result.path} (interrupted by {name})", file=sys.stderr)
+        return 128 + int(getattr(signal, signame, signal.SIGINT))
     print(f"status: {result.status}", file=sys.stderr)
     if result.summary:
         print("summary: " + json_text(result.summary), file=sys.stderr)
@@ -158,6 +167,21 @@ def cmd_info(args) -> int:
     if h.error:
         print("error:\n" + h.error)
     return OK
+
+
+def cmd_repair(args) -> int:
+    """Clear the open-for-write mark of a file whose writer died, then read its header."""
+    from .runrepair import RepairError, clear_open_flags
+    from .runfile import read_header
+
+    try:
+        print(f"{args.file}: {clear_open_flags(args.file)}")
+    except (OSError, RepairError) as e:
+        print(f"error: {args.file}: cannot be repaired ({e})", file=sys.stderr)
+        return 2
+    h = read_header(args.file)
+    print(f"{args.file}: readable: {h.experiment}, status {h.display_status}")
+    return 0
 
 
 def cmd_data(args) -> int:
@@ -323,6 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("file")
     i.add_argument("--json", action="store_true", help="machine-readable output")
     i.set_defaults(func=cmd_info)
+    rp = sub.add_parser("repair", help="clear the open-for-write mark HDF5 left in a file whose writer died")
+    rp.add_argument("file")
+    rp.set_defaults(func=cmd_repair)
     d = sub.add_parser("data", help="which data sets a folder holds (counts), or the layout expected")
     d.add_argument("folder")
     d.add_argument("--download", choices=("fashion-mnist", "cifar10", "cifar100", "svhn"),

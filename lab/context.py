@@ -123,7 +123,7 @@ class RunContext:
         After a nested run that took a share ``s`` of the bar, the remaining ``1 - s`` is
         this run's: ``(done, total)`` is reported as ``(done + k, total + k)`` with
         ``k = total s / (1 - s)``, so one rate and one ETA span both phases."""
-        if self.writer is not None and self.writer.swmr:
+        if self.writer is not None:
             self.writer.maybe_flush()
         s = self._share_done
         k = int(round(total * s / (1.0 - s))) if s else 0

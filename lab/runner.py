@@ -17,10 +17,12 @@ import torch
 
 from . import experiments
 from .context import Cancelled, Diverged, Listener, RunContext
+from .data.source import DataError
 from .device import resolve_device
 from .experiments import ExperimentLike
 from .live import new_run_data
 from .provenance import provenance
+from .interrupts import cancel_on_signals
 from .runfile import RunFileError, RunWriter
 
 
@@ -70,8 +72,10 @@ def run_experiment(name: str, values: Mapping[str, Any], *, path: str | None = N
     and announced to the listeners as the first event, ``("layout", path, RunData)``.
     Anything raised by the experiment is recorded in the file (``failed`` with the
     traceback) and returned, not re-raised: what was written stays readable. A file that
-    cannot be written any more (a full disk) ends ``failed`` with the reason. Ctrl-C
-    records ``cancelled`` and is re-raised. ``command`` is stored as the file's
+    cannot be written any more (a full disk) ends ``failed`` with the reason. SIGINT,
+    SIGTERM and SIGHUP cancel the run (:mod:`lab.interrupts`); a KeyboardInterrupt raised
+    anyway (no handler outside the main thread) records ``cancelled`` and is re-raised.
+    ``command`` is stored as the file's
     provenance (default: this process's command line; the window passes ``window``).
     """
     exp, params = prepare(name, values)
@@ -80,9 +84,8 @@ def run_experiment(name: str, values: Mapping[str, Any], *, path: str | None = N
     seed = int(params["seed"])
     torch.manual_seed(seed)
     layout = exp.layout(params)
-    writer = RunWriter(path, experiment=name, params=params, seed=seed, device=str(device), layout=layout)
-    for key, value in provenance(command, device).items():
-        writer.attr(key, value)
+    writer = RunWriter(path, experiment=name, params=params, seed=seed, device=str(device), layout=layout,
+                       attrs=provenance(command, device))
     listeners = list(listeners)
     start = new_run_data(path, name, params, seed, str(device), layout)
     for fn in listeners:
@@ -90,22 +93,27 @@ def run_experiment(name: str, values: Mapping[str, Any], *, path: str | None = N
     ctx = RunContext(writer, device=device, seed=seed, cancel_event=cancel_event, listeners=listeners,
                      run_child=_run_child)
     status, error, step, interrupt = "completed", "", -1, None
-    try:
-        ctx.summary.update(exp.run(params, ctx) or {})
-        if ctx.cancelled:
+    with cancel_on_signals(ctx.cancel) as caught:  # also while the end is written
+        try:
+            ctx.summary.update(exp.run(params, ctx) or {})
+            if ctx.cancelled:
+                status = "cancelled"
+        except Cancelled:
             status = "cancelled"
-    except Cancelled:
-        status = "cancelled"
-    except Diverged as e:
-        status, error, step = "diverged", str(e), e.step
-    except KeyboardInterrupt as e:
-        status, interrupt = "cancelled", e
-    except Exception:  # recorded in the run file and returned to the caller
-        status, error = "failed", traceback.format_exc()
-    try:
-        status, error = writer.finish(status, summary=ctx.summary, error=error, diverged_step=step)
-    except RunFileError as e:
-        status, error = "failed", (error + "\n" if error else "") + str(e)
+        except Diverged as e:
+            status, error, step = "diverged", str(e), e.step
+        except KeyboardInterrupt as e:
+            status, interrupt = "cancelled", e
+        except (RunFileError, DataError) as e:  # a full disk, a data folder or teacher file: a message
+            status, error = "failed", str(e)
+        except Exception:  # recorded in the run file and returned to the caller
+            status, error = "failed", traceback.format_exc()
+        if status == "cancelled" and caught["signal"]:
+            error = f"cancelled by {caught['signal']}"
+        try:
+            status, error = writer.finish(status, summary=ctx.summary, error=error, diverged_step=step)
+        except RunFileError as e:
+            status, error = "failed", (error + "\n" if error else "") + str(e)
     if interrupt is not None:
         raise interrupt
     return RunResult(path, status, dict(ctx.summary), error, step)

@@ -28,6 +28,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from . import experiments
+from .interrupts import cancel_on_signals
 from .params import ParamError, Spec
 from .runfile import utc_now
 from .runner import run_experiment
@@ -35,6 +36,8 @@ from .runner import run_experiment
 FORMAT = "noiselab-sweep"
 FORMAT_VERSION = 1
 SWEEP_FILE = "sweep.json"
+#: the most grid points a sweep may have (one run file each)
+MAX_POINTS = 10_000
 
 
 class SweepError(Exception):
@@ -55,11 +58,14 @@ def parse_values(spec: Spec, item: str) -> tuple[str, list]:
     if text.startswith(("lin:", "log:")):
         parts = text.split(":")
         try:
-            lo, hi, n = float(parts[1]), float(parts[2]), int(parts[3])
+            lo, hi, count = float(parts[1]), float(parts[2]), float(parts[3])  # n may be written 1e4
+            n = int(count) if count.is_integer() else 0
         except (IndexError, ValueError):
             n = 0
-        if len(parts) != 4 or n < 1:
-            raise ParamError(name, text, "lin:lo:hi:n or log:lo:hi:n with numbers lo, hi and a count n >= 1")
+        if len(parts) != 4 or n < 1 or not (np.isfinite(lo) and np.isfinite(hi)):
+            raise ParamError(name, text, "lin:lo:hi:n or log:lo:hi:n with finite numbers lo, hi and a count n >= 1")
+        if n > MAX_POINTS:
+            raise ParamError(name, text, f"at most {MAX_POINTS:,} values (one run file each; {n:,} asked)")
         if parts[0] == "log" and (lo <= 0 or hi <= 0):
             raise ParamError(name, text, "log:lo:hi:n with lo, hi > 0")
         raw = (np.geomspace if parts[0] == "log" else np.linspace)(lo, hi, n)
@@ -121,9 +127,19 @@ def run_sweep(experiment: str, base: Mapping[str, Any], grid: Mapping[str, Seque
     stops too (status ``cancelled``); with parallel jobs the runs going finish and the rest
     never start."""
     exp = experiments.get(experiment)
+    if not out_dir:
+        raise SweepError("no folder given for the sweep (--out is empty)")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise SweepError(f"{out_dir} is a file, not a folder; choose an empty folder for the sweep")
+    size = int(np.prod([len(v) for v in grid.values()], dtype=np.float64))
+    if size > MAX_POINTS:
+        raise SweepError(f"the grid has {size:,} points; a sweep runs at most {MAX_POINTS:,} (one run file each)")
     points = grid_points(grid)
     values = [exp.validate({**base, **pt}) for pt in points]  # spec and check, devices included
-    os.makedirs(os.path.join(out_dir, "runs"), exist_ok=True)
+    try:
+        os.makedirs(os.path.join(out_dir, "runs"), exist_ok=True)
+    except OSError as e:
+        raise SweepError(f"{out_dir}: the sweep's folder cannot be made ({e.strerror or e})") from None
     sweep_path = os.path.join(out_dir, SWEEP_FILE)
     if os.path.exists(sweep_path):
         raise SweepError(f"{sweep_path} exists already; choose an empty --out folder")
@@ -143,6 +159,17 @@ def run_sweep(experiment: str, base: Mapping[str, Any], grid: Mapping[str, Seque
             on_run(entry, sum(r["status"] != "pending" for r in doc["runs"]), len(points))
 
     paths = [os.path.join(out_dir, r["path"]) for r in doc["runs"]]
+    with cancel_on_signals(cancel_event.set):
+        _run_points(experiment, values, paths, jobs, cancel_event, record)
+    doc["status"] = "cancelled" if any(r["status"] in ("pending", "cancelled") for r in doc["runs"]) else "completed"
+    doc["finished"] = utc_now()
+    write_sweep(sweep_path, doc)
+    return sweep_path
+
+
+def _run_points(experiment: str, values: list[dict], paths: list[str], jobs: int,
+                cancel_event: threading.Event, record: Callable[[int, tuple], None]) -> None:
+    """Run the grid points one after another or in ``jobs`` processes until cancelled."""
     if jobs <= 1:
         for i, v in enumerate(values):
             if cancel_event.is_set():
@@ -159,10 +186,6 @@ def run_sweep(experiment: str, base: Mapping[str, Any], grid: Mapping[str, Seque
                 if cancel_event.is_set():
                     for f in futures:
                         f.cancel()
-    doc["status"] = "cancelled" if any(r["status"] in ("pending", "cancelled") for r in doc["runs"]) else "completed"
-    doc["finished"] = utc_now()
-    write_sweep(sweep_path, doc)
-    return sweep_path
 
 
 @dataclass
@@ -240,16 +263,27 @@ def read_sweep(path: str) -> SweepData:
             doc = json.load(f)
     except FileNotFoundError:
         raise SweepError(f"{path}: no such sweep file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise SweepError(f"{path}: not a JSON sweep file ({e})") from None
+    except OSError as e:
+        raise SweepError(f"{path}: cannot be read ({e.strerror or e})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise SweepError(f"{path}: not a Noise Lab sweep file (no 'format = {FORMAT}')")
-    if int(doc.get("format_version", -1)) > FORMAT_VERSION:
+    version = doc.get("format_version")
+    if not isinstance(version, int):
+        raise SweepError(f"{path}: a damaged sweep file ('format_version' is {version!r}, not a number)")
+    if version > FORMAT_VERSION:
         raise SweepError(f"{path}: sweep format {doc['format_version']} is newer than this Noise Lab reads")
     base = os.path.dirname(os.path.abspath(path))
-    try:
-        runs = [dict(r, path=os.path.join(base, r["path"])) for r in doc["runs"]]
-        return SweepData(path=os.path.abspath(path), experiment=doc["experiment"], params=doc["params"],
-                         swept=doc["swept"], grid=doc["grid"], status=doc["status"], runs=runs)
-    except (KeyError, TypeError) as e:
-        raise SweepError(f"{path}: a damaged sweep file (bad or missing entry {e})") from None
+    types = {"experiment": str, "params": dict, "swept": list, "grid": dict, "status": str, "runs": list}
+    bad = [f"{key} ({kind.__name__})" for key, kind in types.items() if not isinstance(doc.get(key), kind)]
+    if bad:
+        raise SweepError(f"{path}: a damaged sweep file (missing or mistyped entries: {', '.join(bad)})")
+    runs = []
+    for i, r in enumerate(doc["runs"]):
+        if not (isinstance(r, dict) and isinstance(r.get("path"), str) and isinstance(r.get("values"), dict)
+                and isinstance(r.get("summary", {}), dict) and isinstance(r.get("status", ""), str)):
+            raise SweepError(f"{path}: a damaged sweep file (run {i} lacks a path, values, status or summary)")
+        runs.append({"status": "", "summary": {}, "error": "", **r, "path": os.path.join(base, r["path"])})
+    return SweepData(path=os.path.abspath(path), experiment=doc["experiment"], params=doc["params"],
+                     swept=doc["swept"], grid=doc["grid"], status=doc["status"], runs=runs)

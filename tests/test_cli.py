@@ -89,3 +89,27 @@ def test_list_of_an_unknown_experiment_names_the_known_ones(capsys):
     err = capsys.readouterr().err
     assert "'experiment': 'nosuch'" in err and "ols" in err
     assert main(["list", "ols"]) == 0 and capsys.readouterr().out.startswith("ols: ")
+
+
+@pytest.mark.parametrize("args, words", [
+    (["run", "ols", "--out", ""], ["--out", "a folder for the run file"]),
+    (["run", "nin-phase-map", "--set", "y_param=batch", "--set", "y_min=1", "--set", "y_max=1e6",
+      "--set", "y_log=false"], ["'y_max'", "settings that fit in memory", "GiB"]),
+    (["sweep", "nin-toy", "--param", "sigma_eps=lin:nan:1:3"], ["finite numbers"]),
+])
+def test_settings_that_cannot_work_get_a_message_and_no_file(tmp_path, args, words):
+    env_out = tmp_path / "runs"
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), *args,
+                        *([] if "--out" in args else ["--out", str(env_out)])], capture_output=True, text=True,
+                       timeout=120, cwd=ROOT, env=dict(os.environ, NOISELAB_RUNS=str(env_out)), check=False)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    for w in words:
+        assert w in p.stderr
+    assert not env_out.exists() or not os.listdir(env_out)
+
+
+def test_a_run_whose_out_is_a_file_says_so(tmp_path):
+    out = tmp_path / "file"
+    out.write_text("x")
+    p = cli("run", "ols", "--set", "steps=10", "--out", str(out))
+    assert p.returncode == 2 and "Traceback" not in p.stderr and "cannot be made" in p.stderr

@@ -42,7 +42,7 @@ def test_ctrl_c_cancels_the_run_with_one_line_and_exit_130(tmp_path):
     [path] = [str(tmp_path / f) for f in os.listdir(tmp_path)]
     assert err.strip().splitlines() == [f"cancelled: {path} (interrupted by Ctrl-C)"]
     with h5py.File(path, "r") as f:
-        assert f.attrs["status"] == "cancelled" and 0 < len(f["series/step"]) < 10_000
+        assert f.attrs["status"] == "cancelled" and 0 < f["series/step"][-1] < 100_000_000
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_data_and_info_and_open_exit_2_on_missing_input(tmp_path, capsys):
     assert main(["data", str(tmp_path)]) == 0
     assert main(["info", str(tmp_path / "missing.h5")]) == 2
     p = cli("open", "/missing.h5")  # checked before Qt is imported: no window appears
-    assert p.returncode == 2 and p.stderr.strip() == "error: /missing.h5: no such file"
+    assert p.returncode == 2 and p.stderr.strip() == "error: /missing.h5: no such file (or a symbolic link to nothing)"
 
 
 def test_run_help_lists_the_experiments_parameters_and_presets(capsys):

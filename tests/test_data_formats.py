@@ -165,3 +165,34 @@ def test_scan_and_cli_report_counts_and_layouts(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "cifar10        found    train      20  test       3  classes  10" in out
     assert "cifar100       missing" in out and "cifar-100-python/" in out
+
+
+class _Payload:
+    """Unpickling this calls ``exec`` (a ``__reduce__`` that would run as the user)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return exec, (f"open({self.marker!r}, 'w').write('ran')",)
+
+
+@pytest.mark.parametrize("where", ["data_batch_1", "batches.meta"])
+def test_a_cifar_batch_that_would_run_code_is_refused_and_runs_nothing(tmp_path, where):
+    d, _, _ = make_cifar(str(tmp_path))
+    marker = str(tmp_path / "pwned")
+    with open(os.path.join(d, where), "wb") as f:
+        pickle.dump({"data": _Payload(marker), "labels": [0], "label_names": _Payload(marker)}, f)
+    with pytest.raises(DataError, match=rf"{where}: refused: refused to load builtins.exec"):
+        read_folder("cifar10", str(tmp_path), use_cache=False)
+    status = {s.name: s for s in scan(str(tmp_path))}
+    assert status["cifar10"].state == "malformed" and "refused" in status["cifar10"].problem
+    assert not os.path.exists(marker)  # the payload never ran
+
+
+def test_cifar_arrays_of_objects_and_other_codecs_are_refused(tmp_path):
+    d, _, _ = make_cifar(str(tmp_path))
+    with open(os.path.join(d, "data_batch_2"), "wb") as f:
+        pickle.dump({"data": np.array([{"a": 1}], dtype=object), "labels": [0]}, f, protocol=2)
+    with pytest.raises(DataError, match="data_batch_2: refused: refused an array of object"):
+        read_folder("cifar10", str(tmp_path), use_cache=False)

@@ -136,12 +136,16 @@ def test_browser_shows_new_and_unreadable_files(qtbot, window):
         f.write(b"not hdf5 at all")
     with h5py.File(os.path.join(folder, "foreign.h5"), "w") as f:
         f["x"] = np.arange(3)
+    os.symlink("self.h5", os.path.join(folder, "self.h5"))  # a link to itself once emptied the listing
+    os.mkfifo(os.path.join(folder, "fifo.h5"))  # opening a FIFO blocks until a writer comes
     res = run_experiment("ols", dict(SHORT, steps=200), out_dir=folder, tag="made-outside")
     qtbot.waitUntil(lambda: window.browser.row_of(res.path) is not None
                     and window.browser.row_of(os.path.join(folder, "foreign.h5")) is not None, timeout=30_000)
     row = window.browser.row_of(res.path)
     assert row[1:3] == ["ols", "completed"] and "steps=200" in row[5]
-    assert window.browser.row_of(os.path.join(folder, "broken.h5"))[2].startswith("unreadable: cannot be opened")
+    assert window.browser.row_of(os.path.join(folder, "broken.h5"))[2].startswith("unreadable: damaged HDF5 file")
+    assert "symbolic links" in window.browser.row_of(os.path.join(folder, "self.h5"))[2]
+    assert window.browser.row_of(os.path.join(folder, "fifo.h5"))[2] == "unreadable: a FIFO, socket or device, not a regular file"
     assert window.browser.row_of(os.path.join(folder, "garbage.h5"))[2].startswith("unreadable: not an HDF5 file")
     assert "not a Noise Lab run" in window.browser.row_of(os.path.join(folder, "foreign.h5"))[2]
     r = window.browser.keys().index(os.path.basename(res.path))

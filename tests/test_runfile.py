@@ -1,4 +1,5 @@
 """Run files: round trip, statuses, a killed writer, live following, bad files."""
+import errno
 import json
 import os
 import signal
@@ -46,15 +47,15 @@ def test_round_trip(tmp_path):
 
 
 def test_blocks_are_buffered(tmp_path):
-    """2500 single rows go to the file in blocks of 1000: one flush (one heartbeat) per
-    block and one at the end, not one per row."""
+    """2500 single rows go to the file in blocks of 1000: a heartbeat at creation, one
+    per flush that wrote data (two blocks and the rest at the end), not one per row."""
     w = RunWriter(tmp_path / "r.h5", experiment="fake", params={}, seed=0, device="cpu",
                   layout=[Dataset("series/step", (), "i8")], flush_interval=float("inf"), block_rows=1000)
     for k in range(2500):
         w.append("series/step", np.asarray([k]))
     w.finish("completed")
     run = read_run(tmp_path / "r.h5")
-    assert len(run["heartbeat"]) == 3
+    assert len(run["heartbeat"]) == 4
     np.testing.assert_array_equal(run["series/step"], np.arange(2500))
 
 
@@ -126,7 +127,7 @@ def test_killed_writer_leaves_a_readable_file_and_can_be_followed(tmp_path):
 def test_corrupt_and_foreign_files(tmp_path):
     bad = tmp_path / "bad.h5"
     bad.write_bytes(b"\x89HDF\r\n\x1a\n" + os.urandom(3000))
-    with pytest.raises(RunFileError, match="not an HDF5 file|cannot be opened"):
+    with pytest.raises(RunFileError, match="not an HDF5 file|damaged HDF5 file"):
         read_run(bad)
     foreign = tmp_path / "foreign.h5"
     with h5py.File(foreign, "w") as f:
@@ -199,8 +200,12 @@ def test_full_disk_ends_failed_with_the_reason_and_keeps_flushed_rows(tmp_path, 
 def test_full_disk_that_blocks_the_final_status_is_reported_not_raised(tmp_path, monkeypatch):
     from lab import runfile
 
+    def no_space(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
     _failing_flush(monkeypatch, after=3)
-    monkeypatch.setattr(runfile, "_open_retry", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+    monkeypatch.setattr(runfile.JournalWriter, "end", no_space)
+    monkeypatch.setattr(runfile, "pwrite_pieces", no_space)
     r = run_experiment("fake", {"steps": 5000, "mode": "slow"}, out_dir=str(tmp_path))
     monkeypatch.undo()
     assert r.status == "failed" and "could not be recorded" in r.error

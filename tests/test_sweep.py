@@ -103,3 +103,38 @@ def test_read_sweep_names_a_damaged_entry(tmp_path):
     p.write_text('{"format": "noiselab-sweep", "format_version": 1, "experiment": "nin-toy"}')
     with pytest.raises(SweepError, match="damaged.*runs"):
         read_sweep(str(p))
+
+
+@pytest.mark.parametrize("text, says", [
+    ('[1, 2]', "not a Noise Lab sweep"),
+    ('{"format": "noiselab-sweep", "format_version": "1"}', "'format_version' is '1'"),
+    ('{"format": "noiselab-sweep", "format_version": 1, "experiment": "ols", "params": {}, "swept": [], '
+     '"grid": {}, "status": "done", "runs": [{"path": 3, "values": {}}]}', "run 0 lacks a path"),
+    ('{"format": "noiselab-sweep", "format_version": 1, "experiment": "ols", "params": [], "swept": [], '
+     '"grid": {}, "status": "done", "runs": ["x"]}', r"params \(dict\)"),
+    ("[" * 100000, "not a JSON sweep file"),
+])
+def test_malformed_sweep_files_get_a_message(tmp_path, text, says):
+    p = tmp_path / "sweep.json"
+    p.write_text(text)
+    with pytest.raises(SweepError, match=says):
+        read_sweep(str(p))
+
+
+def test_sweep_grids_and_folders_that_cannot_work_are_refused_before_anything_runs(tmp_path):
+    from lab.experiments import get
+
+    spec = get("nin-toy").spec
+    with pytest.raises(ParamError, match="finite numbers"):
+        parse_values(spec, "sigma_eps=lin:nan:1:3")
+    with pytest.raises(ParamError, match="at most 10,000 values"):
+        parse_values(spec, "sigma_eps=lin:1:1e8:1e8")  # refused before 1e8 values are made
+    out = tmp_path / "a-file"
+    out.write_text("x")
+    with pytest.raises(SweepError, match="is a file, not a folder"):
+        run_sweep("nin-toy", {}, {"sigma_eps": [1.0]}, str(out))
+    with pytest.raises(SweepError, match="--out is empty"):
+        run_sweep("nin-toy", {}, {"sigma_eps": [1.0]}, "")
+    with pytest.raises(SweepError, match="the grid has 1,000,000 points"):
+        run_sweep("nin-toy", {}, {"sigma_eps": list(range(1, 1001)), "lr": [0.01] * 1000}, str(tmp_path / "s"))
+    assert sorted(os.listdir(tmp_path)) == ["a-file"]

@@ -82,11 +82,56 @@ def _read_fashion(paths: dict) -> tuple:
             *_idx_pair(paths["t10k-images-idx3-ubyte"], paths["t10k-labels-idx1-ubyte"], 10))
 
 
+class Refused(pickle.UnpicklingError):
+    """A pickle that asks for something a CIFAR batch never holds."""
+
+
+def _latin1_encode(text, encoding="utf-8"):
+    """``_codecs.encode`` as a pickle of a byte string calls it, for latin-1 only."""
+    if str(encoding).lower().replace("_", "-") not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise Refused(f"refused _codecs.encode with encoding {encoding!r}")
+    return text.encode("latin-1")
+
+
+def _plain_dtype(spec, align=False, copy=False):
+    dt = np.dtype(spec)
+    if dt.kind not in "biu":
+        raise Refused(f"refused an array of {dt} (CIFAR batches hold integers)")
+    return dt
+
+
+def _reconstruct(cls, shape, typecode):
+    if cls is not np.ndarray:
+        raise Refused(f"refused an array of class {cls!r}")
+    return np.ndarray.__new__(np.ndarray, shape, np.dtype(typecode))
+
+
+class CifarUnpickler(pickle.Unpickler):
+    """Admits only what CIFAR batches contain: dicts, lists, strings, bytes, integers
+    and numpy integer arrays. Any other global (``eval``, ``os.system``, ...) is refused
+    before it is called, so a crafted batch cannot run code."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+               ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+               ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): _plain_dtype,
+               ("_codecs", "encode"): _latin1_encode}
+
+    def find_class(self, module, name):
+        try:
+            return self.ALLOWED[(module, name)]
+        except KeyError:
+            raise Refused(f"refused to load {module}.{name}: a CIFAR batch holds only "
+                                         "dicts, lists, strings and integer arrays") from None
+
+
 def _unpickle(path: str, keys: tuple[str, ...]) -> dict:
     try:
         with open(path, "rb") as f:
-            d = pickle.load(f, encoding="latin1")
-    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, ImportError) as e:
+            d = CifarUnpickler(f, encoding="latin1").load()
+    except Refused as e:
+        raise DataError(f"{path}: refused: {e}") from None
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, ImportError, IndexError,
+            KeyError, MemoryError, RecursionError) as e:
         raise DataError(f"{path}: not a CIFAR python pickle batch ({type(e).__name__}: {e})") from None
     if not isinstance(d, dict) or any(k not in d for k in keys):
         raise DataError(f"{path}: a pickle, but not a CIFAR batch: expected a dict with keys {list(keys)}")

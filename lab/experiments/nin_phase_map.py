@@ -19,7 +19,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..memory import refuse_over
 from ..nin.params import MODEL_PARAMS
+from ..nin.toy import CHUNK
 from ..nin.phase_map import SUMMARIES, Y_PARAMS, draws_for, run_block
 from ..params import Param, ParamError, Spec
 from ..runfile import Dataset
@@ -77,7 +79,19 @@ def axes(p: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     return sig, y
 
 
+def memory_estimate(p: dict) -> float:
+    """Peak bytes: one chunk of draws for the largest batch (indices, inputs, noises,
+    three moments and their running sums: 72 bytes per draw), the training set, one
+    block's trajectories and the map's arrays."""
+    bmax = max(p["y_min"], p["y_max"]) if p["y_param"] == "batch" else p["batch"]
+    draws = 72.0 * CHUNK * max(1.0, bmax)
+    block = 400.0 * p["rows_per_block"] * p["n_sigma"]
+    return draws + 16.0 * p["n_samples"] + block + 8.0 * (len(SUMMARIES) + 2) * p["n_y"] * p["n_sigma"]
+
+
 def layout(p: dict) -> list[Dataset]:
+    refuse_over("y_max" if p["y_param"] == "batch" else "batch", p["y_max"] if p["y_param"] == "batch"
+                else p["batch"], memory_estimate(p), f"{CHUNK} steps of draws for batches up to that size")
     ny, ns = p["n_y"], p["n_sigma"]
     names = {"names": json.dumps(PHASES)}
     return ([Dataset("series/rows_done", (), "i8"),

@@ -47,7 +47,10 @@ def scan_files(folder: str, gate: threading.Event | None = None) -> dict[str, tu
                 if e.is_dir(follow_symlinks=False):
                     stack.append(rel)
                 elif e.name.endswith(RUN_SUFFIXES):
-                    st = e.stat()
+                    try:
+                        st = e.stat()
+                    except OSError:  # a broken or looping link: listed, its reader says why
+                        st = e.stat(follow_symlinks=False)
                     out[rel] = (st.st_mtime_ns, st.st_size)
             except OSError:  # deleted between listing and stat
                 continue
