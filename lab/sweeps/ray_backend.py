@@ -1,0 +1,141 @@
+"""The ``ray`` backend: one Ray task per run on an existing cluster (``address``: a
+``ray start --head`` address, ``auto``, or a ``ray://host:10001`` client address) or on
+a local instance started for the sweep (no address).
+
+Each task asks for ``num_cpus`` CPUs and ``num_gpus`` GPUs (fractions pack several small
+runs on one GPU). The remote function is declared with ``max_calls=0``, so a worker
+process serves run after run (Ray would otherwise restart a GPU worker, and re-import
+torch, for every run). Progress goes through a ``ray.util.queue.Queue`` the coordinator
+drains. A task writes its run file into the sweep folder when it sees the coordinator's
+marker file there (a shared file system), and otherwise sends the finished file's bytes
+back. Tasks are not retried: a lost run is reported ``interrupted``. A cancel removes queued tasks and interrupts running ones (their files end
+``cancelled``); a worker that dies leaves its run ``interrupted``.
+
+Ray is an optional extra (``pip install -e ".[ray]"``), imported only when a sweep uses
+this backend.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any, Sequence
+
+from ..params import ParamError
+from .backends import Backend, Event, Finished, NotStarted, RunTask, execute, refuse
+from .sweepfile import SweepError
+
+MISSING_RAY = ("the ray backend needs Ray, which is not installed: pip install -e \".[ray]\" "
+               "(or pip install \"ray[default]\"), or use --backend local")
+#: name of the file whose presence tells a task it shares the coordinator's file system
+MARKER = ".noiselab-shared-fs"
+#: how long a cancel waits for queued tasks to leave before it stops the running ones
+CANCEL_WAIT_S = 30.0
+
+
+def import_ray():
+    """The ``ray`` module, or a :class:`SweepError` saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise SweepError(MISSING_RAY) from None
+    return ray
+
+
+def _task(task: RunTask, progress, marker: str, token: str, files: str) -> Finished:
+    """The body of one Ray task (runs on a worker)."""
+    import ray
+
+    try:
+        with open(marker) as f:
+            shared = f.read() == token
+    except OSError:
+        shared = False
+    return execute(task, progress.put, write_here=shared and files != "returned",
+                   node=ray.get_runtime_context().get_node_id())
+
+
+class RayBackend(Backend):
+    """``files``: ``auto`` (shared folder when the marker is visible), or ``returned``
+    (always send the file's bytes back)."""
+
+    name = "ray"
+
+    def __init__(self, address: str = "", num_cpus: float = 1.0, num_gpus: float = 0.0, files: str = "auto"):
+        if num_cpus < 0 or num_gpus < 0:
+            raise ParamError("--cpus-per-run" if num_cpus < 0 else "--gpus-per-run", min(num_cpus, num_gpus),
+                             "a number of CPUs or GPUs per run >= 0")
+        self.address, self.num_cpus, self.num_gpus, self.files = address, num_cpus, num_gpus, files
+        self.ray = import_ray()
+        self.refs: dict[Any, int] = {}
+        self.started_ray = False
+        self.queue = None
+        self.marker = ""
+
+    @classmethod
+    def from_options(cls, *, jobs=1, address="", num_cpus=None, num_gpus=None) -> "RayBackend":
+        refuse(cls.name, jobs=jobs if jobs != 1 else None)
+        return cls(address or "", 1.0 if num_cpus is None else num_cpus, num_gpus or 0.0)
+
+    def check(self, values: dict) -> None:
+        if values["device"] == "cuda" and not self.num_gpus:
+            raise ParamError("device", "cuda", "cpu or auto unless each run gets a GPU (--gpus-per-run, e.g. 0.25)")
+
+    def describe(self) -> dict:
+        return {"name": self.name, "address": self.address or "local instance", "num_cpus": self.num_cpus,
+                "num_gpus": self.num_gpus}
+
+    def start(self, tasks: Sequence[RunTask], folder: str) -> None:
+        ray = self.ray
+        from ray.util.queue import Queue
+
+        if not ray.is_initialized():
+            ray.init(address=self.address or None, include_dashboard=False, log_to_driver=False)
+            self.started_ray = True
+        self.queue = Queue(actor_options={"num_cpus": 0})
+        token = uuid.uuid4().hex
+        self.marker = os.path.join(os.path.abspath(folder), MARKER)
+        with open(self.marker, "w") as f:
+            f.write(token)
+        # a rerun would meet the file its killed attempt left: a lost run is reported, not retried
+        remote = ray.remote(max_calls=0, max_retries=0)(_task).options(num_cpus=self.num_cpus, num_gpus=self.num_gpus)
+        self.refs = {remote.remote(t, self.queue, self.marker, token, self.files): t.index for t in tasks}
+        self.waiting = list(self.refs)
+        self.started: set[int] = set()  # tasks that have reported progress
+
+    def next_event(self, timeout: float) -> Event | None:
+        if not self.queue.empty():
+            ev = self.queue.get_nowait()
+            self.started.add(ev.index)
+            return ev
+        if not self.waiting:
+            return None
+        ready, self.waiting = self.ray.wait(self.waiting, num_returns=1, timeout=timeout)
+        if not ready:
+            return None
+        ref = ready[0]
+        index = self.refs[ref]
+        try:
+            return self.ray.get(ref)
+        except self.ray.exceptions.TaskCancelledError:
+            return NotStarted(index)
+        except self.ray.exceptions.RayError as e:  # the worker died (killed, out of memory, node lost)
+            return Finished(index, "interrupted", {}, f"the Ray task ended without a result: {type(e).__name__}")
+
+    def cancel(self) -> None:
+        """Queued tasks first, and only once they are gone the running ones: a CPU freed
+        by a cancelled run must not start a queued one."""
+        queued = [ref for ref in self.waiting if self.refs[ref] not in self.started]
+        for ref in queued:
+            self.ray.cancel(ref)
+        self.ray.wait(queued, num_returns=len(queued), timeout=CANCEL_WAIT_S, fetch_local=False)
+        for ref in self.waiting:
+            if ref not in queued:
+                self.ray.cancel(ref)
+
+    def close(self) -> None:
+        if self.queue is not None:
+            self.queue.shutdown()
+        if self.marker and os.path.exists(self.marker):
+            os.remove(self.marker)
+        if self.started_ray:
+            self.ray.shutdown()

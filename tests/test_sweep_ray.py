@@ -1,0 +1,96 @@
+"""The Ray backend on a real local Ray instance (two CPUs, no dashboard): the same
+summaries as the local backend, run files written in place or returned to the
+coordinator, cancel, and a killed worker. Deselect with ``-m "not ray"``."""
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from lab.runfile import read_header, read_run
+from lab.sweep import read_sweep, run_sweep
+
+ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+pytestmark = pytest.mark.ray
+
+SMALL = {"steps": 300, "n_samples": 100}
+GRID = {"sigma_eps": [0.5, 3.0, 300.0]}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def all_cpus_free() -> bool:
+    return ray.available_resources().get("CPU", 0) == ray.cluster_resources()["CPU"]
+
+
+def backend(**kw):
+    from lab.sweeps.ray_backend import RayBackend
+
+    return RayBackend(**kw)
+
+
+@pytest.mark.parametrize("files", ["auto", "returned"])
+def test_ray_gives_the_local_summaries_for_the_same_seeds(cluster, tmp_path, files):
+    local = read_sweep(run_sweep("nin-toy", SMALL, GRID, str(tmp_path / "local"), seeds=2))
+    seen = []
+    remote = read_sweep(run_sweep("nin-toy", SMALL, GRID, str(tmp_path / "ray"), seeds=2, backend=backend(files=files),
+                                  on_run=lambda e, d, t: seen.append(d)))
+    assert seen == [1, 2, 3, 4, 5, 6]
+    assert [r["status"] for r in remote.runs] == [r["status"] for r in local.runs] == ["completed"] * 4 + ["diverged"] * 2
+    assert [r["summary"] for r in remote.runs] == [r["summary"] for r in local.runs]
+    assert remote.points == local.points                                   # the same mean and sd per point
+    assert remote.backend["name"] == "ray" and remote.backend["files"] == ("shared" if files == "auto" else "returned")
+    assert {r["written_by"] for r in remote.runs} == {"worker" if files == "auto" else "coordinator"}
+    assert {r["node"] for r in remote.runs} == {ray.get_runtime_context().get_node_id()}
+    for r in remote.runs:
+        h = read_header(r["path"])
+        assert h.status == r["status"] and h.summary["loss_final"] == r["summary"]["loss_final"] and h.params["sigma_eps"] == r["values"]["sigma_eps"]
+    assert not [n for n in os.listdir(tmp_path / "ray") if n.startswith(".noiselab")]  # the marker went
+
+
+def test_cancel_stops_running_tasks_and_drops_queued_ones(cluster, tmp_path):
+    cancel = threading.Event()
+    going = set()
+
+    def on_progress(entry):  # two runs going (2 CPUs), two queued: cancel now
+        going.add(entry["index"])
+        if len(going) == 2:
+            cancel.set()
+
+    # runs of 3e5 steps take ~30 s: only a cancel that reaches them ends them early
+    path = run_sweep("nin-toy", {"steps": 300_000, "n_samples": 100}, {"sigma_eps": [1.0, 1.5, 2.0, 2.5]},
+                     str(tmp_path / "c"), backend=backend(), cancel_event=cancel, on_progress=on_progress)
+    sw = read_sweep(path)
+    assert sw.status == "cancelled"
+    assert sorted(r["status"] for r in sw.runs) == ["cancelled", "cancelled", "pending", "pending"]
+    for r in sw.runs:
+        if r["status"] == "cancelled":
+            run = read_run(r["path"])                                      # readable, ended, partial
+            assert run.header.status == "cancelled" and 0 < len(run["series/step"]) < 300_001
+        else:
+            assert not os.path.exists(r["path"])
+    while not all_cpus_free():  # the cancelled tasks give their CPUs back
+        time.sleep(0.05)
+
+
+def test_a_killed_worker_leaves_its_run_interrupted(cluster, tmp_path):
+    killed = []
+
+    def on_progress(entry):
+        if not killed:
+            host, _, pid = read_header(os.path.join(tmp_path / "k", entry["path"])).attrs["writer"].rpartition(":")
+            killed.append(int(pid))
+            os.kill(int(pid), signal.SIGKILL)
+
+    path = run_sweep("nin-toy", {"steps": 300_000, "n_samples": 100}, {"sigma_eps": [1.0]}, str(tmp_path / "k"),
+                     backend=backend(), on_progress=on_progress)
+    sw = read_sweep(path)
+    assert [r["status"] for r in sw.runs] == ["interrupted"] and "without a result" in sw.runs[0]["error"]
+    assert read_header(sw.runs[0]["path"]).display_status == "interrupted"
+    assert killed[0] != os.getpid()
