@@ -142,6 +142,9 @@ def test_seeds_give_replicates_whose_mean_and_sd_the_sweep_file_records(tmp_path
         assert p["n"]["loss_final"] == 3
         assert p["mean"]["loss_final"] == pytest.approx(np.mean(loss), rel=1e-12)
         assert p["sd"]["loss_final"] == pytest.approx(np.std(loss, ddof=1), rel=1e-12) and p["sd"]["loss_final"] > 0
+    import json
+
+    assert json.load(open(path))["points"] == json.loads(json.dumps(sw.points))    # as written, as read
     mean, sd, n = sw.point_stats("loss_final")
     assert np.allclose(mean, [p["mean"]["loss_final"] for p in sw.points]) and list(n) == [3] * 4
     with pytest.raises(ParamError, match="seed"):

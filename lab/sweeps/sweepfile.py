@@ -18,6 +18,7 @@ process (atomic replace, so a viewer can reread it at any time)::
 Run paths are relative to the sweep file. ``points`` holds, per swept point, the mean
 and sample standard deviation (``ddof = 1``; null below two values) of every numeric
 summary over its replicates that ended ``completed`` or ``diverged`` with a finite value.
+Readers recompute ``points`` from the runs, so a file edited by hand stays consistent.
 A file left ``running`` whose coordinator is gone (same host: the process is dead;
 elsewhere: no heartbeat for ``STALE_AFTER_S``) reads as ``interrupted``. Version 1
 files (one run per point, no ``points``) are read too.
@@ -219,7 +220,7 @@ def read_sweep(path: str) -> SweepData:
     base = os.path.dirname(os.path.abspath(path))
     try:
         runs = [dict(r, path=os.path.join(base, r["path"])) for r in doc["runs"]]
-        points = doc.get("points") or aggregate(runs, [{"values": r["values"]} for r in runs])
+        points = aggregate(runs, doc.get("points") or [{"values": r["values"]} for r in runs])
         return SweepData(path=os.path.abspath(path), experiment=doc["experiment"], params=doc["params"],
                          swept=doc["swept"], grid=doc["grid"], status=doc["status"], runs=runs, points=points,
                          seeds=int(doc.get("seeds", 1)), space=doc.get("space", {}), backend=doc.get("backend", {}),
