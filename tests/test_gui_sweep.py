@@ -101,6 +101,8 @@ def test_cancel_mid_sweep_ends_it_cancelled(qtbot, window, monkeypatch, boxes):
     window.tab_of["nin-toy"].form.set_values({"steps": 300_000})   # ~30 s a run
     sw = start_from_menu(window, monkeypatch, "1,2,3")
     qtbot.waitUntil(lambda: sw.view.sweep is not None, timeout=10_000)   # the sweep file is there, the first run going
+    qtbot.waitUntil(lambda: sw.table.rowCount() == 3 and sw.table.item(0, 1).text() == "running"
+                    and sw.table.item(0, 2).text() not in ("", "0%"), timeout=20_000)  # its progress shows live
     qtbot.mouseClick(sw.cancel_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: not sw.running, timeout=20_000)
     qtbot.waitUntil(lambda: sw.view.sweep.status != "running", timeout=5_000)
@@ -108,6 +110,7 @@ def test_cancel_mid_sweep_ends_it_cancelled(qtbot, window, monkeypatch, boxes):
     assert data.status == "cancelled"
     assert [r["status"] for r in data.runs] == ["cancelled", "pending", "pending"]
     assert "cancelled" in sw.view.info.text() and "cancelled" in sw.eta.text()
+    assert [sw.table.item(i, 1).text() for i in range(3)] == ["cancelled", "pending", "pending"]
     assert not [b for b in boxes if b[0] == "critical"]
 
 

@@ -84,7 +84,7 @@ def test_a_killed_worker_leaves_its_run_interrupted(cluster, tmp_path):
 
     def on_progress(entry):
         if not killed:
-            host, _, pid = read_header(os.path.join(tmp_path / "k", entry["path"])).attrs["writer"].rpartition(":")
+            _, _, pid = read_header(os.path.join(tmp_path / "k", entry["path"])).attrs["writer"].rpartition(":")
             killed.append(int(pid))
             os.kill(int(pid), signal.SIGKILL)
 
@@ -94,3 +94,21 @@ def test_a_killed_worker_leaves_its_run_interrupted(cluster, tmp_path):
     assert [r["status"] for r in sw.runs] == ["interrupted"] and "without a result" in sw.runs[0]["error"]
     assert read_header(sw.runs[0]["path"]).display_status == "interrupted"
     assert killed[0] != os.getpid()
+
+
+def test_a_ray_sweep_started_from_the_window_fills_its_view_live(cluster, qtbot, tmp_path, boxes):
+    from widgets.sweep_window import SweepWindow
+
+    sw = SweepWindow.start("nin-toy", {"steps": 20_000, "n_samples": 100}, {"sigma_eps": [0.5, 1.0]},
+                           str(tmp_path / "w"), seeds=2, backend=backend())
+    qtbot.addWidget(sw)
+    # progress of a run going on a Ray worker reaches the table through the Ray queue and the sweep file
+    qtbot.waitUntil(lambda: sw.table.rowCount() == 4 and any(
+        sw.table.item(i, 1).text() == "running" and sw.table.item(i, 2).text() not in ("", "0%", "100%")
+        for i in range(4)), timeout=60_000)
+    qtbot.waitUntil(lambda: not sw.running, timeout=120_000)
+    qtbot.waitUntil(lambda: [sw.table.item(i, 1).text() for i in range(4)] == ["completed"] * 4, timeout=5_000)
+    assert sw.error == "" and read_sweep(sw.path).backend["name"] == "ray"
+    x, _ = sw.view.curves["loss_final"].getData()
+    assert len(x) == 2 and len(sw.view.repeats["loss_final"].getData()[0]) == 4
+    assert not [b for b in boxes if b[0] == "critical"]

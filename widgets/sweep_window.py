@@ -7,7 +7,6 @@ exists, picks a first summary to plot and keeps the table in step. A click on a 
 cell, line or row asks for that run (``run_requested``)."""
 from __future__ import annotations
 
-import math
 import os
 import time
 

@@ -134,7 +134,7 @@ class Backend(ABC):
     @classmethod
     @abstractmethod
     def from_options(cls, *, jobs: int = 1, address: str = "", num_cpus: float | None = None,
-                     num_gpus: float | None = None) -> "Backend":
+                     num_gpus: float | None = None) -> Backend:
         """The backend the command line's options ask for; options it has no use for are
         refused with a message naming them."""
 
@@ -203,7 +203,7 @@ class LocalBackend(Backend):
         self.futures: dict[Future, int] = {}
 
     @classmethod
-    def from_options(cls, *, jobs=1, address="", num_cpus=None, num_gpus=None) -> "LocalBackend":
+    def from_options(cls, *, jobs=1, address="", num_cpus=None, num_gpus=None) -> LocalBackend:
         refuse(cls.name, address=address, cpus_per_run=num_cpus, gpus_per_run=num_gpus)
         return cls(jobs)
 

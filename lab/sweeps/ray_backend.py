@@ -8,8 +8,8 @@ process serves run after run (Ray would otherwise restart a GPU worker, and re-i
 torch, for every run). Progress goes through a ``ray.util.queue.Queue`` the coordinator
 drains. A task writes its run file into the sweep folder when it sees the coordinator's
 marker file there (a shared file system), and otherwise sends the finished file's bytes
-back. Tasks are not retried: a lost run is reported ``interrupted``. A cancel removes queued tasks and interrupts running ones (their files end
-``cancelled``); a worker that dies leaves its run ``interrupted``.
+back. A cancel removes queued tasks, then interrupts running ones (their files end
+``cancelled``). Tasks are not retried: a worker that dies leaves its run ``interrupted``.
 
 Ray is an optional extra (``pip install -e ".[ray]"``), imported only when a sweep uses
 this backend.
@@ -72,7 +72,7 @@ class RayBackend(Backend):
         self.marker = ""
 
     @classmethod
-    def from_options(cls, *, jobs=1, address="", num_cpus=None, num_gpus=None) -> "RayBackend":
+    def from_options(cls, *, jobs=1, address="", num_cpus=None, num_gpus=None) -> RayBackend:
         refuse(cls.name, jobs=jobs if jobs != 1 else None)
         return cls(address or "", 1.0 if num_cpus is None else num_cpus, num_gpus or 0.0)
 

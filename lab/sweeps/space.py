@@ -113,14 +113,14 @@ class Space:
     sample_seed: int = 0
 
     @classmethod
-    def of(cls, space: "Space | Mapping[str, Sequence]") -> "Space":
+    def of(cls, space: Space | Mapping[str, Sequence]) -> Space:
         """A space, or a plain ``{name: values}`` grid made into one."""
         if isinstance(space, Space):
             return space
         return cls(tuple(Axis(k, "list", tuple(v)) for k, v in space.items()))
 
     @classmethod
-    def parse(cls, spec: Spec, items: Sequence[str], random: int = 0, sample_seed: int = 0) -> "Space":
+    def parse(cls, spec: Spec, items: Sequence[str], random: int = 0, sample_seed: int = 0) -> Space:
         if random < 0:
             raise ParamError("--random", random, "a number of points >= 1 (or 0 for a grid)")
         axes = tuple(parse_axis(spec, item, need_count=not random) for item in items)
