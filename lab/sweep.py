@@ -24,7 +24,7 @@ from .runner import prepare
 from .sweeps.backends import Backend, Finished, LocalBackend, Progress, RunTask, make_backend
 from .sweeps.space import Axis, Space, grid_points, parse_axis, parse_values, replicate
 from .sweeps.sweepfile import (ENDED, FORMAT, FORMAT_VERSION, HEARTBEAT_S, SWEEP_FILE, SweepData, SweepError,
-                               aggregate, read_sweep, write_sweep)
+                               aggregate, point_summary, read_sweep, write_sweep)
 
 __all__ = ["Axis", "Backend", "LocalBackend", "Space", "SweepData", "SweepError", "SWEEP_FILE", "grid_points",
            "make_backend", "parse_axis", "parse_values", "read_sweep", "run_sweep", "write_sweep"]
@@ -129,7 +129,9 @@ class _Coordinator:
         by = {r["written_by"] for r in self.doc["runs"] if r["written_by"]}
         self.doc["backend"]["files"] = ("shared" if by == {"worker"} else "returned" if by == {"coordinator"}
                                         else "mixed")
-        self.doc["points"] = aggregate(self.doc["runs"], self.doc["points"])
+        p = entry["point"]
+        self.doc["points"][p] = point_summary(p, self.doc["points"][p]["values"],
+                                              [self.doc["runs"][i] for i in self.doc["points"][p]["runs"]])
         self.save(force=True)
         if self.on_run:
             done = sum(r["status"] not in ("pending", "running") for r in self.doc["runs"])

@@ -1,5 +1,5 @@
 """Runs :func:`lab.sweep.run_sweep` on a QThread, so this thread is the sweep's
-coordinator: it drains the backend's events (a process pool's queue, a Ray queue) into
+coordinator: it drains the backend's events (a process pool's queue, a Ray actor's inbox) into
 the sweep file, which the window rereads. Progress as runs done / total (at most
 ``EMIT_HZ`` signals a second, the last one always), one ``finished`` at the end, and a
 cancel through a ``threading.Event`` (queued runs never start, running ones end

@@ -5,8 +5,9 @@ a local instance started for the sweep (no address).
 Each task asks for ``num_cpus`` CPUs and ``num_gpus`` GPUs (fractions pack several small
 runs on one GPU). The remote function is declared with ``max_calls=0``, so a worker
 process serves run after run (Ray would otherwise restart a GPU worker, and re-import
-torch, for every run). Progress goes through a ``ray.util.queue.Queue`` the coordinator
-drains. A task writes its run file into the sweep folder when it sees the coordinator's
+torch, for every run). Progress goes to a small actor (:class:`ProgressInbox`, one per
+Ray connection, kept between sweeps) without waiting for an answer; the coordinator drains it without waiting either, so a slow
+actor never holds back the runs' results. A task writes its run file into the sweep folder when it sees the coordinator's
 marker file there (a shared file system), and otherwise sends the finished file's bytes
 back. A cancel removes queued tasks, then interrupts running ones (their files end
 ``cancelled``). Tasks are not retried: a worker that dies leaves its run ``interrupted``.
@@ -16,12 +17,16 @@ this backend.
 """
 from __future__ import annotations
 
+import collections
+import functools
 import os
+import time
 import uuid
 from typing import Any, Sequence
 
 from ..params import ParamError
-from .backends import Backend, Event, Finished, NotStarted, RunTask, execute, refuse
+from .backends import PROGRESS_HZ, Backend, Event, Finished, NotStarted, RunTask, execute, refuse
+from .ray_inbox import NAME as INBOX, ProgressInbox
 from .sweepfile import SweepError
 
 MISSING_RAY = ("the ray backend needs Ray, which is not installed: pip install -e \".[ray]\" "
@@ -41,7 +46,22 @@ def import_ray():
     return ray
 
 
-def _task(task: RunTask, progress, marker: str, token: str, files: str) -> Finished:
+#: the inbox of each Ray connection (job id -> actor handle): held here, since a named
+#: actor goes when its last handle does
+_inboxes: dict[str, Any] = {}
+
+
+def progress_inbox(ray):
+    """This connection's :class:`ProgressInbox`, started on first use and kept, so a sweep
+    does not wait for an actor process to start."""
+    job = ray.get_runtime_context().get_job_id()
+    if job not in _inboxes:
+        _inboxes.clear()  # handles of earlier connections are dead
+        _inboxes[job] = ray.remote(ProgressInbox).options(name=INBOX, get_if_exists=True, num_cpus=0).remote()
+    return _inboxes[job]
+
+
+def _task(task: RunTask, inbox, marker: str, token: str, files: str) -> Finished:
     """The body of one Ray task (runs on a worker)."""
     import ray
 
@@ -50,7 +70,7 @@ def _task(task: RunTask, progress, marker: str, token: str, files: str) -> Finis
             shared = f.read() == token
     except OSError:
         shared = False
-    return execute(task, progress.put, write_here=shared and files != "returned",
+    return execute(task, functools.partial(inbox.put.remote, token), write_here=shared and files != "returned",
                    node=ray.get_runtime_context().get_node_id())
 
 
@@ -68,7 +88,10 @@ class RayBackend(Backend):
         self.ray = import_ray()
         self.refs: dict[Any, int] = {}
         self.started_ray = False
-        self.queue = None
+        self.inbox = None
+        self.events: collections.deque = collections.deque()
+        self.drained = 0.0  # when the inbox was last asked for its events (time.monotonic)
+        self.draining = None  # that request, until its answer is in
         self.marker = ""
 
     @classmethod
@@ -86,33 +109,45 @@ class RayBackend(Backend):
 
     def start(self, tasks: Sequence[RunTask], folder: str) -> None:
         ray = self.ray
-        from ray.util.queue import Queue
-
         if not ray.is_initialized():
             ray.init(address=self.address or None, include_dashboard=False, log_to_driver=False)
             self.started_ray = True
-        self.queue = Queue(actor_options={"num_cpus": 0})
-        token = uuid.uuid4().hex
+        self.inbox = progress_inbox(ray)
+        token = self.token = uuid.uuid4().hex
         self.marker = os.path.join(os.path.abspath(folder), MARKER)
         with open(self.marker, "w") as f:
             f.write(token)
         # a rerun would meet the file its killed attempt left: a lost run is reported, not retried
         remote = ray.remote(max_calls=0, max_retries=0)(_task).options(num_cpus=self.num_cpus, num_gpus=self.num_gpus)
-        self.refs = {remote.remote(t, self.queue, self.marker, token, self.files): t.index for t in tasks}
+        self.refs = {remote.remote(t, self.inbox, self.marker, token, self.files): t.index for t in tasks}
         self.waiting = list(self.refs)
         self.started: set[int] = set()  # tasks that have reported progress
 
     def next_event(self, timeout: float) -> Event | None:
-        if not self.queue.empty():
-            ev = self.queue.get_nowait()
-            self.started.add(ev.index)
-            return ev
-        if not self.waiting:
+        now = time.monotonic()
+        if self.draining is None and now - self.drained >= 1.0 / PROGRESS_HZ:  # a few times a second
+            self.draining, self.drained = self.inbox.drain.remote(self.token), now
+        if not self.events:
+            refs = self.waiting + ([self.draining] if self.draining is not None else [])
+            if not refs:
+                return None
+            wait = 1.0 / PROGRESS_HZ if self.draining is not None else self.drained + 1.0 / PROGRESS_HZ - now
+            ready, _ = self.ray.wait(refs, num_returns=1, timeout=max(0.0, min(timeout, wait)))
+            if not ready:
+                return None
+            if ready[0] == self.draining:
+                self.events.extend(self.ray.get(self.draining))
+                self.draining = None
+            else:
+                return self._result(ready[0])
+        if not self.events:
             return None
-        ready, self.waiting = self.ray.wait(self.waiting, num_returns=1, timeout=timeout)
-        if not ready:
-            return None
-        ref = ready[0]
+        ev = self.events.popleft()
+        self.started.add(ev.index)
+        return ev
+
+    def _result(self, ref) -> Event:
+        self.waiting.remove(ref)
         index = self.refs[ref]
         try:
             return self.ray.get(ref)
@@ -133,8 +168,8 @@ class RayBackend(Backend):
                 self.ray.cancel(ref)
 
     def close(self) -> None:
-        if self.queue is not None:
-            self.queue.shutdown()
+        if self.inbox is not None:
+            self.inbox.forget.remote(self.token)
         if self.marker and os.path.exists(self.marker):
             os.remove(self.marker)
         if self.started_ray:
