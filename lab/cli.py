@@ -195,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--backend", default="local", help="where runs execute: local (default) or ray")
     sw.add_argument("--jobs", type=int, default=1, help="local backend: parallel processes (default 1)")
     sw.add_argument("--address", default="", help="ray backend: the cluster (host:port, auto or ray://host:10001); "
-                                                  "none starts a local Ray instance")
+                                                  "none: the one 'ray start' runs on this machine, else a new "
+                                                  "local instance")
     sw.add_argument("--cpus-per-run", type=float, default=None, help="ray backend: CPUs per run (default 1)")
     sw.add_argument("--gpus-per-run", type=float, default=None,
                     help="ray backend: GPUs per run, fractions pack runs on one GPU (default 0)")

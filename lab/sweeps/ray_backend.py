@@ -1,6 +1,8 @@
 """The ``ray`` backend: one Ray task per run on an existing cluster (``address``: a
-``ray start --head`` address, ``auto``, or a ``ray://host:10001`` client address) or on
-a local instance started for the sweep (no address).
+``ray start --head`` address, ``auto``, or a ``ray://host:10001`` client address). With
+no address Ray joins the cluster ``ray start`` runs on this machine, if any, and else
+starts a local instance for the sweep (stopped after it). A Ray connection the process
+has already made is used as it is.
 
 Each task asks for ``num_cpus`` CPUs and ``num_gpus`` GPUs (fractions pack several small
 runs on one GPU). The remote function is declared with ``max_calls=0``, so a worker
@@ -46,19 +48,21 @@ def import_ray():
     return ray
 
 
-#: the inbox of each Ray connection (job id -> actor handle): held here, since a named
-#: actor goes when its last handle does
-_inboxes: dict[str, Any] = {}
+#: the inbox of the current Ray connection, held here since a named actor goes when its
+#: last handle does: ((job id, driver's node id), handle). Job ids restart with every
+#: cluster, node ids do not, so the pair names one connection.
+_inbox: tuple[tuple[str, str], Any] | None = None
 
 
 def progress_inbox(ray):
     """This connection's :class:`ProgressInbox`, started on first use and kept, so a sweep
     does not wait for an actor process to start."""
-    job = ray.get_runtime_context().get_job_id()
-    if job not in _inboxes:
-        _inboxes.clear()  # handles of earlier connections are dead
-        _inboxes[job] = ray.remote(ProgressInbox).options(name=INBOX, get_if_exists=True, num_cpus=0).remote()
-    return _inboxes[job]
+    global _inbox
+    ctx = ray.get_runtime_context()
+    key = (ctx.get_job_id(), ctx.get_node_id())
+    if _inbox is None or _inbox[0] != key:  # a handle of an earlier connection is dead
+        _inbox = key, ray.remote(ProgressInbox).options(name=INBOX, get_if_exists=True, num_cpus=0).remote()
+    return _inbox[1]
 
 
 def _task(task: RunTask, inbox, marker: str, token: str, files: str) -> Finished:
