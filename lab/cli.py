@@ -209,29 +209,47 @@ def cmd_data(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    """Run an experiment over a parameter grid; the sweep file's path is printed last.
-    Exit code 1 when any run of the sweep did not complete."""
-    from .sweep import SweepError, parse_values, read_sweep, run_sweep
+    """Run an experiment over a sweep space; a table of the runs goes to stderr, the sweep
+    file's path is printed last. Exits 1 when any run did not complete."""
+    from .sweep import Space, SweepError, make_backend, read_sweep, run_sweep
 
     exp = experiments.get(args.experiment)
     base = resolve_preset(exp.spec, exp.presets, args.preset, exp.spec.parse_sets(args.set or []))
-    grid = dict(parse_values(exp.spec, item) for item in args.param)
+    space = Space.parse(exp.spec, args.param, random=args.random, sample_seed=args.sample_seed)
 
     def report(entry, done, total):
         print(f"[{done}/{total}] {entry['status']}: " + ", ".join(f"{k}={v}" for k, v in entry["values"].items()),
               file=sys.stderr)
 
     try:
-        path = run_sweep(args.experiment, base, grid, args.out, preset=args.preset or "", jobs=args.jobs, on_run=report)
-        runs = read_sweep(path).runs
+        backend = make_backend(args.backend, jobs=args.jobs, address=args.address, num_cpus=args.cpus_per_run,
+                               num_gpus=args.gpus_per_run)
+        path = run_sweep(args.experiment, base, space, args.out, preset=args.preset or "", seeds=args.seeds,
+                         backend=backend, resume=args.resume, on_run=report)
     except SweepError as e:
         print(f"error: {e}", file=sys.stderr)
         return BAD_INPUT
+    sweep = read_sweep(path)
+    print(run_table(sweep), file=sys.stderr)
     print(path)
-    bad = [r for r in runs if r["status"] != "completed"]
-    if bad:
-        print(f"{len(bad)} of {len(runs)} runs did not complete", file=sys.stderr)
-    return NOT_COMPLETED if bad else OK
+    return OK if all(r["status"] == "completed" for r in sweep.runs) else NOT_COMPLETED
+
+
+def run_table(sweep) -> str:
+    """One line per run: index, status, the swept values (and seed), the node it ran on,
+    and the error's last line where there is one; then the count of each status."""
+    keys = sweep.swept + (["seed"] if sweep.seeds > 1 else [])
+    rows = [["#", "status", *keys, "node", "note"]]
+    for r in sweep.runs:
+        note = r["error"].strip().splitlines()[-1][:60] if r["error"].strip() else ""
+        rows.append([str(r["index"]), sweep.run_status(r), *(f"{r['values'][k]:g}" if isinstance(r["values"][k], float)
+                     else str(r["values"][k]) for k in keys), r.get("node", "")[:12], note])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    counts: dict[str, int] = {}
+    for r in sweep.runs:
+        counts[sweep.run_status(r)] = counts.get(sweep.run_status(r), 0) + 1
+    return "\n".join(lines + [f"sweep {sweep.display_status}: " + ", ".join(f"{n} {s}" for s, n in counts.items())])
 
 
 def cmd_export(args) -> int:
@@ -355,14 +373,28 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--download", choices=("fashion-mnist", "cifar10", "cifar100", "svhn"),
                    help="first download this data set into the folder through torchvision (needs a network)")
     d.set_defaults(func=cmd_data)
-    sw = sub.add_parser("sweep", help="run an experiment over a grid of parameter values; prints the sweep file last")
+    sw = sub.add_parser("sweep", help="run an experiment over a sweep space (grid or random); prints the sweep file last")
     sw.add_argument("experiment").completer = c.complete_experiments
     sw.add_argument("--param", action="append", required=True, metavar="NAME=v1,v2,...",
-                    help="values of a numeric parameter: v1,v2,v3 or lin:lo:hi:n or log:lo:hi:n (repeat for a grid)")
+                    help="values of a numeric or choice parameter: v1,v2,v3 or lin:lo:hi:n or log:lo:hi:n "
+                         "(repeat for a grid over several)")
+    sw.add_argument("--random", type=int, default=0, metavar="N",
+                    help="draw N random points from the ranges instead of a grid (log-uniform for log:)")
+    sw.add_argument("--sample-seed", type=int, default=0, help="seed of the random points (default 0)")
+    sw.add_argument("--seeds", type=int, default=1, metavar="K", help="repeat every point with K run seeds")
     sw.add_argument("--preset", help="a named preset for the values not swept")
     sw.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a parameter (repeatable)")
-    sw.add_argument("--jobs", type=int, default=1, help="parallel local processes (default 1)")
-    sw.add_argument("--out", required=True, help="an empty folder for sweep.json and the runs")
+    sw.add_argument("--backend", default="local", help="where runs execute: local (default) or ray")
+    sw.add_argument("--jobs", type=int, default=1, help="local backend: parallel processes (default 1)")
+    sw.add_argument("--address", default="", help="ray backend: the cluster (host:port, auto or ray://host:10001); "
+                                                  "none: the one 'ray start' runs on this machine, else a new "
+                                                  "local instance")
+    sw.add_argument("--cpus-per-run", type=float, default=None, help="ray backend: CPUs per run (default 1)")
+    sw.add_argument("--gpus-per-run", type=float, default=None,
+                    help="ray backend: GPUs per run, fractions pack runs on one GPU (default 0)")
+    sw.add_argument("--resume", action="store_true",
+                    help="continue the sweep in --out: keep finished runs, rerun failed, cancelled and interrupted ones")
+    sw.add_argument("--out", required=True, help="a folder for sweep.json and the runs (empty unless --resume)")
     sw.set_defaults(func=cmd_sweep)
     fg = sub.add_parser("figure", help="a run's panel (or one plot of it) as a PNG, SVG or PDF figure, drawn offscreen")
     fg.add_argument("file", help="a run file (.h5)")

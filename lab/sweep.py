@@ -1,289 +1,216 @@
-"""Parameter sweeps: a grid over numeric parameters of any experiment, one run file per
-grid point, plus one sweep file that lists them.
+"""Parameter sweeps: many runs of one experiment over a sweep space, one run file per run,
+plus one sweep file that lists them (format: :mod:`lab.sweeps.sweepfile`).
 
-The sweep file is a small JSON document, ``sweep.json`` in the sweep's folder (only the
-coordinating process writes it, after every finished run, by atomic replace, so a viewer
-can reread it at any time)::
-
-    {"format": "noiselab-sweep", "format_version": 1, "experiment": "nin-toy",
-     "preset": "", "params": {...base values...}, "swept": ["sigma_eps"],
-     "grid": {"sigma_eps": [0.1, 1, 10]}, "status": "running" | "completed" | "cancelled",
-     "created": ..., "finished": ...,
-     "runs": [{"index": 0, "values": {"sigma_eps": 0.1}, "path": "runs/....h5",
-               "status": "completed", "summary": {...}, "error": ""}, ...]}
-
-Run paths are relative to the sweep file. Runs go one after another or in ``jobs``
-parallel local processes (each with one torch thread).
+The coordinator here builds the plan (the space's points, each repeated over seeds),
+validates every point with :func:`lab.runner.prepare` and the backend before any file
+exists, then hands the runs to a :class:`~lab.sweeps.backends.Backend` and drains its
+events: progress and endings go into the sweep file (rewritten at most once a second,
+and every ``HEARTBEAT_S`` as a heartbeat) and to the callbacks. ``resume`` reruns a
+sweep in its folder: runs whose files ended ``completed`` or ``diverged`` are kept as
+they are; failed, cancelled, interrupted and never-started runs run again, into new
+files (the old ones stay, listed under ``previous``).
 """
 from __future__ import annotations
 
-import itertools
 import json
 import os
+import socket
 import threading
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+import time
 from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
-
-from . import experiments
 from .interrupts import cancel_on_signals
-from .params import ParamError, Spec
-from .runfile import utc_now
-from .runner import run_experiment
+from .runfile import RunFileError, read_header, utc_now
+from .runner import prepare
+from .sweeps.backends import Backend, Finished, LocalBackend, Progress, RunTask, make_backend
+from .sweeps.space import MAX_POINTS, Axis, Space, grid_points, parse_axis, parse_values, replicate
+from .sweeps.sweepfile import (ENDED, FORMAT, FORMAT_VERSION, HEARTBEAT_S, SWEEP_FILE, SweepData, SweepError,
+                               aggregate, point_summary, read_sweep, write_sweep)
 
-FORMAT = "noiselab-sweep"
-FORMAT_VERSION = 1
-SWEEP_FILE = "sweep.json"
-#: the most grid points a sweep may have (one run file each)
-MAX_POINTS = 10_000
+__all__ = ["Axis", "Backend", "LocalBackend", "Space", "SweepData", "SweepError", "SWEEP_FILE", "grid_points",
+           "make_backend", "parse_axis", "parse_values", "read_sweep", "run_sweep", "write_sweep"]
+
+#: the sweep file is rewritten at most this often for progress alone
+WRITE_INTERVAL_S = 1.0
 
 
-class SweepError(Exception):
-    """A sweep file that is missing or not a Noise Lab sweep; the message says which."""
+def _run_name(experiment: str, index: int, values: Mapping[str, Any], attempt: int = 0) -> str:
+    vals = "_".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+    return f"{experiment}-{index:03d}-{vals}{f'-a{attempt}' if attempt else ''}.h5".replace(os.sep, "-")
 
 
-def parse_values(spec: Spec, item: str) -> tuple[str, list]:
-    """``NAME=v1,v2,v3`` | ``NAME=lin:lo:hi:n`` | ``NAME=log:lo:hi:n`` -> (name, values).
+def _plain_json(obj: Any) -> Any:
+    return json.loads(json.dumps(obj))
 
-    Only ``float`` and ``int`` parameters can be swept; every value is validated.
-    """
-    if "=" not in item:
-        raise ParamError("--param", item, "NAME=v1,v2,... or NAME=lin:lo:hi:n or NAME=log:lo:hi:n")
-    name, text = (s.strip() for s in item.split("=", 1))
-    p = spec[name]
-    if p.kind not in ("float", "int"):
-        raise ParamError(name, text, f"a numeric parameter to sweep ({name} is a {p.kind})")
-    if text.startswith(("lin:", "log:")):
-        parts = text.split(":")
+
+def _new_doc(experiment: str, preset: str, base: dict, space: Space, seeds: int, plan: list) -> dict:
+    points = space.points()
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "experiment": experiment, "preset": preset,
+            "params": base, "swept": space.names,
+            "grid": {n: sorted({pt[n] for pt in points}, key=lambda v: (isinstance(v, str), v)) for n in space.names},
+            "space": space.describe(), "seeds": seeds, "backend": {}, "coordinator": "", "heartbeat": None,
+            "status": "running", "created": utc_now(), "finished": "",
+            "runs": [{"index": i, "point": p, "replicate": k, "values": v,
+                      "path": os.path.join("runs", _run_name(experiment, i, v)), "status": "pending",
+                      "progress": [0, 0], "summary": {}, "error": "", "written_by": "", "node": "", "previous": []}
+                     for i, (p, k, v) in enumerate(plan)],
+            "points": [{"values": pt} for pt in points]}
+
+
+def _resumed_doc(sweep_path: str, fresh: dict) -> dict:
+    """The sweep file in ``sweep_path`` ready to run again, after checking it is the same
+    sweep (experiment, base values, runs) and that nobody is still running it."""
+    old = read_sweep(sweep_path)
+    with open(sweep_path) as f:
+        doc = json.load(f)
+    same = (doc["experiment"] == fresh["experiment"] and _plain_json(doc["params"]) == _plain_json(fresh["params"])
+            and [r["values"] for r in doc["runs"]] == _plain_json([r["values"] for r in fresh["runs"]]))
+    if not same:
+        raise SweepError(f"{sweep_path} holds another sweep ({doc['experiment']}, {len(doc['runs'])} runs); "
+                         "resume it with the experiment, values and options that started it, or choose a new --out")
+    if old.status == "running" and not old.interrupted:
+        raise SweepError(f"{sweep_path} is being run by {old.coordinator} still; stop it first")
+    folder = os.path.dirname(sweep_path)
+    for r in doc["runs"]:
+        r.setdefault("previous", [])
+        path = os.path.join(folder, r["path"])
         try:
-            lo, hi, count = float(parts[1]), float(parts[2]), float(parts[3])  # n may be written 1e4
-            n = int(count) if count.is_integer() else 0
-        except (IndexError, ValueError):
-            n = 0
-        if len(parts) != 4 or n < 1 or not (np.isfinite(lo) and np.isfinite(hi)):
-            raise ParamError(name, text, "lin:lo:hi:n or log:lo:hi:n with finite numbers lo, hi and a count n >= 1")
-        if n > MAX_POINTS:
-            raise ParamError(name, text, f"at most {MAX_POINTS:,} values (one run file each; {n:,} asked)")
-        if parts[0] == "log" and (lo <= 0 or hi <= 0):
-            raise ParamError(name, text, "log:lo:hi:n with lo, hi > 0")
-        raw = (np.geomspace if parts[0] == "log" else np.linspace)(lo, hi, n)
-        raw = [round(float(v)) if p.kind == "int" else float(v) for v in raw]
-        values = [p.validate(v) for v in dict.fromkeys(raw)]
-    else:
-        values = [p.parse(v) for v in text.split(",") if v.strip()]
-    if not values:
-        raise ParamError(name, text, "at least one value")
-    return name, values
+            header = read_header(path) if os.path.exists(path) else None
+        except RunFileError:
+            header = None
+        if header is not None and header.status in ENDED:  # finished: kept, never rerun
+            r.update(status=header.status, summary=header.summary, error=header.error)
+            continue
+        if os.path.exists(path):  # failed, cancelled or interrupted: kept beside the new attempt
+            r["previous"].append(r["path"])
+            r["path"] = os.path.join("runs", _run_name(doc["experiment"], r["index"], r["values"],
+                                                       len(r["previous"])))
+        r.update(status="pending", progress=[0, 0], summary={}, error="")
+    return dict(doc, status="running", finished="", points=fresh["points"])
 
 
-def grid_points(grid: Mapping[str, Sequence]) -> list[dict]:
-    """The Cartesian product of the swept values, first parameter slowest."""
-    names = list(grid)
-    return [dict(zip(names, combo)) for combo in itertools.product(*(grid[n] for n in names))]
+class _Coordinator:
+    """Keeps the sweep file in step with the backend's events."""
+
+    def __init__(self, path: str, doc: dict, backend: Backend, on_run, on_progress):
+        self.path, self.doc, self.backend = path, doc, backend
+        self.on_run, self.on_progress = on_run, on_progress
+        self.last_write = 0.0
+        self.dirty = False
+
+    def save(self, force: bool = False) -> None:
+        now = time.time()
+        if force or (self.dirty and now - self.last_write >= WRITE_INTERVAL_S) or now - self.last_write >= HEARTBEAT_S:
+            self.doc["heartbeat"] = now
+            write_sweep(self.path, self.doc)
+            self.last_write, self.dirty = now, False
+
+    def handle(self, ev) -> bool:
+        """Apply one event; True once the run it names is accounted for."""
+        entry = self.doc["runs"][ev.index]
+        if isinstance(ev, Progress):
+            if entry["status"] in ("pending", "running"):
+                entry.update(status="running", progress=[ev.done, ev.total])
+                self.dirty = True
+                if self.on_progress:
+                    self.on_progress(entry)
+            return False
+        if isinstance(ev, Finished):
+            self.finish(entry, ev)
+        return True
+
+    def finish(self, entry: dict, ev: Finished) -> None:
+        entry.update(status=ev.status, summary=ev.summary, error=ev.error, node=ev.node, written_by=ev.written_by)
+        if ev.data is not None:
+            try:
+                with open(os.path.join(os.path.dirname(self.path), entry["path"]), "xb") as f:  # never overwrites
+                    f.write(ev.data)
+            except OSError as e:
+                entry.update(status="failed", error=f"the coordinator could not write the run file: {e}")
+        by = {r["written_by"] for r in self.doc["runs"] if r["written_by"]}
+        self.doc["backend"]["files"] = ("shared" if by == {"worker"} else "returned" if by == {"coordinator"}
+                                        else "mixed")
+        p = entry["point"]
+        self.doc["points"][p] = point_summary(p, self.doc["points"][p]["values"],
+                                              [self.doc["runs"][i] for i in self.doc["points"][p]["runs"]])
+        self.save(force=True)
+        if self.on_run:
+            done = sum(r["status"] not in ("pending", "running") for r in self.doc["runs"])
+            self.on_run(entry, done, len(self.doc["runs"]))
 
 
-def _run_name(experiment: str, index: int, point: Mapping[str, Any]) -> str:
-    vals = "_".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in point.items())
-    return f"{experiment}-{index:03d}-{vals}.h5".replace(os.sep, "-")
+def _drain(backend: Backend, co: _Coordinator, outstanding: set, cancel_event: threading.Event) -> bool:
+    """Hand the backend's events to the coordinator until every run has ended; True when
+    the sweep was cancelled on the way."""
+    cancelling = False
+    while outstanding:
+        try:
+            ev = backend.next_event(timeout=0.5)
+        except KeyboardInterrupt:  # Ctrl-C where no handler could be installed
+            cancel_event.set()
+            ev = None
+        if cancel_event.is_set() and not cancelling:
+            backend.cancel()
+            cancelling = True
+        if ev is not None and co.handle(ev):
+            outstanding.discard(ev.index)
+        co.save()
+    return cancelling
 
 
-def _one_run(experiment: str, values: dict, path: str,
-             cancel_event: threading.Event | None = None) -> tuple[str, dict, str]:
-    """Worker body (also used in-process, where ``cancel_event`` stops the run going):
-    run and return (status, summary, error)."""
-    r = run_experiment(experiment, values, path=path, cancel_event=cancel_event)
-    return r.status, r.summary, r.error
-
-
-def _worker_init() -> None:
-    import torch
-
-    torch.set_num_threads(1)
-
-
-def write_sweep(path: str, doc: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f, indent=1, default=_plain)
-    os.replace(tmp, path)
-
-
-def _plain(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    raise TypeError(f"cannot store {type(v).__name__} in a sweep file")
-
-
-def run_sweep(experiment: str, base: Mapping[str, Any], grid: Mapping[str, Sequence], out_dir: str, *,
-              preset: str = "", jobs: int = 1, cancel_event: threading.Event | None = None,
-              on_run: Callable[[dict, int, int], None] | None = None) -> str:
-    """Run every grid point of ``experiment`` (``base`` values, the swept ones replaced)
-    into ``out_dir/runs/``; returns the sweep file's path. Every point is validated and
-    checked (the experiment's ``check``: combinations, folders, devices) before the sweep
-    file is made. ``on_run(entry, done, total)``
-    after each run. Setting ``cancel_event`` stops the sweep: with ``jobs=1`` the run going
-    stops too (status ``cancelled``); with parallel jobs the runs going finish and the rest
-    never start."""
-    exp = experiments.get(experiment)
+def run_sweep(experiment: str, base: Mapping[str, Any], space: Space | Mapping[str, Sequence], out_dir: str, *,
+              preset: str = "", seeds: int = 1, backend: Backend | None = None, jobs: int = 1, resume: bool = False,
+              cancel_event: threading.Event | None = None,
+              on_run: Callable[[dict, int, int], None] | None = None,
+              on_progress: Callable[[dict], None] | None = None) -> str:
+    """Run every point of ``space`` (a :class:`Space` or a ``{name: values}`` grid) of
+    ``experiment`` — ``base`` values with the swept ones replaced, ``seeds`` replicates
+    each — into ``out_dir/runs/``; returns the sweep file's path. ``backend`` defaults to
+    local processes (``jobs``). ``on_run(entry, done, total)`` after each run ends,
+    ``on_progress(entry)`` as a run goes. Setting ``cancel_event`` (or Ctrl-C) cancels:
+    queued runs never start (they stay ``pending``), running ones end ``cancelled``."""
+    backend = backend or LocalBackend(jobs)
+    space = Space.of(space)
     if not out_dir:
         raise SweepError("no folder given for the sweep (--out is empty)")
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise SweepError(f"{out_dir} is a file, not a folder; choose an empty folder for the sweep")
-    size = int(np.prod([len(v) for v in grid.values()], dtype=np.float64))
-    if size > MAX_POINTS:
-        raise SweepError(f"the grid has {size:,} points; a sweep runs at most {MAX_POINTS:,} (one run file each)")
-    points = grid_points(grid)
-    values = [exp.validate({**base, **pt}) for pt in points]  # spec and check, devices included
+    if space.size * seeds > MAX_POINTS:
+        raise SweepError(f"the grid has {space.size * seeds:,} points; a sweep runs at most {MAX_POINTS:,} "
+                         "(one run file each)")
+    _, base_values = prepare(experiment, base)
+    plan = replicate(space.points(), base_values["seed"], seeds)
+    checked = []
+    for _, _, values in plan:  # every point is validated before any file exists
+        _, params = prepare(experiment, {**base, **values})
+        backend.check(params)
+        checked.append(params)
+    sweep_path = os.path.join(out_dir, SWEEP_FILE)
+    doc = _new_doc(experiment, preset or "", base_values, space, seeds, plan)
+    if os.path.exists(sweep_path):
+        if not resume:
+            raise SweepError(f"{sweep_path} exists already; choose an empty --out folder, or --resume that sweep")
+        doc = _resumed_doc(sweep_path, doc)
     try:
         os.makedirs(os.path.join(out_dir, "runs"), exist_ok=True)
     except OSError as e:
         raise SweepError(f"{out_dir}: the sweep's folder cannot be made ({e.strerror or e})") from None
-    sweep_path = os.path.join(out_dir, SWEEP_FILE)
-    if os.path.exists(sweep_path):
-        raise SweepError(f"{sweep_path} exists already; choose an empty --out folder")
-    doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "experiment": experiment, "preset": preset or "",
-           "params": exp.spec.validate(base), "swept": list(grid), "grid": {k: list(v) for k, v in grid.items()},
-           "status": "running", "created": utc_now(), "finished": "",
-           "runs": [{"index": i, "values": pt, "path": os.path.join("runs", _run_name(experiment, i, pt)),
-                     "status": "pending", "summary": {}, "error": ""} for i, pt in enumerate(points)]}
-    write_sweep(sweep_path, doc)
+    doc.update(backend=backend.describe(), coordinator=f"{socket.gethostname()}:{os.getpid()}")
+    doc["points"] = aggregate(doc["runs"], doc["points"])
+    co = _Coordinator(sweep_path, doc, backend, on_run, on_progress)
+    co.save(force=True)
+    folder = os.path.abspath(out_dir)
+    tasks = [RunTask(r["index"], experiment, checked[r["index"]], os.path.join(folder, r["path"]))
+             for r in doc["runs"] if r["status"] == "pending"]
+    outstanding = {t.index for t in tasks}
     cancel_event = cancel_event or threading.Event()
-
-    def record(i: int, result: tuple[str, dict, str]) -> None:
-        entry = doc["runs"][i]
-        entry["status"], entry["summary"], entry["error"] = result
-        write_sweep(sweep_path, doc)
-        if on_run:
-            on_run(entry, sum(r["status"] != "pending" for r in doc["runs"]), len(points))
-
-    paths = [os.path.join(out_dir, r["path"]) for r in doc["runs"]]
-    with cancel_on_signals(cancel_event.set):
-        _run_points(experiment, values, paths, jobs, cancel_event, record)
-    doc["status"] = "cancelled" if any(r["status"] in ("pending", "cancelled") for r in doc["runs"]) else "completed"
-    doc["finished"] = utc_now()
-    write_sweep(sweep_path, doc)
-    return sweep_path
-
-
-def _run_points(experiment: str, values: list[dict], paths: list[str], jobs: int,
-                cancel_event: threading.Event, record: Callable[[int, tuple], None]) -> None:
-    """Run the grid points one after another or in ``jobs`` processes until cancelled."""
-    if jobs <= 1:
-        for i, v in enumerate(values):
-            if cancel_event.is_set():
-                break
-            record(i, _one_run(experiment, v, paths[i], cancel_event))
-    else:
-        import multiprocessing as mp
-
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
-                                 initializer=_worker_init) as pool:
-            futures = {pool.submit(_one_run, experiment, v, paths[i]): i for i, v in enumerate(values)}
-            for fut in as_completed(futures):
-                record(futures[fut], fut.result())
-                if cancel_event.is_set():
-                    for f in futures:
-                        f.cancel()
-
-
-@dataclass
-class SweepData:
-    """A sweep file, decoded; run paths made absolute."""
-
-    path: str
-    experiment: str
-    params: dict
-    swept: list
-    grid: dict
-    status: str
-    runs: list = field(default_factory=list)
-
-    def column(self, key: str) -> np.ndarray:
-        """A summary value (or a swept value) of every run, NaN where missing or not a number."""
-        out = []
-        for r in self.runs:
-            v = r["values"].get(key, r["summary"].get(key))
-            try:
-                out.append(float(v))
-            except (TypeError, ValueError):
-                out.append(np.nan)
-        return np.asarray(out)
-
-    def bands(self, x_key: str, label_key: str) -> list[tuple[float, float, str]]:
-        """Contiguous ranges of ``x_key`` whose runs share the text summary ``label_key``
-        (a phase): ``(lo, hi, label)``, split halfway (geometrically for positive x)
-        between neighbouring runs of different labels."""
-        x = self.column(x_key)
-        labels = [str(r["summary"].get(label_key, "")) for r in self.runs]
-        order = [i for i in np.argsort(x) if np.isfinite(x[i]) and labels[i]]
-        if not order:
-            return []
-        xs, ls = x[order], [labels[i] for i in order]
-        geo = bool((xs > 0).all())
-        mid = lambda a, b: float(np.sqrt(a * b)) if geo else float((a + b) / 2)
-        out, start = [], float(xs[0])
-        for k in range(1, len(xs)):
-            if ls[k] != ls[k - 1]:
-                edge = mid(xs[k - 1], xs[k])
-                out.append((start, edge, ls[k - 1]))
-                start = edge
-        out.append((start, float(xs[-1]), ls[-1]))
-        return out
-
-    def label_keys(self) -> list[str]:
-        """Summary keys holding text (a phase), not numbers written as text ("nan")."""
-        def is_label(v):
-            if not isinstance(v, str):
-                return False
-            try:
-                float(v)
-            except ValueError:
-                return True
-            return False
-        return sorted({k for r in self.runs for k, v in r["summary"].items() if is_label(v)})
-
-    def summary_keys(self) -> list[str]:
-        """Numeric summary keys present in any finished run, in first-seen order."""
-        keys: dict[str, None] = {}
-        for r in self.runs:
-            for k, v in r["summary"].items():
-                if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    keys.setdefault(k)
-        return list(keys)
-
-
-def read_sweep(path: str) -> SweepData:
-    """Read a sweep file (or the folder holding ``sweep.json``)."""
-    if os.path.isdir(path):
-        path = os.path.join(path, SWEEP_FILE)
+    backend.start(tasks, folder)
     try:
-        with open(path) as f:
-            doc = json.load(f)
-    except FileNotFoundError:
-        raise SweepError(f"{path}: no such sweep file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
-        raise SweepError(f"{path}: not a JSON sweep file ({e})") from None
-    except OSError as e:
-        raise SweepError(f"{path}: cannot be read ({e.strerror or e})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise SweepError(f"{path}: not a Noise Lab sweep file (no 'format = {FORMAT}')")
-    version = doc.get("format_version")
-    if not isinstance(version, int):
-        raise SweepError(f"{path}: a damaged sweep file ('format_version' is {version!r}, not a number)")
-    if version > FORMAT_VERSION:
-        raise SweepError(f"{path}: sweep format {doc['format_version']} is newer than this Noise Lab reads")
-    base = os.path.dirname(os.path.abspath(path))
-    types = {"experiment": str, "params": dict, "swept": list, "grid": dict, "status": str, "runs": list}
-    bad = [f"{key} ({kind.__name__})" for key, kind in types.items() if not isinstance(doc.get(key), kind)]
-    if bad:
-        raise SweepError(f"{path}: a damaged sweep file (missing or mistyped entries: {', '.join(bad)})")
-    runs = []
-    for i, r in enumerate(doc["runs"]):
-        if not (isinstance(r, dict) and isinstance(r.get("path"), str) and isinstance(r.get("values"), dict)
-                and isinstance(r.get("summary", {}), dict) and isinstance(r.get("status", ""), str)):
-            raise SweepError(f"{path}: a damaged sweep file (run {i} lacks a path, values, status or summary)")
-        runs.append({"status": "", "summary": {}, "error": "", **r, "path": os.path.join(base, r["path"])})
-    return SweepData(path=os.path.abspath(path), experiment=doc["experiment"], params=doc["params"],
-                     swept=doc["swept"], grid=doc["grid"], status=doc["status"], runs=runs)
+        with cancel_on_signals(cancel_event.set):  # SIGINT, SIGTERM, SIGHUP: cancel like the window's button
+            cancelling = _drain(backend, co, outstanding, cancel_event)
+    finally:
+        backend.close()
+    unfinished = any(r["status"] in ("pending", "running", "cancelled") for r in doc["runs"])
+    doc.update(status="cancelled" if cancelling or unfinished else "completed", finished=utc_now())
+    co.save(force=True)
+    return sweep_path

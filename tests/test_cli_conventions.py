@@ -79,7 +79,7 @@ def test_the_summary_line_is_strict_json_with_null_for_nan(tmp_path, capsys):
 def test_sweep_exits_1_when_a_run_did_not_complete(fake, tmp_path, capsys):
     assert main(["sweep", "fake", "--param", "steps=4,6", "--out", str(tmp_path / "ok")]) == 0
     assert main(["sweep", "fake", "--param", "steps=4,6", "--set", "mode=nan", "--out", str(tmp_path / "bad")]) == 1
-    assert "2 of 2 runs did not complete" in capsys.readouterr().err
+    assert "sweep completed: 2 diverged" in capsys.readouterr().err   # the table of what happened
     assert main(["sweep", "fake", "--param", "steps=4", "--out", str(tmp_path / "ok")]) == 2  # not an empty folder
 
 

@@ -47,12 +47,12 @@ def start_from_menu(window, monkeypatch, values: str, jobs: int = 1):
     return window.sweep_windows[-1]
 
 
-def test_dialog_offers_only_numeric_params_and_checks_the_values(qtbot, tmp_path):
+def test_dialog_offers_numeric_and_choice_params_and_checks_the_values(qtbot, tmp_path):
     d = SweepDialog("nin-toy", SPEC, SPEC.defaults(), str(tmp_path))
     qtbot.addWidget(d)
     offered = [d.param_box.itemData(i) for i in range(d.param_box.count())]
-    assert offered == [p.name for p in SPEC if p.kind in ("float", "int")]
-    assert "noise_timing" not in offered and "device" not in offered and "sigma_eps" in offered
+    assert offered == [p.name for p in SPEC if p.kind in ("float", "int", "choice") and p.name != "seed"]
+    assert "noise_timing" in offered and "seed" not in offered and "sigma_eps" in offered
     d.param_box.setCurrentIndex(offered.index("sigma_eps"))
     assert d.ok.isEnabled()                              # the suggested values parse
     assert d.folder().startswith(str(tmp_path)) and "sigma_eps" in d.folder()
@@ -65,7 +65,7 @@ def test_dialog_offers_only_numeric_params_and_checks_the_values(qtbot, tmp_path
     d.values_edit.setText("log:0.01:100:5")
     assert d.ok.isEnabled() and d.values_edit.property("invalid") is False
     assert d.grid() == {"sigma_eps": pytest.approx([0.01, 0.1, 1.0, 10.0, 100.0])}
-    assert d.count_label.text().startswith("5 run(s)")
+    assert d.count_label.text().startswith("5 point(s) × 1 seed(s) = 5 run(s)")
     d.param_box.setCurrentIndex(offered.index("batch"))  # an int parameter: values are rounded to ints
     d.values_edit.setText("lin:1:4:4")
     assert d.grid() == {"batch": [1, 2, 3, 4]}
@@ -101,6 +101,8 @@ def test_cancel_mid_sweep_ends_it_cancelled(qtbot, window, monkeypatch, boxes):
     window.tab_of["nin-toy"].form.set_values({"steps": 300_000})   # ~30 s a run
     sw = start_from_menu(window, monkeypatch, "1,2,3")
     qtbot.waitUntil(lambda: sw.view.sweep is not None, timeout=10_000)   # the sweep file is there, the first run going
+    qtbot.waitUntil(lambda: sw.table.rowCount() == 3 and sw.table.item(0, 1).text() == "running"
+                    and sw.table.item(0, 2).text() not in ("", "0%"), timeout=20_000)  # its progress shows live
     qtbot.mouseClick(sw.cancel_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: not sw.running, timeout=20_000)
     qtbot.waitUntil(lambda: sw.view.sweep.status != "running", timeout=30_000)
@@ -108,6 +110,7 @@ def test_cancel_mid_sweep_ends_it_cancelled(qtbot, window, monkeypatch, boxes):
     assert data.status == "cancelled"
     assert [r["status"] for r in data.runs] == ["cancelled", "pending", "pending"]
     assert "cancelled" in sw.view.info.text() and "cancelled" in sw.eta.text()
+    assert [sw.table.item(i, 1).text() for i in range(3)] == ["cancelled", "pending", "pending"]
     assert not [b for b in boxes if b[0] == "critical"]
 
 
@@ -216,3 +219,85 @@ def test_a_label_on_several_ranges_keeps_one_colour_matching_its_key(qtbot):
     assert len(colours) == 4
     assert colours[0] == colours[2] == band_colour("fast", 0) and colours[1] == colours[3] == band_colour("slow", 1)
     assert f"rgb{band_colour('slow', 1)}'>■</span> slow" in view.info.text()
+
+
+def test_dialog_sweeps_several_parameters_random_points_seeds_and_backends(qtbot, tmp_path, monkeypatch):
+    import sys
+
+    d = SweepDialog("nin-toy", SPEC, SPEC.defaults(), str(tmp_path))
+    qtbot.addWidget(d)
+    d.param_box.setCurrentIndex(d.param_box.findData("sigma_eps"))
+    d.values_edit.setText("log:0.1:10:3")
+    row = d.add_row("noise_timing")
+    assert row.values_edit.text() == "redraw,fixed"                       # every choice, suggested
+    d.seeds_box.setValue(3)
+    assert d.ok.isEnabled() and d.count_label.text() == "6 point(s) × 3 seed(s) = 18 run(s)"
+    assert [a.name for a in d.space().axes] == ["sigma_eps", "noise_timing"]
+    d.mode_box.setCurrentText("random")
+    d.values_edit.setText("log:0.1:10")                                  # a range without a count: random only
+    d.random_box.setValue(7)
+    assert d.ok.isEnabled() and d.count_label.text().startswith("7 point(s)")
+    assert d.space().points() == d.space().points() and all(0.1 <= p["sigma_eps"] <= 10 for p in d.space().points())
+    d.mode_box.setCurrentText("grid")
+    assert not d.ok.isEnabled() and "count n >= 1" in d.values_edit.toolTip()
+    d.values_edit.setText("1,2")
+    d.backend_box.setCurrentText("ray")
+    assert d.address_edit.isVisibleTo(d) and not d.jobs_box.isVisibleTo(d)
+    monkeypatch.setitem(sys.modules, "ray", None)                         # Ray not installed
+    d.address_edit.setText("ray://head:10001")
+    assert not d.ok.isEnabled() and 'pip install -e ".[ray]"' in d.backend_box.toolTip()
+    d.backend_box.setCurrentText("local")
+    assert d.ok.isEnabled() and d.backend().name == "local"
+
+
+def test_a_2d_sweep_shows_a_heat_map_and_a_table_and_a_click_opens_the_run(qtbot, window, tmp_path):
+    from widgets.sweep_maps import HeatMapView
+    from widgets.sweep_window import SweepWindow
+
+    path = run_sweep("nin-toy", SMALL, {"sigma_eps": [0.5, 1.0, 2.0], "lr": [0.01, 0.02]}, str(tmp_path / "h"), seeds=2)
+    sw = window.open_sweep(path)
+    assert isinstance(sw, SweepWindow) and isinstance(sw.view, HeatMapView)
+    data = read_sweep(path)
+    assert sw.table.rowCount() == 12 and sw.table.item(5, 1).text() == "completed"
+    x, y = sw.view.cells.getData()
+    assert len(x) == 6 and set(x) == {0.0, 1.0, 2.0} and set(y) == {0.0, 1.0}  # a cell per point
+    assert sw.view.metric() == "loss_final"
+    spots = sw.view.cells.points()
+    sw.view.cells.sigClicked.emit(sw.view.cells, [spots[4]], None)
+    run = data.runs[data.points[4]["runs"][0]]
+    assert window.tab_of["nin-toy"].find_source(run["path"]) is not None   # opened in its tab
+    sw.table.cellDoubleClicked.emit(7, 0)
+    assert window.tab_of["nin-toy"].find_source(data.runs[7]["path"]) is not None
+
+
+def test_a_1d_sweep_over_seeds_draws_mean_and_sd_and_a_3d_one_parallel_lines(qtbot, tmp_path):
+    from widgets.sweep_maps import ParallelView
+
+    path = run_sweep("nin-toy", SMALL, {"sigma_eps": [1.0, 2.0]}, str(tmp_path / "m"), seeds=3)
+    data = read_sweep(path)
+    view = SweepView()
+    qtbot.addWidget(view)
+    view.load(path, y_keys=("loss_final",), log_x=False)
+    x, y = view.curves["loss_final"].getData()
+    mean, sd, n = data.point_stats("loss_final")
+    np.testing.assert_allclose(y, mean)
+    np.testing.assert_allclose(x, [1.0, 2.0])
+    assert list(n) == [3, 3] and (sd > 0).all()
+    np.testing.assert_allclose(view.errors["loss_final"].opts["height"], 2 * sd)
+    assert len(view.repeats["loss_final"].getData()[0]) == 6                # every replicate as a dot
+    opened = []
+    view.run_clicked.connect(opened.append)
+    dots = view.repeats["loss_final"].scatter.points()
+    view.repeats["loss_final"].scatter.sigClicked.emit(view.repeats["loss_final"].scatter, [dots[4]], None)
+    assert opened == [data.runs[4]["path"]]
+    p3 = run_sweep("nin-toy", SMALL, {"sigma_eps": [1.0, 2.0], "lr": [0.01, 0.02], "batch": [1, 2]}, str(tmp_path / "p"))
+    pv = ParallelView()
+    qtbot.addWidget(pv)
+    pv.load(p3, metric="loss_final")
+    assert len(pv.lines) == 8
+    ends = [line.getData()[1][-1] for line in pv.lines]                      # last axis: the scaled metric
+    m = read_sweep(p3).point_stats("loss_final")[0]
+    np.testing.assert_allclose(ends, (m - m.min()) / (m.max() - m.min()))
+    pv.run_clicked.connect(opened.append)
+    pv.lines[5].sigClicked.emit(pv.lines[5], None)
+    assert opened[-1] == read_sweep(p3).runs[5]["path"]

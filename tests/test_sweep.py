@@ -138,3 +138,123 @@ def test_sweep_grids_and_folders_that_cannot_work_are_refused_before_anything_ru
     with pytest.raises(SweepError, match="the grid has 1,000,000 points"):
         run_sweep("nin-toy", {}, {"sigma_eps": list(range(1, 1001)), "lr": [0.01] * 1000}, str(tmp_path / "s"))
     assert sorted(os.listdir(tmp_path)) == ["a-file"]
+
+
+def test_random_points_are_reproducible_inside_the_ranges_and_log_uniform():
+    from lab.sweep import Space
+
+    items = ["sigma_eps=log:0.01:100", "lr=lin:0.001:0.02", "batch=lin:1:8", "noise_timing=redraw,fixed"]
+    pts = Space.parse(SPEC, items, random=400, sample_seed=3).points()
+    assert pts == Space.parse(SPEC, items, random=400, sample_seed=3).points()      # same seed, same points
+    assert pts != Space.parse(SPEC, items, random=400, sample_seed=4).points()
+    sig, lr = np.array([p["sigma_eps"] for p in pts]), np.array([p["lr"] for p in pts])
+    assert sig.min() >= 0.01 and sig.max() <= 100 and lr.min() >= 0.001 and lr.max() <= 0.02
+    # log-uniform: log10(sigma_eps) ~ U(-2, 2), mean 0 and sd 4/sqrt(12); a uniform draw would put
+    # only 0.01 % of the points below 1, a log-uniform one half of them
+    assert abs(np.log10(sig).mean()) < 0.25 and abs(np.log10(sig).std() - 4 / np.sqrt(12)) < 0.15
+    assert 0.4 < (sig < 1).mean() < 0.6
+    assert abs(lr.mean() - 0.0105) < 0.001                                            # linear: uniform
+    assert {type(p["batch"]) for p in pts} == {int} and {p["batch"] for p in pts} <= set(range(1, 9))
+    assert {p["noise_timing"] for p in pts} == {"redraw", "fixed"}
+    with pytest.raises(ParamError, match="count n >= 1"):
+        Space.parse(SPEC, ["sigma_eps=log:0.01:100"])                                  # a grid needs a count
+    with pytest.raises(ParamError, match="ranges need a numeric"):
+        Space.parse(SPEC, ["noise_timing=lin:0:1:3"])
+
+
+def test_seeds_give_replicates_whose_mean_and_sd_the_sweep_file_records(tmp_path):
+    path = run_sweep("nin-toy", SMALL, {"sigma_eps": [1.0, 3.0], "noise_timing": ["redraw", "fixed"]},
+                     str(tmp_path / "k"), seeds=3)
+    sw = read_sweep(path)
+    assert len(sw.runs) == 12 and len(sw.points) == 4 and sw.seeds == 3
+    assert sw.grid == {"sigma_eps": [1.0, 3.0], "noise_timing": ["fixed", "redraw"]}
+    for p in sw.points:
+        runs = [sw.runs[i] for i in p["runs"]]
+        headers = [read_run(r["path"]).header for r in runs]
+        assert [h.seed for h in headers] == [0, 1, 2] and [r["replicate"] for r in runs] == [0, 1, 2]
+        assert all({k: h.params[k] for k in p["values"]} == p["values"] for h in headers)
+        loss = [h.summary["loss_final"] for h in headers]                              # from the run files
+        assert p["n"]["loss_final"] == 3
+        assert p["mean"]["loss_final"] == pytest.approx(np.mean(loss), rel=1e-12)
+        assert p["sd"]["loss_final"] == pytest.approx(np.std(loss, ddof=1), rel=1e-12) and p["sd"]["loss_final"] > 0
+    import json
+
+    assert json.load(open(path))["points"] == json.loads(json.dumps(sw.points))    # as written, as read
+    mean, sd, n = sw.point_stats("loss_final")
+    assert np.allclose(mean, [p["mean"]["loss_final"] for p in sw.points]) and list(n) == [3] * 4
+    with pytest.raises(ParamError, match="seed"):
+        run_sweep("nin-toy", SMALL, {"seed": [1, 2]}, str(tmp_path / "bad"), seeds=2)
+
+
+def test_resume_after_a_killed_coordinator_runs_only_what_is_missing(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "r"
+    args = ["sweep", "nin-toy", "--param", "sigma_eps=0.5,1,1.5,2,2.5", "--set", "steps=20000", "--set",
+            "n_samples=100", "--out", str(out)]
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from lab.cli import main; sys.exit(main(sys.argv[1:]))",
+                             *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def state():
+        try:
+            return read_sweep(str(out))
+        except SweepError:  # not written yet
+            return None
+
+    while (s := state()) is None or [r["status"] for r in s.runs].count("completed") < 2 \
+            or not any(r["status"] == "running" for r in s.runs):
+        assert proc.poll() is None, "the sweep ended before it could be killed"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed = read_sweep(str(out))
+    assert killed.status == "running" and killed.display_status == "interrupted"
+    done = [r for r in killed.runs if r["status"] == "completed"]
+    cut = [r for r in killed.runs if r["status"] == "running"]
+    assert len(cut) == 1 and killed.run_status(cut[0]) == "interrupted"
+    # its writer died with it, or had just finished (the kill fell before the sweep file heard of it):
+    # either way resume must leave that file alone
+    assert read_run(cut[0]["path"]).header.display_status in ("interrupted", "completed")
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
+    assert len(before) == len(done) + 1
+
+    assert cli_main(args + ["--resume"]) == 0
+    sw = read_sweep(str(out))
+    assert sw.status == "completed" and [r["status"] for r in sw.runs] == ["completed"] * 5
+    after = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
+    assert {k: after[k] for k in before} == before                     # nothing finished was rewritten
+    assert len(after) == len(before) + 5 - len(done)                    # one new file per missing run
+    rerun = sw.runs[cut[0]["index"]]
+    assert rerun["previous"] == [os.path.relpath(cut[0]["path"], str(out))] and rerun["path"] != cut[0]["path"]
+    with pytest.raises(SweepError, match="another sweep"):
+        run_sweep("nin-toy", {**SMALL}, {"sigma_eps": [0.5]}, str(out), resume=True)
+
+
+def test_cli_sweep_exits_non_zero_with_a_table_when_a_run_did_not_complete(tmp_path, capsys):
+    rc = cli_main(["sweep", "nin-toy", "--param", "sigma_eps=1,300", "--set", "steps=200", "--out", str(tmp_path / "t")])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "0  completed  1" in err and "1  diverged   300" in err and "sweep completed: 1 completed, 1 diverged" in err
+
+
+def test_a_missing_ray_is_named_with_how_to_install_it(tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # "import ray" now raises ImportError
+    rc = cli_main(["sweep", "nin-toy", "--param", "sigma_eps=1", "--backend", "ray", "--out", str(tmp_path / "m")])
+    assert rc == 2
+    assert 'needs Ray, which is not installed: pip install -e ".[ray]"' in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "m")
+
+
+def test_options_a_backend_does_not_use_are_refused(tmp_path):
+    from lab.sweep import make_backend
+
+    with pytest.raises(ParamError, match="--address.*--backend local"):
+        make_backend("local", address="ray://head:10001")
+    with pytest.raises(ParamError, match="--backend.*local, ray"):
+        make_backend("slurm")

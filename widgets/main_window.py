@@ -249,7 +249,8 @@ class MainWindow(QMainWindow):
             tab.cancel_current()
 
     def sweep_current(self) -> SweepWindow | None:
-        """Ask for a parameter and its values, then run the sweep in a window of its own."""
+        """Ask for the parameters, their values, seeds and backend, then run the sweep in a
+        window of its own."""
         tab = self.current_tab()
         if tab is None or not tab.form.is_valid():
             return None
@@ -257,11 +258,13 @@ class MainWindow(QMainWindow):
         dialog = SweepDialog(tab.name, tab.experiment.spec, base, self.browser.folder, self)
         if dialog.exec() != SweepDialog.Accepted:
             return None
-        return self._show_sweep(SweepWindow.start(tab.name, base, dialog.grid(), dialog.folder(),
-                                                  preset=tab.preset_tag(base), jobs=dialog.jobs(), parent=self))
+        return self._show_sweep(SweepWindow.start(tab.name, base, dialog.space(), dialog.folder(),
+                                                  preset=tab.preset_tag(base), seeds=dialog.seeds(),
+                                                  backend=dialog.backend(), parent=self))
 
     def _show_sweep(self, window: SweepWindow) -> SweepWindow:
         self.sweep_windows.append(window)
+        window.run_requested.connect(self.open_run)
         window.destroyed.connect(lambda _obj=None: self.sweep_windows.remove(window))
         window.show()
         return window

@@ -1,13 +1,15 @@
-"""A sweep's per-run summary values against the swept value (paper Fig. 1, right:
-decay times against sigma_eps), with optional shaded bands of a categorical summary
-(the phase each run ended in) and a horizontal reference line."""
+"""A sweep's summary values against the swept value (paper Fig. 1, right: decay times
+against sigma_eps): per point the mean over seeds with a ±1 sd bar (computed in
+:class:`lab.sweep.SweepData`), every replicate as a faint dot, optional shaded bands of
+a categorical summary (the phase each run ended in) and a horizontal reference line.
+A click on a point or dot asks for its run (``run_clicked``)."""
 from __future__ import annotations
 
 import html
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QListWidget, QVBoxLayout, QWidget
 
 from lab.sweep import SweepData, SweepError, read_sweep
@@ -32,6 +34,9 @@ FOLLOW_INTERVAL_MS = 1000
 class SweepView(QWidget):
     """Pick the x (a swept parameter) and one or more summary keys for y. A sweep file
     read while its sweep is running is reread every second until it is finished."""
+
+    #: the run file behind a clicked point (a mean: its first replicate)
+    run_clicked = Signal(str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -63,6 +68,7 @@ class SweepView(QWidget):
         self.curves: dict[str, pg.PlotDataItem] = {}
         #: every run's value where several runs share a swept value (seeds); the curve joins their means
         self.repeats: dict[str, pg.PlotDataItem] = {}
+        self.errors: dict[str, pg.ErrorBarItem] = {}
         self.band_items: list = []
         self.reference: pg.InfiniteLine | None = None
         self.timer = QTimer(self)
@@ -154,33 +160,50 @@ class SweepView(QWidget):
         self.item.setLabel("bottom", xk)
         self.item.setLabel("left", ", ".join(self.selected_keys()) or "summary value")
         x = self.sweep.column(xk)
-        order = np.argsort(x)
+        px = self.sweep.point_column(xk)
+        order = np.argsort(px)
         for k in list(self.curves):
             if k not in self.selected_keys():
-                self.item.removeItem(self.curves.pop(k))
-                self.item.removeItem(self.repeats.pop(k))
+                for items in (self.curves, self.repeats, self.errors):
+                    self.item.removeItem(items.pop(k))
                 self.item.legend.removeItem(k)
+        tx = (lambda v: np.log10(v)) if lx else (lambda v: v)
         for i, k in enumerate(self.selected_keys()):
-            y = self.sweep.column(k)[order]
-            ok = np.isfinite(y) & ((y > 0) if ly else True) & ((x[order] > 0) if lx else True)
             if k not in self.curves:
                 c = PALETTE[i % len(PALETTE)]
                 self.curves[k] = self.item.plot([], [], pen=pg.mkPen(c, width=2), symbol=SYMBOLS[i % len(SYMBOLS)],
                                                 symbolBrush=c, symbolPen=None, name=k)
                 self.repeats[k] = self.item.plot([], [], pen=None, symbol="o", symbolSize=5, symbolPen=None,
                                                  symbolBrush=pg.mkBrush(*c, 110))
-            xs, ys = x[order][ok], y[ok]
-            ux = np.unique(xs)
-            if len(ux) < len(xs):
-                self.curves[k].setData(ux, np.array([ys[xs == u].mean() for u in ux]))
-                self.repeats[k].setData(xs, ys)
+                self.errors[k] = pg.ErrorBarItem(x=np.zeros(0), y=np.zeros(0), pen=pg.mkPen(c), beam=0)
+                self.item.addItem(self.errors[k])
+                for item in (self.curves[k], self.repeats[k]):
+                    item.sigPointsClicked.connect(self._clicked)
+            mean, sd, _ = self.sweep.point_stats(k)
+            xs, ms, ss = px[order], mean[order], sd[order]
+            ok = np.isfinite(ms) & ((ms > 0) if ly else True) & ((xs > 0) if lx else True)
+            self.curves[k].setData(xs[ok], ms[ok], data=[self.sweep.points[j]["runs"][0] for j in order[ok]])
+            y = self.sweep.column(k)
+            each = np.isfinite(y) & ((y > 0) if ly else True) & ((x > 0) if lx else True)
+            several = self.sweep.seeds > 1
+            self.repeats[k].setData(x[each] if several else [], y[each] if several else [],
+                                    data=list(np.flatnonzero(each)) if several else None)
+            bar = ok & np.isfinite(ss)
+            if ly:  # a log axis draws log10(y): the bar spans log10(mean ± sd), clipped above zero
+                lo, hi = np.log10(np.maximum(ms[bar] - ss[bar], ms[bar] * 1e-3)), np.log10(ms[bar] + ss[bar])
+                mid = np.log10(ms[bar])
+                self.errors[k].setData(x=tx(xs[bar]), y=mid, top=hi - mid, bottom=mid - lo)
             else:
-                self.curves[k].setData(xs, ys)
-                self.repeats[k].setData([], [])
+                self.errors[k].setData(x=tx(xs[bar]), y=ms[bar], height=2 * ss[bar])
         bands = self._draw_bands(xk, self.band_box.currentText(), lx)
-        n_done = sum(r["status"] != "pending" for r in self.sweep.runs)
-        self.info.setText(f"{self.sweep.experiment} sweep · {n_done}/{len(self.sweep.runs)} runs · {self.sweep.status}"
+        n_done = sum(r["status"] not in ("pending", "running") for r in self.sweep.runs)
+        self.info.setText(f"{self.sweep.experiment} sweep · {n_done}/{len(self.sweep.runs)} runs · "
+                          f"{self.sweep.display_status}"
                           + (f" · {bands}" if bands else ""))
+
+    def _clicked(self, _item, points, *_) -> None:
+        if len(points):
+            self.run_clicked.emit(self.sweep.runs[int(points[0].data())]["path"])
 
     def _draw_bands(self, xk: str, bk: str, lx: bool) -> str:
         """Shade the x ranges where the label ``bk`` holds, one colour per label (a label

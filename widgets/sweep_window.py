@@ -1,24 +1,28 @@
-"""A sweep in its own window: the experiment's sweep view (its panel module's
-``VIEW.sweep_view``, the generic :class:`SweepView` otherwise) above a progress bar and Cancel
-while the sweep runs in this window. The views follow a running sweep file themselves;
-this window loads the file once it exists and picks a first summary to plot."""
+"""A sweep in its own window: a plot chosen by the number of swept parameters (one: the
+experiment's sweep view, its panel module's ``VIEW.sweep_view``, the generic
+:class:`SweepView` otherwise; two: a heat map; more: parallel coordinates), the table
+of runs below it, and a progress bar and Cancel while the sweep runs in this window.
+The plots follow a running sweep file themselves; this window loads the file once it
+exists, picks a first summary to plot and keeps the table in step. A click on a point,
+cell, line or row asks for that run (``run_requested``)."""
 from __future__ import annotations
 
-import math
 import os
 import time
 
 import numpy as np
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton,
-                               QVBoxLayout, QWidget)
+                               QSplitter, QVBoxLayout, QWidget)
 
 from lab import experiments
-from lab.sweep import SweepData, SweepError, read_sweep
+from lab.sweep import Space, SweepData, SweepError, read_sweep
 from workers.sweep_worker import start_sweep_worker
 
 from .noise_scale_view import NoiseScaleView
 from .panels import sweep_view_class
+from .sweep_maps import HeatMapView, ParallelView
+from .sweep_table import RunTable
 from .sweep_view import SweepView
 
 #: summaries plotted first in a :class:`SweepView`, the first one a sweep has
@@ -54,15 +58,28 @@ def spans_decades(values: np.ndarray) -> bool:
     return bool(len(v) > 1 and (v > 0).all() and v.max() > LOG_Y_SPAN * v.min())
 
 
+def view_class(experiment: str, n_swept: int) -> type:
+    """The plot for a sweep of ``n_swept`` parameters."""
+    return sweep_view_class(experiment) if n_swept <= 1 else HeatMapView if n_swept == 2 else ParallelView
+
+
 class SweepWindow(QMainWindow):
     """``SweepWindow(path)`` shows a sweep file; :meth:`start` runs a new sweep into one."""
 
-    def __init__(self, path: str, experiment: str, parent=None):
+    run_requested = Signal(str)
+
+    def __init__(self, path: str, experiment: str, n_swept: int = 1, parent=None):
         super().__init__(parent)
         self.path = os.path.abspath(path)
         self.experiment = experiment
         self.setWindowTitle(f"Sweep · {experiment} · {os.path.basename(os.path.dirname(self.path))}")
         self.view = sweep_view_class(experiment)()
+        self.view = view_class(experiment, n_swept)()
+        self.table = RunTable()
+        self.table.run_clicked.connect(self.run_requested)
+        for v in (self.view.views.values() if isinstance(self.view, NoiseScaleView) else [self.view]):
+            v.run_clicked.connect(self.run_requested)
+        self.shown = None  # the sweep data the table shows
         self.worker = self.thread = None
         self.ended = False  # the worker's finished signal has been handled
         self.error = ""
@@ -83,10 +100,15 @@ class SweepWindow(QMainWindow):
         self.footer.hide()
         body = QWidget()
         lay = QVBoxLayout(body)
-        lay.addWidget(self.view, 1)
+        split = QSplitter(Qt.Vertical)
+        split.addWidget(self.view)
+        split.addWidget(self.table)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        lay.addWidget(split, 1)
         lay.addWidget(self.footer)
         self.setCentralWidget(body)
-        self.resize(1100 if isinstance(self.view, NoiseScaleView) else 800, 520)
+        self.resize(1100 if isinstance(self.view, NoiseScaleView) else 800, 700)
         self.poll = QTimer(self)
         self.poll.setInterval(POLL_MS)
         self.poll.timeout.connect(self.follow)
@@ -98,7 +120,7 @@ class SweepWindow(QMainWindow):
     def open(cls, path: str, parent=None) -> SweepWindow:
         """A window showing the sweep file at ``path``; raises :class:`SweepError`."""
         sweep = read_sweep(path)
-        w = cls(sweep.path, sweep.experiment, parent)
+        w = cls(sweep.path, sweep.experiment, len(sweep.swept), parent)
         w.show_sweep(sweep)
         w.follow()
         if sweep.status == "running":  # another process's sweep: pick a summary once runs end
@@ -106,15 +128,18 @@ class SweepWindow(QMainWindow):
         return w
 
     @classmethod
-    def start(cls, experiment: str, base: dict, grid: dict, out_dir: str, *, preset: str = "", jobs: int = 1,
-              parent=None) -> SweepWindow:
-        """Run a sweep on a worker thread and show it filling in."""
-        worker, thread = start_sweep_worker(experiment, base, grid, out_dir, preset=preset, jobs=jobs)
-        w = cls(worker.path, experiment, parent)
+    def start(cls, experiment: str, base: dict, space, out_dir: str, *, preset: str = "", jobs: int = 1,
+              seeds: int = 1, backend=None, parent=None) -> SweepWindow:
+        """Run a sweep (``space``: a :class:`Space` or a ``{name: values}`` grid) on a worker
+        thread and show it filling in."""
+        space = Space.of(space)
+        worker, thread = start_sweep_worker(experiment, base, space, out_dir, preset=preset, jobs=jobs, seeds=seeds,
+                                            backend=backend)
+        w = cls(worker.path, experiment, len(space.axes), parent)
         w.worker, w.thread = worker, thread
         worker.progress.connect(w._on_progress)
         worker.finished.connect(w._on_finished)
-        w.bar.setRange(0, math.prod(len(v) for v in grid.values()))
+        w.bar.setRange(0, len(space.points()) * seeds)
         w.bar.setValue(0)
         w.footer.show()
         w.poll.start()
@@ -128,7 +153,10 @@ class SweepWindow(QMainWindow):
 
     # -- following --------------------------------------------------------------------------
     def show_sweep(self, sweep: SweepData) -> None:
-        if isinstance(self.view, SweepView):
+        if isinstance(self.view, (HeatMapView, ParallelView)):
+            self.view.load(sweep, metric=next(iter(default_y([k for k in sweep.summary_keys() if k not in sweep.swept],
+                                                            sweep.experiment)), ""))
+        elif isinstance(self.view, SweepView):
             self.view.load(sweep, y_keys=default_y([k for k in sweep.summary_keys() if k not in sweep.swept],
                                                  sweep.experiment),
                            log_x=log_x(sweep))
@@ -143,6 +171,13 @@ class SweepWindow(QMainWindow):
                 self.show_sweep(read_sweep(self.path))
             except SweepError:  # not written yet (or not ours: the worker says so when it ends)
                 pass
+            return
+        if self.view.sweep is not self.shown:
+            self.shown = self.view.sweep
+            self.table.show_sweep(self.shown)
+        if not isinstance(self.view, (SweepView, NoiseScaleView)):
+            if self.view.sweep.status != "running" and not self.running:
+                self.poll.stop()
             return
         self._pin_x(self.view.sweep.status == "running" or self.running)
         if isinstance(self.view, SweepView) and not self.view.selected_keys():

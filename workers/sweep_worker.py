@@ -1,17 +1,19 @@
-"""Runs :func:`lab.sweep.run_sweep` on a QThread: progress as runs done / total (at most
+"""Runs :func:`lab.sweep.run_sweep` on a QThread, so this thread is the sweep's
+coordinator: it drains the backend's events (a process pool's queue, a Ray actor's inbox) into
+the sweep file, which the window rereads. Progress as runs done / total (at most
 ``EMIT_HZ`` signals a second, the last one always), one ``finished`` at the end, and a
-cooperative cancel through a ``threading.Event`` (the run going stops with ``jobs=1``;
-with parallel jobs the runs going finish and the rest never start)."""
+cancel through a ``threading.Event`` (queued runs never start, running ones end
+``cancelled``)."""
 from __future__ import annotations
 
 import os
 import traceback
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from PySide6.QtCore import QThread, Signal, Slot
 
 from lab.params import ParamError
-from lab.sweep import SWEEP_FILE, SweepError, run_sweep
+from lab.sweep import SWEEP_FILE, Backend, Space, SweepError, run_sweep
 
 from .base import EMIT_HZ, ThreadWorker, on_new_thread
 
@@ -24,11 +26,12 @@ class SweepWorker(ThreadWorker):
     progress = Signal(int, int)
     finished = Signal(str, str)
 
-    def __init__(self, experiment: str, base: Mapping[str, Any], grid: Mapping[str, Sequence], out_dir: str,
-                 preset: str = "", jobs: int = 1, emit_interval: float = 1.0 / EMIT_HZ):
+    def __init__(self, experiment: str, base: Mapping[str, Any], space: Space, out_dir: str, preset: str = "",
+                 jobs: int = 1, seeds: int = 1, backend: Backend | None = None,
+                 emit_interval: float = 1.0 / EMIT_HZ):
         super().__init__(emit_interval)
-        self.experiment, self.base, self.grid = experiment, dict(base), {k: list(v) for k, v in grid.items()}
-        self.out_dir, self.preset, self.jobs = out_dir, preset, jobs
+        self.experiment, self.base, self.space = experiment, dict(base), Space.of(space)
+        self.out_dir, self.preset, self.jobs, self.seeds, self.backend = out_dir, preset, jobs, seeds, backend
         self.path = os.path.join(out_dir, SWEEP_FILE)
         self._latest = (0, 0)
 
@@ -41,8 +44,8 @@ class SweepWorker(ThreadWorker):
     def run(self) -> None:
         error = ""
         try:
-            run_sweep(self.experiment, self.base, self.grid, self.out_dir, preset=self.preset, jobs=self.jobs,
-                      cancel_event=self.cancel_event, on_run=self._on_run)
+            run_sweep(self.experiment, self.base, self.space, self.out_dir, preset=self.preset, jobs=self.jobs,
+                      seeds=self.seeds, backend=self.backend, cancel_event=self.cancel_event, on_run=self._on_run)
         except (SweepError, ParamError, OSError) as e:
             error = str(e)
         except Exception:  # a sweep that broke down: forwarded to the window, which shows it
