@@ -218,7 +218,8 @@ def test_resume_after_a_killed_coordinator_runs_only_what_is_missing(tmp_path):
     assert len(cut) == 1 and killed.run_status(cut[0]) == "interrupted"
     # its writer died with it, or had just finished (the kill fell before the sweep file heard of it):
     # either way resume must leave that file alone
-    assert read_run(cut[0]["path"]).header.display_status in ("interrupted", "completed")
+    cut_status = read_run(cut[0]["path"]).header.display_status
+    assert cut_status in ("interrupted", "completed")
     before = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
     assert len(before) == len(done) + 1
 
@@ -227,9 +228,13 @@ def test_resume_after_a_killed_coordinator_runs_only_what_is_missing(tmp_path):
     assert sw.status == "completed" and [r["status"] for r in sw.runs] == ["completed"] * 5
     after = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
     assert {k: after[k] for k in before} == before                     # nothing finished was rewritten
-    assert len(after) == len(before) + 5 - len(done)                    # one new file per missing run
+    kept = len(done) + (cut_status == "completed")
+    assert len(after) == len(before) + 5 - kept                         # one new file per missing run
     rerun = sw.runs[cut[0]["index"]]
-    assert rerun["previous"] == [os.path.relpath(cut[0]["path"], str(out))] and rerun["path"] != cut[0]["path"]
+    if cut_status == "completed":                                       # kept as it is
+        assert rerun["path"] == cut[0]["path"] and not rerun.get("previous")
+    else:                                                               # rerun beside the interrupted file
+        assert rerun["previous"] == [os.path.relpath(cut[0]["path"], str(out))] and rerun["path"] != cut[0]["path"]
     with pytest.raises(SweepError, match="another sweep"):
         run_sweep("nin-toy", {**SMALL}, {"sigma_eps": [0.5]}, str(out), resume=True)
 
