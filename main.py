@@ -1,6 +1,7 @@
 # PYTHON_ARGCOMPLETE_OK
 """Noise Lab entry point: no arguments opens the window, ``open FILE`` opens it on a run,
 any other command runs headless (see ``python main.py --help``; exit codes there)."""
+
 from __future__ import annotations
 
 import os

@@ -9,6 +9,7 @@ extrapolated). Last line ``browser_10k_s=<float>``: the cold time to the full ta
 
     QT_QPA_PLATFORM=offscreen python benchmarks/bench_browser.py [--runs 10000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,13 +21,13 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QEvent, QObject  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from bench_gui import Probe, spin
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtWidgets import QApplication
 
-from bench_gui import Probe, spin  # noqa: E402
-from lab.library.catalog import scan_files  # noqa: E402
-from lab.library.index import INDEX_FILE  # noqa: E402
-from lab.runfile import read_header  # noqa: E402
+from lab.library.catalog import scan_files
+from lab.library.index import INDEX_FILE
+from lab.runfile import read_header
 
 
 class FirstPaint(QObject):
@@ -88,8 +89,10 @@ def main() -> None:
     for rel in files:
         read_header(os.path.join(folder, rel))
     naive = (time.perf_counter() - t) / len(files) * args.runs
-    print(f"naive (every header read on the GUI thread): table and stall {naive:.1f} s (extrapolated from "
-          f"{len(files)} files)")
+    print(
+        f"naive (every header read on the GUI thread): table and stall {naive:.1f} s (extrapolated from "
+        f"{len(files)} files)"
+    )
 
     index = os.path.join(folder, INDEX_FILE)
     if os.path.exists(index):
@@ -97,8 +100,10 @@ def main() -> None:
     cold = open_browser(app, folder, args.runs)
     warm = open_browser(app, folder, args.runs)
     for name, r in (("cold (no index)", cold), ("warm (index)", warm)):
-        print(f"{name}: first paint {r['first']:.2f} s, full sorted table {r['full']:.2f} s, "
-              f"max GUI stall {r['stall']:.0f} ms")
+        print(
+            f"{name}: first paint {r['first']:.2f} s, full sorted table {r['full']:.2f} s, "
+            f"max GUI stall {r['stall']:.0f} ms"
+        )
     print(f"warm full table vs naive: {naive / warm['full']:.0f}x faster")
     print(f"browser_10k_s={cold['full']:.2f}")
 

@@ -13,6 +13,7 @@ Each path trains ``--epochs`` epochs and the last is timed (the first warms up).
 default to 50,000 + 10,000 images on CUDA and a few dozen on the CPU (``--quick``).
 Last line: ``speedup_vs_naive=<ratio>``.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,23 +24,41 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import official_style as official  # noqa: E402
-from benchmarks.timing import Stopwatch, memory_line  # noqa: E402
-from lab.context import RunContext  # noqa: E402
-from lab.data import Data  # noqa: E402
-from lab.distill.losses import kd_loss  # noqa: E402
-from lab.distill.methods import DistillHooks  # noqa: E402
-from lab.models import build_model  # noqa: E402
-from lab.training import Trainer  # noqa: E402
+from benchmarks import official_style as official
+from benchmarks.timing import Stopwatch, memory_line
+from lab.context import RunContext
+from lab.data import Data
+from lab.distill.losses import kd_loss
+from lab.distill.methods import DistillHooks
+from lab.models import build_model
+from lab.training import Trainer
 
 TEACHER, STUDENT, ALPHA, TAU = "wrn-40-2", "wrn-16-2", 0.9, 4.0
 
 
 def params(epochs: int, batch: int) -> dict:
-    return dict(train_fraction=1.0, data_seed=0, noise_type="none", noise_rate=0.0, noise_pairs="",
-                augment="auto", normalise="channel", lr=0.05, momentum=0.9, weight_decay=5e-4, epochs=epochs,
-                batch=batch, schedule="constant", milestones=[], gamma=0.1, channels_last=True, bf16=True,
-                compile=False, alpha=ALPHA, tau=TAU)
+    return dict(
+        train_fraction=1.0,
+        data_seed=0,
+        noise_type="none",
+        noise_rate=0.0,
+        noise_pairs="",
+        augment="auto",
+        normalise="channel",
+        lr=0.05,
+        momentum=0.9,
+        weight_decay=5e-4,
+        epochs=epochs,
+        batch=batch,
+        schedule="constant",
+        milestones=[],
+        gamma=0.1,
+        channels_last=True,
+        bf16=True,
+        compile=False,
+        alpha=ALPHA,
+        tau=TAU,
+    )
 
 
 def models(data: Data, device):
@@ -69,10 +88,12 @@ def naive(data: Data, device, p: dict, epochs: int, workers: int) -> float:
     teacher, student = models(data, device)
     opt = torch.optim.SGD(student.parameters(), lr=p["lr"], momentum=p["momentum"], weight_decay=p["weight_decay"])
     pin = device.type == "cuda"
-    train = official.pil_loader(data.x["train"].cpu().numpy(), data.y["train"].cpu().numpy(), p["batch"], workers,
-                                train=True, pin_memory=pin)
-    test = official.pil_loader(data.x["test"].cpu().numpy(), data.y["test"].cpu().numpy(), 1024, workers,
-                               train=False, pin_memory=pin)
+    train = official.pil_loader(
+        data.x["train"].cpu().numpy(), data.y["train"].cpu().numpy(), p["batch"], workers, train=True, pin_memory=pin
+    )
+    test = official.pil_loader(
+        data.x["test"].cpu().numpy(), data.y["test"].cpu().numpy(), 1024, workers, train=False, pin_memory=pin
+    )
 
     def loss_fn(model, x, y, idx):
         with torch.no_grad():
@@ -94,14 +115,17 @@ def main() -> None:
     cuda = z.device.type == "cuda"
     p = params(args.epochs, z.batch)
     data = Data(official.synthetic_source(z.n_train, z.n_test), p, z.device)
-    print(f"device={z.device} n_train={z.n_train} n_test={z.n_test} batch={p['batch']} {TEACHER} -> {STUDENT}, "
-          f"naive workers={z.workers}")
+    print(
+        f"device={z.device} n_train={z.n_train} n_test={z.n_test} batch={p['batch']} {TEACHER} -> {STUDENT}, "
+        f"naive workers={z.workers}"
+    )
     t_fast = fast(data, z.device, p)
     print(f"fast (channels_last={cuda}, bf16={cuda}): epoch {t_fast:.3f} s; {z.n_train / t_fast:,.0f} images/s")
     t_naive = naive(data, z.device, p, z.naive_epochs, z.workers)
     print(f"naive (official style): epoch {t_naive:.3f} s; {z.n_train / t_naive:,.0f} images/s")
     print(memory_line())
     print(f"speedup_vs_naive={t_naive / t_fast:.3f}")
+
 
 if __name__ == "__main__":
     main()

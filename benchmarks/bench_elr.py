@@ -21,6 +21,7 @@ the measured epoch linearly in the number of images.
 
 Last line: ``speedup_vs_naive=<naive epoch time / fast epoch time>``.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,13 +33,13 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import official_style as official  # noqa: E402
-from benchmarks.timing import Stopwatch, memory_line  # noqa: E402
-from lab.context import RunContext  # noqa: E402
-from lab.data import Data  # noqa: E402
-from lab.elr.hooks import ElrHooks  # noqa: E402
-from lab.models import build_model  # noqa: E402
-from lab.training import Trainer  # noqa: E402
+from benchmarks import official_style as official
+from benchmarks.timing import Stopwatch, memory_line
+from lab.context import RunContext
+from lab.data import Data
+from lab.elr.hooks import ElrHooks
+from lab.models import build_model
+from lab.training import Trainer
 
 PAPER_EPOCHS, CIFAR_TRAIN, CIFAR_TEST = 120, 50_000, 10_000
 LAM, BETA, C = 3.0, 0.7, official.CLASSES
@@ -46,10 +47,24 @@ MODEL = "preact-resnet34"
 
 
 def params(epochs: int, batch: int, **perf) -> dict:
-    return dict(train_fraction=1.0, data_seed=0, noise_type="symmetric", noise_rate=0.4, noise_pairs="",
-                augment="auto", normalise="channel", lr=0.02, momentum=0.9, weight_decay=1e-3, epochs=epochs,
-                batch=batch, schedule="constant", milestones=[], gamma=0.01,
-                **{"channels_last": True, "bf16": True, "compile": False, **perf})
+    return dict(
+        train_fraction=1.0,
+        data_seed=0,
+        noise_type="symmetric",
+        noise_rate=0.4,
+        noise_pairs="",
+        augment="auto",
+        normalise="channel",
+        lr=0.02,
+        momentum=0.9,
+        weight_decay=1e-3,
+        epochs=epochs,
+        batch=batch,
+        schedule="constant",
+        milestones=[],
+        gamma=0.01,
+        **{"channels_last": True, "bf16": True, "compile": False, **perf},
+    )
 
 
 def fast(data: Data, device, p: dict) -> tuple[float, dict]:
@@ -64,8 +79,16 @@ def fast(data: Data, device, p: dict) -> tuple[float, dict]:
     torch.manual_seed(0)
     model = build_model(MODEL, data.input_shape, C).to(device)
     ctx = RunContext(None, device=device, seed=0, listeners=[on_row])
-    trainer = Trainer(model, data, p, ctx, ElrHooks(LAM, BETA, C), eval_splits=("train", "test"),
-                      eval_before=False, save_weights=False)
+    trainer = Trainer(
+        model,
+        data,
+        p,
+        ctx,
+        ElrHooks(LAM, BETA, C),
+        eval_splits=("train", "test"),
+        eval_before=False,
+        save_weights=False,
+    )
     stamps.append(time.perf_counter())
     summary = trainer.fit()
     return stamps[-1] - stamps[-2], summary
@@ -98,9 +121,10 @@ def naive(data: Data, device, p: dict, epochs: int, workers: int) -> float:
     pin = device.type == "cuda"
     train = official.pil_loader(x_train, y_train, p["batch"], workers, train=True, pin_memory=pin)
     measure = official.pil_loader(x_train, y_train, 1024, workers, train=False, pin_memory=pin)
-    test = official.pil_loader(data.x["test"].cpu().numpy(), data.y["test"].cpu().numpy(), 1024, workers,
-                               train=False, pin_memory=pin)
-    loss_fn = lambda m, x, y, idx: crit(idx.tolist(), m(x), y)  # noqa: E731
+    test = official.pil_loader(
+        data.x["test"].cpu().numpy(), data.y["test"].cpu().numpy(), 1024, workers, train=False, pin_memory=pin
+    )
+    loss_fn = lambda m, x, y, idx: crit(idx.tolist(), m(x), y)
     t_last = 0.0
     for _ in range(epochs):
         with Stopwatch(device) as w:
@@ -120,8 +144,10 @@ def naive(data: Data, device, p: dict, epochs: int, workers: int) -> float:
 
 def report(name: str, t: float, n_train: int, scale: float) -> None:
     proj = t * scale * PAPER_EPOCHS
-    print(f"{name}: epoch {t:.3f} s; {n_train / t:,.0f} training images/s; projected CIFAR-10 ELR schedule "
-          f"({PAPER_EPOCHS} epochs x 50k+10k images): {proj / 60:,.1f} min")
+    print(
+        f"{name}: epoch {t:.3f} s; {n_train / t:,.0f} training images/s; projected CIFAR-10 ELR schedule "
+        f"({PAPER_EPOCHS} epochs x 50k+10k images): {proj / 60:,.1f} min"
+    )
 
 
 def main() -> None:
@@ -136,8 +162,10 @@ def main() -> None:
     device, cuda = z.device, z.device.type == "cuda"
     p = params(args.epochs, z.batch)
     data = Data(official.synthetic_source(z.n_train, z.n_test), p, device)
-    print(f"device={device} ({torch.cuda.get_device_name() if cuda else f'{torch.get_num_threads()} threads'}) "
-          f"n_train={z.n_train} n_test={z.n_test} batch={p['batch']} model={MODEL} naive workers={z.workers}")
+    print(
+        f"device={device} ({torch.cuda.get_device_name() if cuda else f'{torch.get_num_threads()} threads'}) "
+        f"n_train={z.n_train} n_test={z.n_test} batch={p['batch']} model={MODEL} naive workers={z.workers}"
+    )
     scale = (CIFAR_TRAIN + CIFAR_TEST) / (z.n_train + z.n_test)
     t_fast, _ = fast(data, device, p)
     report(f"fast (channels_last={cuda}, bf16={cuda})", t_fast, z.n_train, scale)
@@ -152,6 +180,7 @@ def main() -> None:
     report("naive (official style)", t_naive, z.n_train, scale)
     print(memory_line())
     print(f"speedup_vs_naive={t_naive / t_fast:.3f}")
+
 
 if __name__ == "__main__":
     main()

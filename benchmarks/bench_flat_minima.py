@@ -7,6 +7,7 @@ scaled to 10^6. Both start from the same point with the same draws; their iterat
 
     python benchmarks/bench_flat_minima.py [--steps 1000000] [--naive-steps 20000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lab.experiments import flat_minima as fm  # noqa: E402
-from lab.flatmin import regulariser, sparse  # noqa: E402
+from lab.experiments import flat_minima as fm
+from lab.flatmin import regulariser, sparse
 
 
 def main() -> None:
@@ -45,8 +46,9 @@ def main() -> None:
     idx, eps = draws().block(args.naive_steps)
     x, y = torch.as_tensor(prob.x), torch.as_tensor(prob.y)
     t0 = time.perf_counter()
-    slow = sparse.reference_steps(torch.as_tensor(theta0), x, y, p["lr"], torch.as_tensor(reg), idx, eps,
-                                  args.naive_steps)
+    slow = sparse.reference_steps(
+        torch.as_tensor(theta0), x, y, p["lr"], torch.as_tensor(reg), idx, eps, args.naive_steps
+    )
     t_naive = (time.perf_counter() - t0) * args.steps / args.naive_steps
     np.testing.assert_allclose(fast, slow.numpy(), rtol=1e-8, atol=1e-10)
 
@@ -58,9 +60,11 @@ def main() -> None:
         sparse.run_block(theta, prob, p["lr"], reg, dr, block)
         done += block
     t_fast = time.perf_counter() - t0
-    beta = theta[:p["d"]] ** 2 - theta[p["d"]:] ** 2
-    print(f"compiled kernel {t_fast:.2f} s for {args.steps:,} steps (draws included); "
-          f"|beta - theta*| = {np.linalg.norm(beta - prob.theta_star):.3f}")
+    beta = theta[: p["d"]] ** 2 - theta[p["d"] :] ** 2
+    print(
+        f"compiled kernel {t_fast:.2f} s for {args.steps:,} steps (draws included); "
+        f"|beta - theta*| = {np.linalg.norm(beta - prob.theta_star):.3f}"
+    )
     print(f"per-step torch  {t_naive:.1f} s for {args.steps:,} steps (timed on {args.naive_steps:,}, scaled)")
     print(f"speedup_vs_naive={t_naive / t_fast:.2f}")
 

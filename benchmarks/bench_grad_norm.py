@@ -8,6 +8,7 @@ Prints both times and, last, ``grad_norm_speedup_vs_loop=<ratio>``.
 
     python benchmarks/bench_grad_norm.py [--model mlp|cnn] [--device auto] [--threads 1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,8 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lab.distill.grad_norm import per_sample_grad_norms  # noqa: E402
-from lab.models import build_model  # noqa: E402
+from lab.distill.grad_norm import per_sample_grad_norms
+from lab.models import build_model
 
 
 def loop_norms(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -55,8 +56,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    device = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
     torch.manual_seed(0)
     shape, n = ((1, 8, 8), 256) if args.model == "mlp" else ((3, 32, 32), 64)
     model = build_model(args.model, shape, 10, widths=[256]).to(device)

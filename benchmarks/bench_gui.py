@@ -10,6 +10,7 @@ shown and hidden (steps per second; the ratio is the cost of watching). Last lin
 
     QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui.py [--seconds 8]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,10 +24,10 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
+from PySide6.QtWidgets import QApplication
 
-from lab.params import resolve_preset  # noqa: E402
+from lab.params import resolve_preset
 
 CASES = {
     "ols fig1-g 2e7": ("ols", "fig1-g", {"steps": 20_000_000}),
@@ -114,8 +115,13 @@ def stream(app, window, probe, experiment, preset, overrides, seconds) -> dict:
     spin(app, 30, until=lambda: not source.running)
     del panel.refresh
     stalls = np.concatenate(stalls)
-    return {"shown": steps[True] / wall[True], "hidden": steps[False] / max(wall[False], 1e-9),
-            "max": float(stalls.max()), "p99": float(np.percentile(stalls, 99)), "draws": draws_shown / wall[True]}
+    return {
+        "shown": steps[True] / wall[True],
+        "hidden": steps[False] / max(wall[False], 1e-9),
+        "max": float(stalls.max()),
+        "p99": float(np.percentile(stalls, 99)),
+        "draws": draws_shown / wall[True],
+    }
 
 
 def main() -> None:
@@ -135,10 +141,12 @@ def main() -> None:
         for label, (experiment, preset, overrides) in CASES.items():
             r = stream(app, window, probe, experiment, preset, overrides, args.seconds)
             worst = max(worst, r["max"])
-            print(f"{label}: panel shown: max stall {r['max']:.1f} ms, p99 {r['p99']:.1f} ms, "
-                  f"{r['draws']:.1f} redraws/s; run speed shown {r['shown']:,.0f} steps/s, "
-                  f"hidden {r['hidden']:,.0f} steps/s, shown/hidden = {r['shown'] / max(r['hidden'], 1e-9):.2f}",
-                  flush=True)
+            print(
+                f"{label}: panel shown: max stall {r['max']:.1f} ms, p99 {r['p99']:.1f} ms, "
+                f"{r['draws']:.1f} redraws/s; run speed shown {r['shown']:,.0f} steps/s, "
+                f"hidden {r['hidden']:,.0f} steps/s, shown/hidden = {r['shown'] / max(r['hidden'], 1e-9):.2f}",
+                flush=True,
+            )
         window.close()
     print(f"max_stall_ms={worst:.1f}")
 

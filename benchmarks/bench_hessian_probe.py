@@ -10,6 +10,7 @@ Prints the times and, last, ``hvp_batched_speedup_vs_probe_loop=<ratio>`` (ResNe
 
     python benchmarks/bench_hessian_probe.py [--device auto] [--probes 4] [--lanczos 5] [--batch 8]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lab.flatmin.hessian import exact_hessian, flat_parameters, hvp_fn, lanczos, probe, rademacher  # noqa: E402
-from lab.models import build_model  # noqa: E402
+from lab.flatmin.hessian import exact_hessian, flat_parameters, hvp_fn, lanczos, probe, rademacher
+from lab.models import build_model
 
 
 def flat_loss(model, x, y, loss="ce"):
@@ -60,8 +61,11 @@ def main() -> None:
     ap.add_argument("--lanczos", type=int, default=5)
     ap.add_argument("--batch", type=int, default=8)
     args = ap.parse_args()
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    device = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
     torch.manual_seed(0)
     # -- exact trace of a small MLP against Hutchinson
     mlp = build_model("mlp", (8,), 3, widths=[16], activation="tanh").double().to(device).eval()
@@ -76,9 +80,11 @@ def main() -> None:
     est = probe(fn, theta, 0.1, 64, 1, torch.Generator(device).manual_seed(0))
     sync(device)
     t_hutch = time.perf_counter() - t0
-    print(f"small MLP ({theta.numel()} parameters): exact trace {exact:.4f} in {t_exact:.3f} s; Hutchinson "
-          f"(64 probes) {est.trace:.4f} ± {est.trace_se:.4f} in {t_hutch:.3f} s "
-          f"({abs(est.trace - exact) / est.trace_se:.2f} s.e. apart); exact/Hutchinson time {t_exact / t_hutch:.2f}")
+    print(
+        f"small MLP ({theta.numel()} parameters): exact trace {exact:.4f} in {t_exact:.3f} s; Hutchinson "
+        f"(64 probes) {est.trace:.4f} ± {est.trace_se:.4f} in {t_hutch:.3f} s "
+        f"({abs(est.trace - exact) / est.trace_se:.2f} s.e. apart); exact/Hutchinson time {t_exact / t_hutch:.2f}"
+    )
     # -- ResNet-20: the batched program against a loop over probes
     net = build_model("resnet20", (3, 32, 32), 10).to(device).eval()
     xb = torch.randn(args.batch, 3, 32, 32, device=device)
@@ -95,9 +101,11 @@ def main() -> None:
     sync(device)
     t_loop = time.perf_counter() - t0
     agree = float((ritz_b.max() - ritz_l.max()).abs() / ritz_l.max().abs())
-    print(f"ResNet-20 ({theta.numel():,} parameters, batch {args.batch}, {args.probes} probes x {args.lanczos} "
-          f"Lanczos steps) on {device}: batched {t_batched:.2f} s, probe loop {t_loop:.2f} s; top eigenvalue "
-          f"{float(ritz_b.max()):.4g} (relative difference {agree:.1e})")
+    print(
+        f"ResNet-20 ({theta.numel():,} parameters, batch {args.batch}, {args.probes} probes x {args.lanczos} "
+        f"Lanczos steps) on {device}: batched {t_batched:.2f} s, probe loop {t_loop:.2f} s; top eigenvalue "
+        f"{float(ritz_b.max()):.4g} (relative difference {agree:.1e})"
+    )
     print(f"hvp_batched_speedup_vs_probe_loop={t_loop / t_batched:.2f}")
 
 

@@ -12,6 +12,7 @@ On a 2-core CPU the ratio depends on threads: with one intra-op thread the DataL
 workers use the otherwise idle second core; with one thread per core they compete
 with the training for it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,9 +25,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import official_style as official  # noqa: E402
-from benchmarks.timing import Stopwatch, memory_line  # noqa: E402
-from lab.data import DeviceLoader  # noqa: E402
+from benchmarks import official_style as official
+from benchmarks.timing import Stopwatch, memory_line
+from lab.data import DeviceLoader
 
 
 class TinyCNN(nn.Module):
@@ -61,15 +62,22 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--threads", type=int, default=0,
-                    help="intra-op CPU threads of the training process, the same for both paths "
-                         "(0 = torch's default, one per core, as a user runs it)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="intra-op CPU threads of the training process, the same for both paths "
+        "(0 = torch's default, one per core, as a user runs it)",
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"{torch.get_num_threads()} intra-op thread(s), {args.workers} DataLoader worker(s)")
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    device = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
     n = args.n or (1_000 if args.quick else 10_000)
     src = official.synthetic_source(n, 0)
     images, labels = src.x_train, src.y_train

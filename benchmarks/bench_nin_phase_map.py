@@ -19,6 +19,7 @@ before the last line and ``speedup_vs_naive=<ratio>`` last.
 
     python benchmarks/bench_nin_phase_map.py [--n 100] [--steps 10000] [--quick] [--device cuda] [--engine-only]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import numba_peers  # noqa: E402
-from benchmarks.timing import (  # noqa: E402
+from benchmarks import numba_peers
+from benchmarks.timing import (
     Stopwatch,
     best_of,
     interleaved_best_of,
@@ -39,11 +40,10 @@ from benchmarks.timing import (  # noqa: E402
     print_engine_ratios,
     time_on_gpu,
 )
-from lab.nin.phase_map import draws_for, run_block  # noqa: E402
-from lab.nin.toy import BLOWUP, ToyConfig, ToyDraws, classify, literal_run  # noqa: E402
+from lab.nin.phase_map import draws_for, run_block
+from lab.nin.toy import BLOWUP, ToyConfig, ToyDraws, classify, literal_run
 
-BASE = dict(M=1.0, sigma_x=1.0, lr=0.01, batch=32, n_samples=1000, noise_timing="redraw",
-            w0_0=0.1, w1_0=1.0, w_NI0=0.1)
+BASE = dict(M=1.0, sigma_x=1.0, lr=0.01, batch=32, n_samples=1000, noise_timing="redraw", w0_0=0.1, w1_0=1.0, w_NI0=0.1)
 W_INIT = (BASE["w0_0"], BASE["w1_0"], BASE["w_NI0"])
 
 
@@ -79,15 +79,17 @@ def main() -> None:
         with Stopwatch(a.device) as w:
             out = run_map(sig, lrs, steps, device=a.device)
         counts = np.bincount(out["phase"].ravel(), minlength=5)[1:]
-        print(f"engine: {what}: {w.seconds:.2f} s on {a.device} (decoupled/decay/catapult/divergent = "
-              f"{'/'.join(map(str, counts))})")
+        print(
+            f"engine: {what}: {w.seconds:.2f} s on {a.device} (decoupled/decay/catapult/divergent = "
+            f"{'/'.join(map(str, counts))})"
+        )
         print(memory_line())
         print(f"phase_map_wall_s={w.seconds:.3f}")
         return
 
     with Stopwatch() as w_eng:
         run_map(sig[:2], lrs[:2], 10)  # the first call compiles the engine's loop (or loads numba's cache)
-    sub_sig, sub_lr = sig[::a.stride], lrs[::a.stride]
+    sub_sig, sub_lr = sig[:: a.stride], lrs[:: a.stride]
     contenders = {"engine": lambda: run_map(sig, lrs, steps)}
     if numba_peers.AVAILABLE:
         with Stopwatch() as w_nb:
@@ -96,8 +98,10 @@ def main() -> None:
     best = interleaved_best_of(a.repeats, contenders)  # taking turns: both see the same load
     t_map, out = best["engine"]
     counts = np.bincount(out["phase"].ravel(), minlength=5)[1:]
-    print(f"engine: {what}: {t_map:.3f} s (best of {a.repeats}), 1 thread "
-          f"(decoupled/decay/catapult/divergent = {'/'.join(map(str, counts))}); first call {w_eng.seconds:.2f} s (excluded)")
+    print(
+        f"engine: {what}: {t_map:.3f} s (best of {a.repeats}), 1 thread "
+        f"(decoupled/decay/catapult/divergent = {'/'.join(map(str, counts))}); first call {w_eng.seconds:.2f} s (excluded)"
+    )
     if a.device == "cpu":  # on a GPU machine the GPU runs this path
         t_torch, _ = best_of(1, lambda: run_map(sig, lrs, steps, compiled=False))
         print(f"engine, torch ops over all points (compiled=False): {t_torch:.3f} s")
@@ -107,10 +111,12 @@ def main() -> None:
         t_sub, peer = best["numba"]
         share = len(sub_sig) * len(sub_lr) / (n * n)
         t_numba = t_sub / share
-        same = np.mean(classify(peer) == out["phase"][::a.stride, ::a.stride].ravel())
-        print(f"numba per-point loop: {t_sub:.3f} s on {len(sub_lr)}x{len(sub_sig)} points (best of {a.repeats}, "
-              f"in turn with the engine) -> {t_numba:.2f} s for the map; compile {w_nb.seconds:.2f} s (excluded); "
-              f"same phase as the engine on {100 * same:.1f}% of those points")
+        same = np.mean(classify(peer) == out["phase"][:: a.stride, :: a.stride].ravel())
+        print(
+            f"numba per-point loop: {t_sub:.3f} s on {len(sub_lr)}x{len(sub_sig)} points (best of {a.repeats}, "
+            f"in turn with the engine) -> {t_numba:.2f} s for the map; compile {w_nb.seconds:.2f} s (excluded); "
+            f"same phase as the engine on {100 * same:.1f}% of those points"
+        )
     else:
         print("numba per-point loop: skipped (numba not installed; pip install -e '.[bench]')")
 
@@ -120,7 +126,9 @@ def main() -> None:
     pts = list(zip(rng.integers(0, n, a.naive_points), rng.integers(0, n, a.naive_points)))
     with Stopwatch() as w:
         for i, j in pts:
-            literal_run(ToyConfig(1.0, 1.0, sig[j], lrs[i]), W_INIT, ToyDraws(0, BASE["n_samples"], 32, "redraw"), steps)
+            literal_run(
+                ToyConfig(1.0, 1.0, sig[j], lrs[i]), W_INIT, ToyDraws(0, BASE["n_samples"], 32, "redraw"), steps
+            )
     per_point = w.seconds / len(pts)
     naive_total = per_point * n * n
     print(f"per-point Python loop: {per_point:.3f} s/point on {len(pts)} points -> {naive_total:.0f} s for the map")

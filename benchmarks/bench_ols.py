@@ -20,6 +20,7 @@ before the last line and ``speedup_vs_naive=<ratio>`` last.
 
     python benchmarks/bench_ols.py [--steps 1000000] [--quick] [--device cuda] [--engine-only]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import numba_peers  # noqa: E402
-from benchmarks.timing import (  # noqa: E402
+from benchmarks import numba_peers
+from benchmarks.timing import (
     Stopwatch,
     best_of,
     interleaved_best_of,
@@ -40,9 +41,9 @@ from benchmarks.timing import (  # noqa: E402
     print_engine_ratios,
     time_on_gpu,
 )
-from lab.experiments import ols  # noqa: E402
-from lab.params import resolve_preset  # noqa: E402
-from lab.sgd.least_squares import LeastSquaresSGD, reference_sgd  # noqa: E402
+from lab.experiments import ols
+from lab.params import resolve_preset
+from lab.sgd.least_squares import LeastSquaresSGD, reference_sgd
 
 PRESETS = [f"fig1-{c}" for c in "abcdefgh"]
 
@@ -61,11 +62,22 @@ def figure1_problems(seed: int = 0):
 def run_engine(problems, steps: int, device="cpu", compiled=None, seed: int = 0):
     """Every kept iterate: ``(steps (T,), noisy (8, T, 2), clean (8, T, 2))`` (numpy)."""
     x, y, star, start, p = problems
-    engine = LeastSquaresSGD(x, star, start, lr=p["lr"], batch=p["batch"], labels=y, device=device,
-                             generator=torch.Generator(device).manual_seed(seed), compiled=compiled)
+    engine = LeastSquaresSGD(
+        x,
+        star,
+        start,
+        lr=p["lr"],
+        batch=p["batch"],
+        labels=y,
+        device=device,
+        generator=torch.Generator(device).manual_seed(seed),
+        compiled=compiled,
+    )
     blocks = list(engine.blocks(steps, p["stride"]))
-    return tuple(np.concatenate([getattr(b, k) for b in blocks], axis=-2 if k != "steps" else 0)
-                 for k in ("steps", "noisy", "clean"))
+    return tuple(
+        np.concatenate([getattr(b, k) for b in blocks], axis=-2 if k != "steps" else 0)
+        for k in ("steps", "noisy", "clean")
+    )
 
 
 def run_numba(problems, steps: int, seed: int = 0):
@@ -76,8 +88,16 @@ def run_numba(problems, steps: int, seed: int = 0):
 def count_engine(problems, steps: int, device) -> int:
     """The engine streamed block by block (nothing kept): iterates seen per chain."""
     x, y, star, start, p = problems
-    engine = LeastSquaresSGD(x, star, start, lr=p["lr"], batch=p["batch"], labels=y, device=device,
-                             generator=torch.Generator(device).manual_seed(0))
+    engine = LeastSquaresSGD(
+        x,
+        star,
+        start,
+        lr=p["lr"],
+        batch=p["batch"],
+        labels=y,
+        device=device,
+        generator=torch.Generator(device).manual_seed(0),
+    )
     return sum(len(b.steps) for b in engine.blocks(steps, p["stride"]))
 
 
@@ -105,8 +125,11 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cpu", help="cpu, or cuda to time the engine on the GPU too")
     ap.add_argument("--quick", action="store_true", help="a small size that checks the script runs")
-    ap.add_argument("--engine-only", action="store_true",
-                    help="one streamed engine run, nothing kept (memory: e.g. --steps 100000000)")
+    ap.add_argument(
+        "--engine-only",
+        action="store_true",
+        help="one streamed engine run, nothing kept (memory: e.g. --steps 100000000)",
+    )
     args = ap.parse_args(argv)
     steps = args.steps or (20_000 if args.quick else 1_000_000)
     naive_steps = args.naive_steps or (2_000 if args.quick else 20_000)
@@ -132,11 +155,14 @@ def main(argv=None) -> None:
         contenders["numba"] = lambda: run_numba(problems, steps)
     best = interleaved_best_of(args.repeats, contenders)  # taking turns: both see the same load
     t_engine, (k_eng, noisy, _) = best["engine"]
-    compiled = LeastSquaresSGD(x[:1], star[:1], start[:1], lr=p["lr"], batch=p["batch"], labels=y[:1],
-                               generator=torch.Generator()).compiled
-    print(f"engine: {what}: {t_engine:.3f} s (best of {args.repeats}), 1 thread, "
-          f"{'compiled loop' if compiled else 'maps composed in torch'}; {noisy.shape[1]:,} iterates kept per chain; "
-          f"first call {w_eng.seconds:.2f} s (excluded)")
+    compiled = LeastSquaresSGD(
+        x[:1], star[:1], start[:1], lr=p["lr"], batch=p["batch"], labels=y[:1], generator=torch.Generator()
+    ).compiled
+    print(
+        f"engine: {what}: {t_engine:.3f} s (best of {args.repeats}), 1 thread, "
+        f"{'compiled loop' if compiled else 'maps composed in torch'}; {noisy.shape[1]:,} iterates kept per chain; "
+        f"first call {w_eng.seconds:.2f} s (excluded)"
+    )
     if args.device == "cpu":  # on a GPU machine the GPU runs this path
         t_torch, _ = best_of(1, lambda: run_engine(problems, steps, compiled=False))
         print(f"engine, maps composed in torch (compiled=False): {t_torch:.3f} s")
@@ -146,22 +172,30 @@ def main(argv=None) -> None:
     if numba_peers.AVAILABLE:
         t_numba, (k_nb, nb_noisy, nb_clean) = best["numba"]
         assert np.array_equal(k_nb, k_eng) and nb_noisy.shape == noisy.shape, "the peers keep different iterates"
-        c_eng, c_nb = cloud_covariances(k_eng, noisy, beta_hat, p["stride"]), cloud_covariances(k_nb, nb_noisy, beta_hat, p["stride"])
+        c_eng, c_nb = (
+            cloud_covariances(k_eng, noisy, beta_hat, p["stride"]),
+            cloud_covariances(k_nb, nb_noisy, beta_hat, p["stride"]),
+        )
         rel = np.abs(c_eng - c_nb).max(axis=(1, 2)) / np.abs(c_nb).max(axis=(1, 2))
-        print(f"numba per-step loop: {t_numba:.3f} s (best of {args.repeats}, in turn with the engine), "
-              f"compile {w_nb.seconds:.2f} s (excluded); "
-              f"noisy-cloud covariance vs the engine's: max rel. difference {rel.max():.3f} over the 8 presets "
-              f"(sampling error), final noiseless distance to beta* {np.abs(nb_clean[:, -1] - star).max():.1e}")
+        print(
+            f"numba per-step loop: {t_numba:.3f} s (best of {args.repeats}, in turn with the engine), "
+            f"compile {w_nb.seconds:.2f} s (excluded); "
+            f"noisy-cloud covariance vs the engine's: max rel. difference {rel.max():.3f} over the 8 presets "
+            f"(sampling error), final noiseless distance to beta* {np.abs(nb_clean[:, -1] - star).max():.1e}"
+        )
     else:
         print("numba per-step loop: skipped (numba not installed; pip install -e '.[bench]')")
 
-    t_gpu = time_on_gpu(lambda dev, full: run_engine(problems, steps if full else 1000, device=dev),
-                        args.device, args.repeats)
+    t_gpu = time_on_gpu(
+        lambda dev, full: run_engine(problems, steps if full else 1000, device=dev), args.device, args.repeats
+    )
 
     per_step = time_naive(problems, naive_steps)
     naive = per_step * chains * steps
-    print(f"naive: {per_step * 1e6:.2f} us per chain-step over {naive_steps:,} steps; "
-          f"Figure 1 extrapolated: {naive:.1f} s")
+    print(
+        f"naive: {per_step * 1e6:.2f} us per chain-step over {naive_steps:,} steps; "
+        f"Figure 1 extrapolated: {naive:.1f} s"
+    )
     print_engine_ratios("figure1_wall_s", t_engine, t_gpu, t_numba, naive)
 
 

@@ -13,6 +13,7 @@ cluster, and prints the node each run went to. Last line: ``ray_overhead_per_run
 
     PYTHONPATH=$PWD python benchmarks/bench_sweep.py [--runs 32] [--steps 2000] [--rounds 3] [--two-nodes]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,10 +25,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import torch  # noqa: E402
+import torch
 
-from lab.runner import run_experiment  # noqa: E402
-from lab.sweep import LocalBackend, read_sweep, run_sweep  # noqa: E402
+from lab.runner import run_experiment
+from lab.sweep import LocalBackend, read_sweep, run_sweep
 
 
 def timed_sweep(base: dict, grid: dict, folder: str, backend) -> float:
@@ -47,6 +48,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     import ray
+
     from lab.sweeps.ray_backend import RayBackend
 
     base = {"steps": args.steps, "n_samples": 100}
@@ -55,7 +57,6 @@ def main() -> None:
     root = tempfile.mkdtemp(prefix="bench-sweep-")
     run_experiment("nin-toy", base, path=os.path.join(root, "warm.h5"))  # imports and compiled kernels ready
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
-    t0 = time.perf_counter()
     warm = timed_sweep(base, {"sigma_eps": [1.0]}, os.path.join(root, "ray-warm"), RayBackend())
     print(f"ray: local instance up; its worker started and ran a first run in {warm:.1f} s")
 
@@ -68,17 +69,21 @@ def main() -> None:
         return time.perf_counter() - t0
 
     # best of --rounds, the methods interleaved so that a changing load hits them alike
-    methods = {"one process (baseline)": (one_process, 1),
-               "local, in this process": (lambda f: timed_sweep(base, grid, f, LocalBackend(1)), 1),
-               "ray, 1 CPU, cluster up": (lambda f: timed_sweep(base, grid, f, RayBackend()), 1)}
+    methods = {
+        "one process (baseline)": (one_process, 1),
+        "local, in this process": (lambda f: timed_sweep(base, grid, f, LocalBackend(1)), 1),
+        "ray, 1 CPU, cluster up": (lambda f: timed_sweep(base, grid, f, RayBackend()), 1),
+    }
     best = {name: float("inf") for name in methods}
     for r in range(args.rounds):
         for name, (fn, _) in methods.items():
             best[name] = min(best[name], fn(os.path.join(root, f"{name.split(',')[0].split()[0]}-{r}")))
     ray.shutdown()
     t_base = best["one process (baseline)"]
-    print(f"one process, {n} runs of {args.steps} steps: {t_base:.2f} s ({t_base / n * 1e3:.1f} ms a run), "
-          f"best of {args.rounds}")
+    print(
+        f"one process, {n} runs of {args.steps} steps: {t_base:.2f} s ({t_base / n * 1e3:.1f} ms a run), "
+        f"best of {args.rounds}"
+    )
 
     def report(name: str, dt: float, slots: int) -> float:
         over = (dt * slots - t_base) / n
@@ -87,7 +92,9 @@ def main() -> None:
 
     report("local, in this process", best["local, in this process"], 1)
     ray_over = report("ray, 1 CPU, cluster up", best["ray, 1 CPU, cluster up"], 1)
-    report("local, 2 processes (incl. spawn)", timed_sweep(base, grid, os.path.join(root, "local2"), LocalBackend(2)), 2)
+    report(
+        "local, 2 processes (incl. spawn)", timed_sweep(base, grid, os.path.join(root, "local2"), LocalBackend(2)), 2
+    )
 
     if args.two_nodes:
         from ray.cluster_utils import Cluster
@@ -97,8 +104,12 @@ def main() -> None:
             cluster.add_node(num_cpus=1)
             cluster.wait_for_nodes()
             ray.init(address=cluster.address, log_to_driver=False)  # one connection: its workers are reused
-            timed_sweep(base, {"sigma_eps": [1.0, 1.1, 1.2, 1.3]}, os.path.join(root, "two-warm"),
-                        RayBackend(address=cluster.address))
+            timed_sweep(
+                base,
+                {"sigma_eps": [1.0, 1.1, 1.2, 1.3]},
+                os.path.join(root, "two-warm"),
+                RayBackend(address=cluster.address),
+            )
             dt = timed_sweep(base, grid, os.path.join(root, "two"), RayBackend(address=cluster.address))
             report("ray, two 1-CPU nodes", dt, 2)
             sw = read_sweep(os.path.join(root, "two"))

@@ -10,6 +10,7 @@ extra; :data:`AVAILABLE` is False without it).
 * :func:`nin_phase_points`: the linear NIN model (paper Sec. 3) trained point by point
   with per-sample gradients on shared draws, with the summaries a phase map classifies.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,7 +32,7 @@ def kept_steps(steps: int, stride: int) -> np.ndarray:
 
 
 def _ols_loop(x, y, star, start, lr, batch, steps, keep, seed):
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002  (numba compiles the legacy generator, not np.random.Generator)
     P, N, _ = x.shape
     T = len(keep)
     noisy = np.empty((P, T, 2))
@@ -47,7 +48,7 @@ def _ols_loop(x, y, star, start, lr, batch, steps, keep, seed):
         for k in range(1, steps + 1):
             while True:  # B distinct indices
                 for j in range(batch):
-                    idx[j] = np.random.randint(0, N)
+                    idx[j] = np.random.randint(0, N)  # noqa: NPY002
                 ok = True
                 for a in range(batch):
                     for b in range(a + 1, batch):
@@ -94,7 +95,7 @@ def _nin_points(u, z, M, sx, se, lr, w_init, blowup):
     for p in range(G):
         w0, w1, wn = w_init[0], w_init[1], w_init[2]
         s2 = se[p] * se[p]
-        loss0 = 0.5 * ((w1 * w0 - M) ** 2 * sx ** 2 + (w1 * wn) ** 2 * s2)
+        loss0 = 0.5 * ((w1 * w0 - M) ** 2 * sx**2 + (w1 * wn) ** 2 * s2)
         thr = abs(wn) / np.e if wn != 0 else -1.0
         loss_max, wn_max = loss0, abs(wn)
         decay, blown = np.nan, np.nan
@@ -108,7 +109,7 @@ def _nin_points(u, z, M, sx, se, lr, w_init, blowup):
                 g1 += r * h
                 gn += r * w1 * e
             w0, w1, wn = w0 - lr[p] * g0 / B, w1 - lr[p] * g1 / B, wn - lr[p] * gn / B
-            loss = 0.5 * ((w1 * w0 - M) ** 2 * sx ** 2 + (w1 * wn) ** 2 * s2)
+            loss = 0.5 * ((w1 * w0 - M) ** 2 * sx**2 + (w1 * wn) ** 2 * s2)
             if not abs(w0) + abs(w1) + abs(wn) < blowup:
                 blown = k + 1.0
                 break
@@ -116,7 +117,7 @@ def _nin_points(u, z, M, sx, se, lr, w_init, blowup):
             if np.isnan(decay) and abs(wn) <= thr:
                 decay = k + 1.0
         out[p, 0], out[p, 1], out[p, 3], out[p, 5], out[p, 6] = loss0, loss_max, wn_max, decay, blown
-        out[p, 2] = 0.5 * ((w1 * w0 - M) ** 2 * sx ** 2 + (w1 * wn) ** 2 * s2)
+        out[p, 2] = 0.5 * ((w1 * w0 - M) ** 2 * sx**2 + (w1 * wn) ** 2 * s2)
         out[p, 4] = abs(wn)
     return out
 
@@ -131,7 +132,7 @@ def nin_phase_points(u, z, M: float, sigma_x: float, sigma_eps, lr, w_init, blow
     summaries as :meth:`lab.nin.toy.MomentStepper.summaries` names them."""
     if not AVAILABLE:
         raise RuntimeError("numba is not installed (pip install -e '.[bench]')")
-    f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
+    f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)
     out = _nin_jit(f64(u), f64(z), float(M), float(sigma_x), f64(sigma_eps), f64(lr), f64(w_init), float(blowup))
     keys = ("loss0", "loss_max", "loss_final", "wni_max", "wni_final", "decay_step", "blowup_step")
     return {k: out[:, i] for i, k in enumerate(keys)}

@@ -6,6 +6,7 @@ float32 channels-first, a host-to-device copy per batch and ``loss.item()`` per 
 Also what the training benchmarks share: synthetic CIFAR-shaped data (uint8 3x32x32
 images, 10 classes: timing needs the shapes, not the pictures) and their command line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,8 @@ CLASSES = 10
 def synthetic_source(n_train: int, n_test: int, seed: int = 0) -> Source:
     """CIFAR-10-shaped random images and labels as a :class:`lab.data.Source`."""
     rng = np.random.default_rng(seed)
-    x = lambda n: rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)  # noqa: E731
-    y = lambda n: rng.integers(0, CLASSES, n).astype(np.int64)  # noqa: E731
+    x = lambda n: rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
+    y = lambda n: rng.integers(0, CLASSES, n).astype(np.int64)
     return Source("cifar10", x(n_train), y(n_train), x(n_test), y(n_test), CLASSES, augment="crop+flip")
 
 
@@ -45,8 +46,9 @@ class ArrayDataset(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(self.images[i])), int(self.labels[i]), i
 
 
-def pil_loader(images_nchw: np.ndarray, labels: np.ndarray, batch: int, workers: int, train: bool,
-               pin_memory: bool = False) -> torch.utils.data.DataLoader:
+def pil_loader(
+    images_nchw: np.ndarray, labels: np.ndarray, batch: int, workers: int, train: bool, pin_memory: bool = False
+) -> torch.utils.data.DataLoader:
     """DataLoader over uint8 ``(N, C, H, W)`` images with the official PIL transforms
     (augmentation only when ``train``), shuffled when ``train``."""
     from torchvision import transforms as T
@@ -54,8 +56,9 @@ def pil_loader(images_nchw: np.ndarray, labels: np.ndarray, batch: int, workers:
     aug = [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()] if train else []
     tf = T.Compose([*aug, T.ToTensor(), T.Normalize(MEAN, STD)])
     ds = ArrayDataset(np.ascontiguousarray(images_nchw.transpose(0, 2, 3, 1)), labels, tf)
-    return torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=train, num_workers=workers,
-                                       persistent_workers=workers > 0, pin_memory=pin_memory)
+    return torch.utils.data.DataLoader(
+        ds, batch_size=batch, shuffle=train, num_workers=workers, persistent_workers=workers > 0, pin_memory=pin_memory
+    )
 
 
 def train_epoch(model, opt, loader, device, loss_fn) -> float:
@@ -118,6 +121,11 @@ def sizes(args) -> Sizes:
     big = cuda and not args.quick
     if cuda:
         torch.backends.cudnn.benchmark = True
-    return Sizes(device, args.n_train or (50_000 if big else 64), args.n_test or (10_000 if big else 32),
-                 args.batch or (128 if big else 32), args.naive_epochs or (1 if cuda else 2),
-                 args.workers if args.workers is not None else (8 if cuda else 0))
+    return Sizes(
+        device,
+        args.n_train or (50_000 if big else 64),
+        args.n_test or (10_000 if big else 32),
+        args.batch or (128 if big else 32),
+        args.naive_epochs or (1 if cuda else 2),
+        args.workers if args.workers is not None else (8 if cuda else 0),
+    )

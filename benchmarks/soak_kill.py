@@ -13,6 +13,7 @@ start minus the share of the measured run time its finished rows stand for (its 
 are written block by block). The baseline is the same run not killed (its time sets
 the windows). Last lines: ``unreadable=<k>/<N>``, ``max_lost_s=<float>``.
 """
+
 from __future__ import annotations
 
 import glob
@@ -106,8 +107,10 @@ def main(n: int) -> None:
         if (i + 1) % 20 == 0:
             print(f"{i + 1}/{n} trials, unreadable so far {unreadable}", flush=True)
     shutil.rmtree(root, ignore_errors=True)
-    print(f"trials checked: {len(lost) + unreadable}; worst loss: {worst[0]} {worst[1]:.2f} s "
-          f"(median {np.median(lost) if lost else 0:.2f} s)")
+    print(
+        f"trials checked: {len(lost) + unreadable}; worst loss: {worst[0]} {worst[1]:.2f} s "
+        f"(median {np.median(lost) if lost else 0:.2f} s)"
+    )
     print(f"unreadable={unreadable}/{n}")
     print(f"max_lost_s={max(lost) if lost else 0.0:.3f}")
 

@@ -9,6 +9,7 @@
 * :func:`memory_line`: peak RSS and, on CUDA, the peak GPU memory, as one printable line;
 * :func:`time_on_gpu` and :func:`print_engine_ratios`: the tail the engine benchmarks share.
 """
+
 from __future__ import annotations
 
 import resource

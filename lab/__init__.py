@@ -6,6 +6,7 @@ The public API for scripts (imported on first use, so ``import lab`` stays cheap
     lab.read_run(path)                       # a run in memory; .to_pandas() its series
     lab.read_runs(folder, experiment=...)    # one DataFrame: a row per run (lab.tables)
 """
+
 __version__ = "0.1.0"
 
 _API = {"Run": ("api", "Run"), "read_run": ("runfile", "read_run"), "read_runs": ("tables", "read_runs")}

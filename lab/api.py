@@ -20,6 +20,7 @@ the ordinary script (log the same names every step) free of declarations, and
 ``series=`` covers a column that first appears later (a validation loss every tenth
 step). Arrays (:meth:`Run.save`) and notes may be written at any time.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,8 +45,9 @@ def _check_params(params: Mapping[str, Any]) -> dict:
         if isinstance(v, (list, tuple)) and all(isinstance(x, _PLAIN) for x in v) and v:
             v = list(v)
         elif not isinstance(v, _PLAIN):
-            raise ValueError(f"parameter '{k}': {v!r} cannot be stored; use a number, a bool, a text "
-                             "or a non-empty list of them")
+            raise ValueError(
+                f"parameter '{k}': {v!r} cannot be stored; use a number, a bool, a text or a non-empty list of them"
+            )
         out[str(k)] = v
     return out
 
@@ -62,8 +64,16 @@ class Run:
     ``cancelled``. ``summary`` is stored at the end.
     """
 
-    def __init__(self, experiment: str, params: Mapping[str, Any] | None = None, *, out: str | None = None,
-                 path: str | None = None, series: Iterable[str] = (), command: str | None = None):
+    def __init__(
+        self,
+        experiment: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        out: str | None = None,
+        path: str | None = None,
+        series: Iterable[str] = (),
+        command: str | None = None,
+    ):
         from .runner import default_run_dir, new_run_path
 
         if not experiment or os.sep in experiment:
@@ -88,9 +98,15 @@ class Run:
         """The run file, with ``series/step`` and one series per name, in SWMR mode."""
         device = str(self.params.get("device", ""))
         layout = [Dataset("series/step", (), "i8")] + [Dataset(f"series/{n}", shape) for n, shape in shapes.items()]
-        self._writer = RunWriter(self.path, experiment=self.experiment, params=self.params,
-                                 seed=int(self.params.get("seed", -1)), device=device, layout=layout,
-                                 attrs={**provenance(self._command, device), "written_by": "lab.Run"})
+        self._writer = RunWriter(
+            self.path,
+            experiment=self.experiment,
+            params=self.params,
+            seed=int(self.params.get("seed", -1)),
+            device=device,
+            layout=layout,
+            attrs={**provenance(self._command, device), "written_by": "lab.Run"},
+        )
         self._shapes = dict(shapes)
         return self._writer
 
@@ -119,15 +135,20 @@ class Run:
             raise RuntimeError("this Run is not open: use it as 'with lab.Run(...) as run:'")
         rows = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
         if self._writer is None:  # the first row: the file is made with these series
-            self._create({**{name: () for name in self._series}, **{k: v.shape for k, v in rows.items()}})
+            self._create({**dict.fromkeys(self._series, ()), **{k: v.shape for k, v in rows.items()}})
         w = self._writing()
         assert self._shapes is not None
         new = [k for k in rows if k not in self._shapes]
         if new:
-            raise ValueError(f"series {', '.join(map(repr, new))} did not exist at the first row (a run file cannot "
-                             f"add a series once it streams); name it up front: lab.Run(..., series=[...])")
-        bad = [f"{k} (shape {rows[k].shape}, the series has {shape})" for k, shape in self._shapes.items()
-               if k in rows and rows[k].shape != shape]
+            raise ValueError(
+                f"series {', '.join(map(repr, new))} did not exist at the first row (a run file cannot "
+                f"add a series once it streams); name it up front: lab.Run(..., series=[...])"
+            )
+        bad = [
+            f"{k} (shape {rows[k].shape}, the series has {shape})"
+            for k, shape in self._shapes.items()
+            if k in rows and rows[k].shape != shape
+        ]
         if bad:
             raise ValueError("values of another shape than at the first row: " + ", ".join(bad))
         w.append("series/step", np.asarray([step], dtype=np.int64))
@@ -146,4 +167,3 @@ class Run:
     def note(self, key: str, value: Any) -> None:
         """A text or number stored as a root attribute of the file."""
         self._writing().attr(key, value)
-

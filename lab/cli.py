@@ -6,6 +6,7 @@ Exit codes, the same for every command (:data:`EXIT_CODES`): 0 done (a run
 completed), 1 a run (or a sweep's run, or a download) did not complete, 2 usage or bad
 input (the message names what is wrong), 130 interrupted by Ctrl-C.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,8 +66,7 @@ def cmd_run(args) -> int:
         return OK
     display = ProgressDisplay(label=exp.name)
     try:
-        result = run_experiment(args.experiment, values, out_dir=args.out, tag=args.preset or "",
-                                listeners=[display])
+        result = run_experiment(args.experiment, values, out_dir=args.out, tag=args.preset or "", listeners=[display])
     except KeyboardInterrupt:
         display.close()
         if not display.path:
@@ -79,7 +79,7 @@ def cmd_run(args) -> int:
         print(f"{status}: {display.path} (interrupted by Ctrl-C)", file=sys.stderr)
         return INTERRUPTED
     display.close()
-    signame = result.error[len("cancelled by "):] if result.error.startswith("cancelled by SIG") else ""
+    signame = result.error[len("cancelled by ") :] if result.error.startswith("cancelled by SIG") else ""
     if result.status == "cancelled" and signame:  # Ctrl-C (or SIGTERM, SIGHUP): one line, 128 + the signal
         name = "Ctrl-C" if signame == "SIGINT" else signame
         print(f"cancelled: {result.path} (interrupted by {name})", file=sys.stderr)
@@ -102,17 +102,21 @@ def experiment_text(exp) -> str:
     if exp.presets:
         lines.append("presets: " + ", ".join(exp.presets))
         lines += [f"  {preset}: {note}" for preset, note in exp.preset_notes.items()]
-    user = preset_names(exp)[len(exp.presets):]
+    user = preset_names(exp)[len(exp.presets) :]
     if user:
         lines.append(f"user presets ({user_preset_dir(exp.name)}): " + ", ".join(user))
     return "\n".join(lines)
 
 
 def _experiment_json(exp) -> dict:
-    return {"name": exp.name, "title": exp.title,
-            "parameters": [{**d, "value": p.default} for d, p in zip(exp.spec.describe(), exp.spec)],
-            "presets": {n: dict(v) for n, v in exp.presets.items()}, "preset_notes": dict(exp.preset_notes),
-            "user_presets": preset_names(exp)[len(exp.presets):]}
+    return {
+        "name": exp.name,
+        "title": exp.title,
+        "parameters": [{**d, "value": p.default} for d, p in zip(exp.spec.describe(), exp.spec)],
+        "presets": {n: dict(v) for n, v in exp.presets.items()},
+        "preset_notes": dict(exp.preset_notes),
+        "user_presets": preset_names(exp)[len(exp.presets) :],
+    }
 
 
 def cmd_list(args) -> int:
@@ -130,8 +134,16 @@ def _provenance_text(a: dict) -> list[str]:
     code = a.get("git_commit", "")
     code += " (uncommitted changes)" if code and a.get("git_dirty") else ""
     who = f"{a.get('user', '?')}@{a.get('host', '?')}" if "host" in a else ""
-    return [f"{k:<13}{v}" for k, v in (("command:", a.get("command", "")), ("code:", code), ("by:", who),
-                                        ("cuda device:", a.get("cuda_device", ""))) if v]
+    return [
+        f"{k:<13}{v}"
+        for k, v in (
+            ("command:", a.get("command", "")),
+            ("code:", code),
+            ("by:", who),
+            ("cuda device:", a.get("cuda_device", "")),
+        )
+        if v
+    ]
 
 
 def cmd_info(args) -> int:
@@ -140,17 +152,36 @@ def cmd_info(args) -> int:
     h = run.header
     if args.json:
         keys = ("command", "git_commit", "git_dirty", "host", "user", "cuda_device", "writer")
-        print(json_text({"path": h.path, "experiment": h.experiment, "status": h.display_status,
-                         "created": h.created, "finished": h.finished, "device": h.device, "seed": h.seed,
-                         "params": h.params, "summary": h.summary, "error": h.error,
-                         "diverged_step": h.diverged_step, "versions": h.versions,
-                         "provenance": {k: h.attrs[k] for k in keys if k in h.attrs},
-                         "datasets": {k: {"shape": list(a.shape), "dtype": str(a.dtype)}
-                                      for k, a in sorted(run.arrays.items())}}, indent=1))
+        print(
+            json_text(
+                {
+                    "path": h.path,
+                    "experiment": h.experiment,
+                    "status": h.display_status,
+                    "created": h.created,
+                    "finished": h.finished,
+                    "device": h.device,
+                    "seed": h.seed,
+                    "params": h.params,
+                    "summary": h.summary,
+                    "error": h.error,
+                    "diverged_step": h.diverged_step,
+                    "versions": h.versions,
+                    "provenance": {k: h.attrs[k] for k in keys if k in h.attrs},
+                    "datasets": {
+                        k: {"shape": list(a.shape), "dtype": str(a.dtype)} for k, a in sorted(run.arrays.items())
+                    },
+                },
+                indent=1,
+            )
+        )
         return OK
     print(f"file:        {h.path}")
     print(f"experiment:  {h.experiment}")
-    print(f"status:      {h.display_status}" + (f" (diverged at step {h.diverged_step})" if h.status == "diverged" else ""))
+    print(
+        f"status:      {h.display_status}"
+        + (f" (diverged at step {h.diverged_step})" if h.status == "diverged" else "")
+    )
     print(f"created:     {h.created}   finished: {h.finished or '-'}")
     print(f"device:      {h.device}   seed: {h.seed}")
     for line in _provenance_text(h.attrs):
@@ -171,8 +202,8 @@ def cmd_info(args) -> int:
 
 def cmd_repair(args) -> int:
     """Clear the open-for-write mark of a file whose writer died, then read its header."""
-    from .runrepair import RepairError, clear_open_flags
     from .runfile import read_header
+    from .runrepair import RepairError, clear_open_flags
 
     try:
         print(f"{args.file}: {clear_open_flags(args.file)}")
@@ -189,8 +220,9 @@ def cmd_data(args) -> int:
     from .data import DataError, download, scan
 
     if not args.download and not os.path.isdir(args.folder):
-        print(f"error: {args.folder}: no such folder (pass --download NAME to fetch a data set into it)",
-              file=sys.stderr)
+        print(
+            f"error: {args.folder}: no such folder (pass --download NAME to fetch a data set into it)", file=sys.stderr
+        )
         return BAD_INPUT
     if args.download:
         try:
@@ -202,7 +234,9 @@ def cmd_data(args) -> int:
     print(f"data folder  {args.folder}")
     for s in scan(args.folder):
         if s.found:
-            print(f"  {s.name:<14} found    train {s.n_train:>7,}  test {s.n_test:>7,}  classes {s.num_classes:>3}  in {s.folder}")
+            print(
+                f"  {s.name:<14} found    train {s.n_train:>7,}  test {s.n_test:>7,}  classes {s.num_classes:>3}  in {s.folder}"
+            )
         else:
             print(f"  {s.name:<14} {s.state:<10} " + s.problem.replace("\n", "\n" + " " * 28))
     return OK
@@ -218,14 +252,26 @@ def cmd_sweep(args) -> int:
     space = Space.parse(exp.spec, args.param, random=args.random, sample_seed=args.sample_seed)
 
     def report(entry, done, total):
-        print(f"[{done}/{total}] {entry['status']}: " + ", ".join(f"{k}={v}" for k, v in entry["values"].items()),
-              file=sys.stderr)
+        print(
+            f"[{done}/{total}] {entry['status']}: " + ", ".join(f"{k}={v}" for k, v in entry["values"].items()),
+            file=sys.stderr,
+        )
 
     try:
-        backend = make_backend(args.backend, jobs=args.jobs, address=args.address, num_cpus=args.cpus_per_run,
-                               num_gpus=args.gpus_per_run)
-        path = run_sweep(args.experiment, base, space, args.out, preset=args.preset or "", seeds=args.seeds,
-                         backend=backend, resume=args.resume, on_run=report)
+        backend = make_backend(
+            args.backend, jobs=args.jobs, address=args.address, num_cpus=args.cpus_per_run, num_gpus=args.gpus_per_run
+        )
+        path = run_sweep(
+            args.experiment,
+            base,
+            space,
+            args.out,
+            preset=args.preset or "",
+            seeds=args.seeds,
+            backend=backend,
+            resume=args.resume,
+            on_run=report,
+        )
     except SweepError as e:
         print(f"error: {e}", file=sys.stderr)
         return BAD_INPUT
@@ -242,8 +288,15 @@ def run_table(sweep) -> str:
     rows = [["#", "status", *keys, "node", "note"]]
     for r in sweep.runs:
         note = r["error"].strip().splitlines()[-1][:60] if r["error"].strip() else ""
-        rows.append([str(r["index"]), sweep.run_status(r), *(f"{r['values'][k]:g}" if isinstance(r["values"][k], float)
-                     else str(r["values"][k]) for k in keys), r.get("node", "")[:12], note])
+        rows.append(
+            [
+                str(r["index"]),
+                sweep.run_status(r),
+                *(f"{r['values'][k]:g}" if isinstance(r["values"][k], float) else str(r["values"][k]) for k in keys),
+                r.get("node", "")[:12],
+                note,
+            ]
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
     counts: dict[str, int] = {}
@@ -337,24 +390,40 @@ class _RunHelp(argparse.Action):
 def build_parser() -> argparse.ArgumentParser:
     from . import completion as c
 
-    p = argparse.ArgumentParser(prog="noiselab", description="Noise Lab: experiments on noise in training. "
-                                "Without a command the window opens.", epilog=EXIT_CODES,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="noiselab",
+        description="Noise Lab: experiments on noise in training. Without a command the window opens.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--version", action="version", version=f"noiselab {__version__}")
     sub = p.add_subparsers(dest="command")
-    r = sub.add_parser("run", help="run an experiment headless; prints the run file's path last", add_help=False,
-                       description="Run an experiment headless. 'run EXP --help' lists EXP's parameters and presets.",
-                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r = sub.add_parser(
+        "run",
+        help="run an experiment headless; prints the run file's path last",
+        add_help=False,
+        description="Run an experiment headless. 'run EXP --help' lists EXP's parameters and presets.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     r.add_argument("-h", "--help", action=_RunHelp, help="this help; after EXP, EXP's parameters and presets")
     r.add_argument("experiment").completer = c.complete_experiments
-    r.add_argument("--preset", help="a named preset, built-in or the user's (see 'list EXP')"
-                   ).completer = c.complete_presets
-    r.add_argument("--config", metavar="FILE.toml", help="parameters from a TOML file (names as for --set); "
-                   "applied after --preset, before --set")
-    r.add_argument("--set", action="append", type=name_value, metavar="NAME=VALUE",
-                   help="override a parameter (repeatable)").completer = c.complete_sets
-    r.add_argument("--save-config", metavar="FILE.toml",
-                   help="write the resolved parameters to FILE as a config file and exit without running")
+    r.add_argument(
+        "--preset", help="a named preset, built-in or the user's (see 'list EXP')"
+    ).completer = c.complete_presets
+    r.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        help="parameters from a TOML file (names as for --set); applied after --preset, before --set",
+    )
+    r.add_argument(
+        "--set", action="append", type=name_value, metavar="NAME=VALUE", help="override a parameter (repeatable)"
+    ).completer = c.complete_sets
+    r.add_argument(
+        "--save-config",
+        metavar="FILE.toml",
+        help="write the resolved parameters to FILE as a config file and exit without running",
+    )
     r.add_argument("--out", default=None, help=f"folder for the run file (default {default_run_dir()})")
     r.set_defaults(func=cmd_run)
     ls = sub.add_parser("list", help="experiments, their parameters and presets")
@@ -370,30 +439,56 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(func=cmd_repair)
     d = sub.add_parser("data", help="which data sets a folder holds (counts), or the layout expected")
     d.add_argument("folder")
-    d.add_argument("--download", choices=("fashion-mnist", "cifar10", "cifar100", "svhn"),
-                   help="first download this data set into the folder through torchvision (needs a network)")
+    d.add_argument(
+        "--download",
+        choices=("fashion-mnist", "cifar10", "cifar100", "svhn"),
+        help="first download this data set into the folder through torchvision (needs a network)",
+    )
     d.set_defaults(func=cmd_data)
-    sw = sub.add_parser("sweep", help="run an experiment over a sweep space (grid or random); prints the sweep file last")
+    sw = sub.add_parser(
+        "sweep", help="run an experiment over a sweep space (grid or random); prints the sweep file last"
+    )
     sw.add_argument("experiment").completer = c.complete_experiments
-    sw.add_argument("--param", action="append", required=True, metavar="NAME=v1,v2,...",
-                    help="values of a numeric or choice parameter: v1,v2,v3 or lin:lo:hi:n or log:lo:hi:n "
-                         "(repeat for a grid over several)")
-    sw.add_argument("--random", type=int, default=0, metavar="N",
-                    help="draw N random points from the ranges instead of a grid (log-uniform for log:)")
+    sw.add_argument(
+        "--param",
+        action="append",
+        required=True,
+        metavar="NAME=v1,v2,...",
+        help="values of a numeric or choice parameter: v1,v2,v3 or lin:lo:hi:n or log:lo:hi:n "
+        "(repeat for a grid over several)",
+    )
+    sw.add_argument(
+        "--random",
+        type=int,
+        default=0,
+        metavar="N",
+        help="draw N random points from the ranges instead of a grid (log-uniform for log:)",
+    )
     sw.add_argument("--sample-seed", type=int, default=0, help="seed of the random points (default 0)")
     sw.add_argument("--seeds", type=int, default=1, metavar="K", help="repeat every point with K run seeds")
     sw.add_argument("--preset", help="a named preset for the values not swept")
     sw.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a parameter (repeatable)")
     sw.add_argument("--backend", default="local", help="where runs execute: local (default) or ray")
     sw.add_argument("--jobs", type=int, default=1, help="local backend: parallel processes (default 1)")
-    sw.add_argument("--address", default="", help="ray backend: the cluster (host:port, auto or ray://host:10001); "
-                                                  "none: the one 'ray start' runs on this machine, else a new "
-                                                  "local instance")
+    sw.add_argument(
+        "--address",
+        default="",
+        help="ray backend: the cluster (host:port, auto or ray://host:10001); "
+        "none: the one 'ray start' runs on this machine, else a new "
+        "local instance",
+    )
     sw.add_argument("--cpus-per-run", type=float, default=None, help="ray backend: CPUs per run (default 1)")
-    sw.add_argument("--gpus-per-run", type=float, default=None,
-                    help="ray backend: GPUs per run, fractions pack runs on one GPU (default 0)")
-    sw.add_argument("--resume", action="store_true",
-                    help="continue the sweep in --out: keep finished runs, rerun failed, cancelled and interrupted ones")
+    sw.add_argument(
+        "--gpus-per-run",
+        type=float,
+        default=None,
+        help="ray backend: GPUs per run, fractions pack runs on one GPU (default 0)",
+    )
+    sw.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the sweep in --out: keep finished runs, rerun failed, cancelled and interrupted ones",
+    )
     sw.add_argument("--out", required=True, help="a folder for sweep.json and the runs (empty unless --resume)")
     sw.set_defaults(func=cmd_sweep)
     fg = sub.add_parser("figure", help="a run's panel (or one plot of it) as a PNG, SVG or PDF figure, drawn offscreen")
@@ -403,14 +498,22 @@ def build_parser() -> argparse.ArgumentParser:
     fg.add_argument("--width-mm", type=float, default=180.0, help="width in millimetres (default 180)")
     fg.add_argument("--height-mm", type=float, default=None, help="height in millimetres (default: the panel's shape)")
     fg.add_argument("--dpi", type=float, default=300.0, help="pixels per inch of a PNG (default 300)")
-    e = sub.add_parser("export", help="a folder of runs as one CSV table (one row per run: parameters, "
-                                      "summary), or one dataset of a run file to CSV or NPY")
+    e = sub.add_parser(
+        "export",
+        help="a folder of runs as one CSV table (one row per run: parameters, "
+        "summary), or one dataset of a run file to CSV or NPY",
+    )
     e.add_argument("target", metavar="FOLDER|RUN.h5", help="a folder of run files (searched recursively) or a run file")
-    e.add_argument("-o", "--output", metavar="FILE", help="where to write: .csv (a folder's table: default standard "
-                                                          "output) or .csv/.npy (a run's dataset)")
+    e.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="where to write: .csv (a folder's table: default standard output) or .csv/.npy (a run's dataset)",
+    )
     e.add_argument("--experiment", help="a folder: only runs of this experiment").completer = c.complete_experiments
-    e.add_argument("--what", help="a run file: the dataset's path (e.g. phase_map/phase) or 'series'; "
-                                  "omitted: list them")
+    e.add_argument(
+        "--what", help="a run file: the dataset's path (e.g. phase_map/phase) or 'series'; omitted: list them"
+    )
     e.set_defaults(func=cmd_export)
     o = sub.add_parser("open", help="open the window on a run file")
     o.add_argument("file", nargs="?")

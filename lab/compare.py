@@ -1,6 +1,7 @@
 """Comparing runs: which parameters differ between them, legend labels naming them, the
 series and x axes they share, replicates (runs that differ only in their seed) as a
 mean with a standard deviation, and smoothing."""
+
 from __future__ import annotations
 
 import os
@@ -52,8 +53,7 @@ def _fmt(v: Any) -> str:
 
 def common_series(runs: Sequence[Any]) -> list[str]:
     """Names ``x`` of the ``series/x`` datasets (except the step axis) that every run has."""
-    sets = [{p[len("series/"):] for p in r.arrays if p.startswith("series/") and p != "series/step"}
-            for r in runs]
+    sets = [{p[len("series/") :] for p in r.arrays if p.startswith("series/") and p != "series/step"} for r in runs]
     return sorted(set.intersection(*sets)) if sets else []
 
 
@@ -75,8 +75,7 @@ def headers_in_folder(folder: str) -> list:
 
 def unshared_series(runs: Sequence[Any]) -> list[str]:
     """Series some of the runs have and others lack (left out of a comparison)."""
-    sets = [{p[len("series/"):] for p in r.arrays if p.startswith("series/") and p != "series/step"}
-            for r in runs]
+    sets = [{p[len("series/") :] for p in r.arrays if p.startswith("series/") and p != "series/step"} for r in runs]
     return sorted(set.union(*sets) - set.intersection(*sets)) if sets else []
 
 
@@ -145,5 +144,5 @@ def debiased_ema(y: np.ndarray, weight: float) -> np.ndarray:
             m = weight * m + (1.0 - weight) * v
             k += 1
         if k:
-            out[i] = m / (1.0 - weight ** k)
+            out[i] = m / (1.0 - weight**k)
     return out

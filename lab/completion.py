@@ -3,6 +3,7 @@ the user's) and ``--set NAME=`` with the choices of choice and boolean parameter
 
 Enable it once per shell: ``eval "$(register-python-argcomplete noiselab)"``.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -14,6 +14,7 @@ key and the file. User presets are such files in
 ``$XDG_CONFIG_HOME/noiselab/presets/<experiment>/<preset>.toml`` (default
 ``~/.config``); they appear beside the built-in presets, which win a name clash.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,9 @@ def load_config(path: str, spec: Spec) -> dict:
     out = {}
     for key, value in doc.items():
         if key not in spec:
-            raise ConfigError(f"{path}: '{key}' is not a parameter of this experiment; "
-                              f"expected one of {', '.join(spec.names)}")
+            raise ConfigError(
+                f"{path}: '{key}' is not a parameter of this experiment; expected one of {', '.join(spec.names)}"
+            )
         param = spec[key]
         try:
             out[key] = param.parse(value) if isinstance(value, str) else param.validate(value)
@@ -116,8 +118,9 @@ def preset_values(exp, name: str) -> dict:
     return load_config(files[name], exp.spec)
 
 
-def resolve(exp, preset: str | None = None, config: str | None = None,
-            overrides: Mapping[str, Any] | None = None) -> dict:
+def resolve(
+    exp, preset: str | None = None, config: str | None = None, overrides: Mapping[str, Any] | None = None
+) -> dict:
     """Defaults, then the preset, then the config file, then ``overrides`` (``--set``);
     validated and checked."""
     values = exp.spec.defaults()

@@ -16,6 +16,7 @@ first event of a run is ``("layout", path, RunData)``: the run as its new file h
 ``("child", child_path, (kind, name, payload))`` for each event of a nested run. Listeners
 must be cheap and thread-safe.
 """
+
 from __future__ import annotations
 
 import os
@@ -55,9 +56,16 @@ class Diverged(Exception):
 class RunContext:
     """Bridges an experiment to its run file, its listeners and its cancel flag."""
 
-    def __init__(self, writer: RunWriter | None, *, device: Any = "cpu", seed: int = 0,
-                 cancel_event: threading.Event | None = None, listeners: Iterable[Listener] = (),
-                 run_child: ChildRunner | None = None):
+    def __init__(
+        self,
+        writer: RunWriter | None,
+        *,
+        device: Any = "cpu",
+        seed: int = 0,
+        cancel_event: threading.Event | None = None,
+        listeners: Iterable[Listener] = (),
+        run_child: ChildRunner | None = None,
+    ):
         self.writer = writer
         self.device = device
         self.seed = seed
@@ -130,8 +138,7 @@ class RunContext:
         self._emit("progress", "", (int(done) + k, int(total) + k))
 
     # -- nested runs -------------------------------------------------------------------------
-    def child_run(self, experiment: str, values: Mapping[str, Any], *, tag: str = "",
-                  share: float = 0.5) -> RunResult:
+    def child_run(self, experiment: str, values: Mapping[str, Any], *, tag: str = "", share: float = 0.5) -> RunResult:
         """Run another experiment now, as its own run file beside this one (a teacher).
 
         It shares this run's cancel flag (cancelling either cancels both), its events

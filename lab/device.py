@@ -1,12 +1,19 @@
 """Choosing the compute device: ``auto`` takes CUDA when present, else the CPU."""
+
 from __future__ import annotations
 
 import torch
 
 from .params import Param, ParamError
 
-DEVICE_PARAM = Param("device", "choice", "auto", choices=("auto", "cpu", "cuda"), group="Run",
-                     help="Where the tensors live: auto = CUDA when present, else CPU.")
+DEVICE_PARAM = Param(
+    "device",
+    "choice",
+    "auto",
+    choices=("auto", "cpu", "cuda"),
+    group="Run",
+    help="Where the tensors live: auto = CUDA when present, else CPU.",
+)
 
 
 def resolve_device(name: str) -> torch.device:

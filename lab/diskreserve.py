@@ -8,6 +8,7 @@ change) and renews the reserve before each write; a full disk then shows up as a
 failed reservation, before HDF5 writes anything, and what HDF5 needs to finish the
 file (the end record, the final metadata) lies inside the reserve.
 """
+
 from __future__ import annotations
 
 import ctypes

@@ -5,6 +5,7 @@ theory array), or every series as one table with a row per step.
 writes it, as NumPy's ``.npy`` (exact, any shape) or as ``.csv`` (up to two dimensions:
 a 2-D array keeps its rows and columns, e.g. the phase map's ``(n_y, n_x)``).
 """
+
 from __future__ import annotations
 
 import os
@@ -31,7 +32,7 @@ def series_columns(run: RunData) -> tuple[list[str], np.ndarray, list[str]]:
     names, cols, skipped = ["step"], [step.astype(float)], []
     for path in sorted(p for p in run.arrays if p.startswith("series/") and p != "series/step"):
         a = run.arrays[path]
-        base = path[len("series/"):]
+        base = path[len("series/") :]
         if len(a) != len(step) or a.ndim > 2:
             skipped.append(base)
         elif a.ndim == 1:
@@ -74,6 +75,11 @@ def write_export(run: RunData, name: str, path: str) -> list[str]:
     if a.ndim > 2:
         raise ExportError(f"'{name}' has shape {a.shape}: CSV holds at most two dimensions; write .npy instead")
     shape = "x".join(str(n) for n in a.shape) or "scalar"
-    np.savetxt(path, np.atleast_1d(a) if a.ndim < 2 else a, delimiter=",", fmt="%.17g",
-               header=f"{name} ({shape}) from {os.path.basename(run.header.path)}")
+    np.savetxt(
+        path,
+        np.atleast_1d(a) if a.ndim < 2 else a,
+        delimiter=",",
+        fmt="%.17g",
+        header=f"{name} ({shape}) from {os.path.basename(run.header.path)}",
+    )
     return []

@@ -6,6 +6,7 @@ logarithmic grid and refined by golden-section search on ``log tau``. The fit ra
 the number of points and the quality (R^2 and the RMS residual) are returned with the
 parameters, so a run file can record how each time-scale was obtained.
 """
+
 from __future__ import annotations
 
 import math

@@ -15,6 +15,7 @@ a small gzip dataset can expand to gigabytes. The rules here:
   virtual datasets, external storage and types a run file never holds;
 * sizes are checked before anything is read (:data:`READ_BUDGET`).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -113,9 +114,11 @@ def open_file(path: str) -> h5py.File:
     except (OSError, ValueError, RuntimeError) as e:
         swmr = str(e)
     if "not already open for SWMR writing" in swmr or "already open for write" in swmr:
-        raise LeftOpen("left open for writing by a process that stopped without closing it (killed, "
-                       "or it crashed) while not in SWMR mode; 'noiselab repair FILE' clears the mark "
-                       "HDF5 left, after which what was flushed may be read")
+        raise LeftOpen(
+            "left open for writing by a process that stopped without closing it (killed, "
+            "or it crashed) while not in SWMR mode; 'noiselab repair FILE' clears the mark "
+            "HDF5 left, after which what was flushed may be read"
+        )
     raise UnsafeFile(f"damaged HDF5 file ({swmr})")
 
 
@@ -127,8 +130,7 @@ def dataset_bytes(ds: h5py.Dataset) -> int:
 def check_dataset(name: str, ds: h5py.Dataset) -> None:
     """Refuse storage outside the file and types a run file never holds."""
     if ds.is_virtual:
-        raise UnsafeFile(f"dataset {name!r} is a virtual dataset (it would read other files); "
-                         "run files never hold one")
+        raise UnsafeFile(f"dataset {name!r} is a virtual dataset (it would read other files); run files never hold one")
     if ds.external:
         raise UnsafeFile(f"dataset {name!r} keeps its data in external files; run files never do")
     if ds.dtype.kind not in _KINDS or ds.dtype.subdtype is not None:
@@ -186,7 +188,9 @@ class Budget:
 
     def take(self, name: str, nbytes: int) -> None:
         if nbytes > self.left:
-            raise UnsafeFile(f"dataset {name!r} would need {nbytes / 2**20:,.0f} MiB in memory, more than "
-                             f"the {self.left / 2**20:,.0f} MiB left of the read budget "
-                             "(NOISELAB_READ_BUDGET_MB raises it)")
+            raise UnsafeFile(
+                f"dataset {name!r} would need {nbytes / 2**20:,.0f} MiB in memory, more than "
+                f"the {self.left / 2**20:,.0f} MiB left of the read budget "
+                "(NOISELAB_READ_BUDGET_MB raises it)"
+            )
         self.left -= nbytes

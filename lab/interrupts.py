@@ -7,6 +7,7 @@ final status. While :func:`cancel_on_signals` is active, these signals only call
 ``cancelled`` with its summary. A second signal while cancelling exits at once (rows
 flushed so far stay readable: the file is in SWMR mode from its creation).
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -6,6 +6,7 @@ A window that runs an experiment never reopens its file while it is written; it 
 datasets start empty and fixed ones filled, exactly as :class:`~lab.runfile.RunWriter`
 declares them (one fill rule: :meth:`lab.runfile.Dataset.empty`).
 """
+
 from __future__ import annotations
 
 import os
@@ -18,13 +19,26 @@ import numpy as np
 from .runfile import Dataset, RunData, RunHeader, utc_now
 
 
-def new_run_data(path: str, experiment: str, params: Mapping[str, Any], seed: int, device: str,
-                 layout: Iterable[Dataset]) -> RunData:
+def new_run_data(
+    path: str, experiment: str, params: Mapping[str, Any], seed: int, device: str, layout: Iterable[Dataset]
+) -> RunData:
     """A ``running`` header and every dataset of ``layout`` as a new file holds it."""
-    header = RunHeader(path=path, experiment=experiment, status="running", params=dict(params), seed=int(seed),
-                       created=utc_now(), finished="", device=device, summary={}, error="", diverged_step=-1,
-                       versions={}, last_heartbeat=time.time(),
-                       attrs={"writer": f"{socket.gethostname()}:{os.getpid()}"})
+    header = RunHeader(
+        path=path,
+        experiment=experiment,
+        status="running",
+        params=dict(params),
+        seed=int(seed),
+        created=utc_now(),
+        finished="",
+        device=device,
+        summary={},
+        error="",
+        diverged_step=-1,
+        versions={},
+        last_heartbeat=time.time(),
+        attrs={"writer": f"{socket.gethostname()}:{os.getpid()}"},
+    )
     run = RunData(header)
     for d in layout:
         run.arrays[d.path] = d.empty()
@@ -42,8 +56,7 @@ class RunGrower:
         self.run = run
         self._buffers: dict[str, np.ndarray] = {}
 
-    def apply(self, appends: Mapping[str, np.ndarray],
-              saves: Sequence[tuple[str, np.ndarray, Any]] = ()) -> None:
+    def apply(self, appends: Mapping[str, np.ndarray], saves: Sequence[tuple[str, np.ndarray, Any]] = ()) -> None:
         """Rows appended per growable dataset, then array saves in call order (``index``
         ``None`` replaces the array, else fills that part of it)."""
         for path, rows in appends.items():

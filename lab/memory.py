@@ -4,6 +4,7 @@ An experiment estimates the peak bytes its parameters need (the formula beside t
 experiment) and calls :func:`refuse_over` from its layout, so the run is refused with
 the estimate in the message before a file exists.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,5 +38,8 @@ def refuse_over(name: str, value, estimate: float, what: str) -> None:
     """ParamError naming ``name = value`` when ``estimate`` bytes exceed what is available."""
     avail = available_bytes()
     if estimate > avail:
-        raise ParamError(name, value, f"settings that fit in memory: these need about {gib(estimate)} "
-                                      f"({what}) and {gib(avail)} are available")
+        raise ParamError(
+            name,
+            value,
+            f"settings that fit in memory: these need about {gib(estimate)} ({what}) and {gib(avail)} are available",
+        )

@@ -5,6 +5,7 @@ attributes (DESIGN.md, contract 1).
 A bad value raises :class:`ParamError` naming the parameter, the value and what is
 allowed, so every front end can show the same message.
 """
+
 from __future__ import annotations
 
 import math
@@ -251,8 +252,15 @@ class Spec:
     def describe(self) -> list[dict]:
         """Plain description of every parameter, for listings and docs."""
         return [
-            {"name": p.name, "kind": p.kind, "default": p.format(p.default), "allowed": p.allowed(),
-             "unit": p.unit, "group": p.group, "help": p.help}
+            {
+                "name": p.name,
+                "kind": p.kind,
+                "default": p.format(p.default),
+                "allowed": p.allowed(),
+                "unit": p.unit,
+                "group": p.group,
+                "help": p.help,
+            }
             for p in self.params
         ]
 
@@ -267,8 +275,9 @@ def with_defaults(params: Iterable[Param], defaults: Mapping[str, Any]) -> tuple
     return tuple(replace(p, default=defaults[p.name]) if p.name in defaults else p for p in params)
 
 
-def resolve_preset(spec: Spec, presets: Mapping[str, Mapping[str, Any]], name: str | None,
-                   overrides: Mapping[str, Any] | None = None) -> dict:
+def resolve_preset(
+    spec: Spec, presets: Mapping[str, Mapping[str, Any]], name: str | None, overrides: Mapping[str, Any] | None = None
+) -> dict:
     """Defaults, then the named preset, then ``overrides``; validated."""
     values = spec.defaults()
     if name:

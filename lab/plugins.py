@@ -1,5 +1,6 @@
 """Discovery of modules in a package, so adding an experiment or a panel never edits a
 shared list."""
+
 from __future__ import annotations
 
 import importlib

@@ -5,6 +5,7 @@ and a run file would show ``running`` forever. On Linux a process is identified 
 boot (``/proc/sys/kernel/random/boot_id``) and its start time in clock ticks since
 boot (field 22 of ``/proc/<pid>/stat``); elsewhere only the PID is known.
 """
+
 from __future__ import annotations
 
 import os

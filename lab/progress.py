@@ -1,6 +1,7 @@
 """Progress of a run as text: a live tqdm bar on a terminal, and on anything else (a
 cluster job's log) plain lines, at most one every ``interval`` seconds and only when
 another percent is done, so logs never fill with redraws."""
+
 from __future__ import annotations
 
 import sys
@@ -24,8 +25,15 @@ class ProgressDisplay:
     command interrupted by Ctrl-C can still name its file.
     """
 
-    def __init__(self, stream=None, *, label: str = "", interval: float = 5.0,
-                 live: bool | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        stream=None,
+        *,
+        label: str = "",
+        interval: float = 5.0,
+        live: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.stream = stream if stream is not None else sys.stderr
         self.label, self.interval, self.clock = label, interval, clock
         self.live = live if live is not None else bool(getattr(self.stream, "isatty", lambda: False)())
@@ -43,8 +51,9 @@ class ProgressDisplay:
     def update(self, done: int, total: int) -> None:
         if self.live:
             if self._bar is None:
-                self._bar = tqdm(total=total, desc=self.label, file=self.stream, unit_scale=True,
-                                 dynamic_ncols=True, mininterval=0.2)
+                self._bar = tqdm(
+                    total=total, desc=self.label, file=self.stream, unit_scale=True, dynamic_ncols=True, mininterval=0.2
+                )
             self._bar.total = total
             self._bar.update(done - self._bar.n)
             return

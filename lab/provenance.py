@@ -1,6 +1,7 @@
 """Where a run came from, stored as root attributes of its file at creation: the command
 line (or ``window``), the code's git commit and dirty flag when it runs from a checkout,
 host, user and the CUDA device's name."""
+
 from __future__ import annotations
 
 import functools
@@ -58,5 +59,10 @@ def cuda_device_name(device: Any) -> str:
 def provenance(command: str | None = None, device: Any = "cpu") -> dict[str, Any]:
     """The root attributes: ``command`` (default: this process's ``sys.argv``), git
     state, ``host``, ``user`` and ``cuda_device``."""
-    return {"command": command if command is not None else shlex.join(sys.argv), **git_state(),
-            "host": socket.gethostname(), "user": _user(), "cuda_device": cuda_device_name(device)}
+    return {
+        "command": command if command is not None else shlex.join(sys.argv),
+        **git_state(),
+        "host": socket.gethostname(),
+        "user": _user(),
+        "cuda_device": cuda_device_name(device),
+    }

@@ -21,6 +21,7 @@ finished copy (the journal's notes and arrays as attributes and datasets, the fi
 status in the root attributes) replaces it by an atomic rename; if that copy cannot be
 made (a full disk) the journal still holds the end. Readers never take a file lock.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -113,9 +114,19 @@ def _attr_value(v: Any) -> Any:
 class RunWriter:
     """Creates a run file and streams rows into it; see the module docstring."""
 
-    def __init__(self, path: str | os.PathLike, *, experiment: str, params: Mapping[str, Any],
-                 seed: int, device: str, layout: Iterable[Dataset] = (), attrs: Mapping[str, Any] | None = None,
-                 flush_interval: float = 0.5, block_rows: int = 1000):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        experiment: str,
+        params: Mapping[str, Any],
+        seed: int,
+        device: str,
+        layout: Iterable[Dataset] = (),
+        attrs: Mapping[str, Any] | None = None,
+        flush_interval: float = 0.5,
+        block_rows: int = 1000,
+    ):
         self.path = os.fspath(path)
         self.flush_interval = flush_interval
         self.block_rows = block_rows
@@ -130,8 +141,10 @@ class RunWriter:
         try:
             os.makedirs(folder, exist_ok=True)
         except OSError as e:
-            raise RunFileError(f"{folder}: the folder for the run file cannot be made ({e.strerror or e}); "
-                               "choose a folder you can write to") from None
+            raise RunFileError(
+                f"{folder}: the folder for the run file cannot be made ({e.strerror or e}); "
+                "choose a folder you can write to"
+            ) from None
         # built under a hidden name and renamed once it is in SWMR mode: a kill before
         # that leaves no run file, never one that cannot be opened
         tmp = os.path.join(folder, f".{os.path.basename(self.path)}.partial")
@@ -139,15 +152,19 @@ class RunWriter:
             if os.path.lexists(self.path):
                 raise FileExistsError(f"{self.path} exists")
             if free_bytes(folder) < 2 * RESERVE:
-                raise OSError(f"only {free_bytes(folder) / 2**20:.1f} MiB free, a run file needs "
-                              f"{2 * RESERVE / 2**20:.0f} MiB to start")
+                raise OSError(
+                    f"only {free_bytes(folder) / 2**20:.1f} MiB free, a run file needs "
+                    f"{2 * RESERVE / 2**20:.0f} MiB to start"
+                )
             self.f = h5py.File(tmp, "w", libver="latest")
             self._space = SpaceReserve(tmp)
             self._space.ensure()
         except (OSError, RuntimeError) as e:  # an existing name, no permission, a full disk
             _remove_quietly(tmp)
-            raise RunFileError(f"{self.path}: the run file cannot be created ({e}); choose a folder "
-                               "you can write to, with free space, or a name that is not taken") from None
+            raise RunFileError(
+                f"{self.path}: the run file cannot be created ({e}); choose a folder "
+                "you can write to, with free space, or a name that is not taken"
+            ) from None
         try:
             self._create(experiment, params, seed, device, layout, attrs or {})
             self.f.flush()
@@ -164,8 +181,15 @@ class RunWriter:
             raise
         _kill_point("create")
 
-    def _create(self, experiment: str, params: Mapping[str, Any], seed: int, device: str,
-                layout: Iterable[Dataset], attrs: Mapping[str, Any]) -> None:
+    def _create(
+        self,
+        experiment: str,
+        params: Mapping[str, Any],
+        seed: int,
+        device: str,
+        layout: Iterable[Dataset],
+        attrs: Mapping[str, Any],
+    ) -> None:
         """The root attributes (``attrs`` too: provenance), ``/params``, ``/heartbeat``, the
         journal and every declared dataset."""
         a = self.f.attrs
@@ -189,8 +213,9 @@ class RunWriter:
         g = self.f.create_group("params")
         for k, v in params.items():
             g.attrs[k] = _attr_value(v)
-        self.f.create_dataset("heartbeat", data=[time.time()], maxshape=(None,), dtype="f8",
-                              chunks=(256,)).attrs["growable"] = True
+        self.f.create_dataset("heartbeat", data=[time.time()], maxshape=(None,), dtype="f8", chunks=(256,)).attrs[
+            "growable"
+        ] = True
         self.journal = JournalWriter(self.f)
         for d in layout:
             self.declare(d)
@@ -203,14 +228,14 @@ class RunWriter:
         if self.swmr:
             raise RuntimeError(f"cannot declare {d.path!r}: datasets are declared in the layout, before the run")
         if d.growable:
-            ds = self.f.create_dataset(d.path, shape=(0, *d.shape), maxshape=(None, *d.shape),
-                                       dtype=d.dtype, chunks=(d.chunk_rows, *d.shape))
+            ds = self.f.create_dataset(
+                d.path, shape=(0, *d.shape), maxshape=(None, *d.shape), dtype=d.dtype, chunks=(d.chunk_rows, *d.shape)
+            )
             self._series[d.path] = ds
         else:
             dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
             dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
-            ds = self.f.create_dataset(d.path, shape=d.shape, dtype=d.dtype, dcpl=dcpl,
-                                       fillvalue=d.fill_value)
+            ds = self.f.create_dataset(d.path, shape=d.shape, dtype=d.dtype, dcpl=dcpl, fillvalue=d.fill_value)
         ds.attrs["growable"] = d.growable
         for k, v in d.attrs.items():
             ds.attrs[k] = v
@@ -227,8 +252,9 @@ class RunWriter:
         except (TypeError, ValueError) as e:
             raise ValueError(f"{path}: rows of {np.asarray(rows).dtype} cannot be stored as {ds.dtype} ({e})") from None
         if rows.ndim != ds.ndim or rows.shape[1:] != ds.shape[1:]:
-            raise ValueError(f"{path}: a block of shape {rows.shape}, but the series takes blocks of k rows "
-                             f"of shape {ds.shape[1:]}")
+            raise ValueError(
+                f"{path}: a block of shape {rows.shape}, but the series takes blocks of k rows of shape {ds.shape[1:]}"
+            )
         self._buffers.setdefault(path, []).append(rows)
         self._buffered_rows += len(rows)
         self._dirty = True
@@ -246,8 +272,13 @@ class RunWriter:
         _kill_point("flush")
         try:
             # HDF5 allocates a whole chunk at a time: room for one new chunk per series written
-            self._space.ensure(sum(sum(c.nbytes for c in chunks) + _chunk_bytes(self._series[p])
-                                   for p, chunks in self._buffers.items() if chunks))
+            self._space.ensure(
+                sum(
+                    sum(c.nbytes for c in chunks) + _chunk_bytes(self._series[p])
+                    for p, chunks in self._buffers.items()
+                    if chunks
+                )
+            )
             for path, chunks in self._buffers.items():
                 if not chunks:
                     continue
@@ -273,8 +304,10 @@ class RunWriter:
         lost = self._buffered_rows
         self._buffers.clear()
         self._buffered_rows = 0
-        self._write_error = (f"writing the run file failed ({e}); is the disk full? Rows flushed before are "
-                             f"in the file" + (f"; the last {lost} buffered rows were not written" if lost else ""))
+        self._write_error = (
+            f"writing the run file failed ({e}); is the disk full? Rows flushed before are "
+            f"in the file" + (f"; the last {lost} buffered rows were not written" if lost else "")
+        )
         raise RunFileError(f"{self.path}: {self._write_error}") from None
 
     def save(self, path: str, array: Any, index: Any = None) -> None:
@@ -292,8 +325,10 @@ class RunWriter:
                 self.maybe_flush()
                 return
             if path in self._series or ds is not None or index is not None:
-                raise KeyError(f"cannot write {'part of ' if index is not None else ''}{path!r}: "
-                               "it is not a fixed dataset of the layout")
+                raise KeyError(
+                    f"cannot write {'part of ' if index is not None else ''}{path!r}: "
+                    "it is not a fixed dataset of the layout"
+                )
             self._space.ensure(array.nbytes)
             self.journal.add_array(path, array)
         except (OSError, RuntimeError) as e:
@@ -308,8 +343,9 @@ class RunWriter:
             self._failed_write(e)
 
     # -- finishing -------------------------------------------------------------------------
-    def finish(self, status: str, *, summary: Mapping[str, Any] | None = None,
-               error: str = "", diverged_step: int = -1) -> tuple[str, str]:
+    def finish(
+        self, status: str, *, summary: Mapping[str, Any] | None = None, error: str = "", diverged_step: int = -1
+    ) -> tuple[str, str]:
         """Flush, record the end in the journal, close, and publish the finished copy;
         returns the status and error recorded (``failed`` if the file could not be
         written). Raises :class:`RunFileError` only when not even the end could be recorded."""
@@ -327,13 +363,21 @@ class RunWriter:
             status = "failed"
             if self._write_error not in error:
                 error = (error + "\n" if error else "") + self._write_error
-        end = {"k": "end", "status": status, "finished": utc_now(), "summary": _jsonable(summary or {}),
-               "error": error, "diverged_step": int(diverged_step)}
+        end = {
+            "k": "end",
+            "status": status,
+            "finished": utc_now(),
+            "summary": _jsonable(summary or {}),
+            "error": error,
+            "diverged_step": int(diverged_step),
+        }
         _kill_point("end")
         recorded = self._record_end(end)
         if not recorded:
-            raise RunFileError(f"{self.path}: the run's end could not be recorded; is the disk full? "
-                               "Every row flushed before is in the file (it shows as interrupted).")
+            raise RunFileError(
+                f"{self.path}: the run's end could not be recorded; is the disk full? "
+                "Every row flushed before is in the file (it shows as interrupted)."
+            )
         _kill_point("closed")
         publish(self.path)
         return status, error
@@ -439,7 +483,7 @@ def attach_scales(f: h5py.File) -> None:
         if ds.name == step.name:
             continue
         ds.dims[0].attach_scale(step)
-        name = ds.name[len("/series/"):].replace("/", "_")
+        name = ds.name[len("/series/") :].replace("/", "_")
         for k, n in enumerate(ds.shape[1:], start=1):
             axis = f.get(f"{name}_dim{k}")
             if axis is None:
@@ -549,8 +593,10 @@ def _check_format(a: dict, path: str) -> None:
         raise RunFileError(f"{path}: an HDF5 file, but not a Noise Lab run (no 'format = {FORMAT}' attribute)")
     version = _int(a.get("format_version"))
     if version > FORMAT_VERSION:
-        raise RunFileError(f"{path}: run-file format version {version} is newer than this Noise Lab "
-                           f"reads ({FORMAT_VERSION}); update Noise Lab")
+        raise RunFileError(
+            f"{path}: run-file format version {version} is newer than this Noise Lab "
+            f"reads ({FORMAT_VERSION}); update Noise Lab"
+        )
     if version < 1:
         raise RunFileError(f"{path}: attribute 'format_version' is {a.get('format_version')!r}, not a version number")
 
@@ -580,12 +626,22 @@ def _header(f: h5py.File, path: str, journal: Journal) -> RunHeader:
         return v
 
     status = _str(end.get("status", a.get("status", "?")))
-    return RunHeader(path=path, experiment=_str(a.get("experiment", "?")), status=status,
-                     params=obj("params"), seed=_int(a.get("seed")), created=_str(a.get("created", "")),
-                     finished=_str(end.get("finished", a.get("finished", ""))), device=_str(a.get("device", "")),
-                     summary=obj("summary"), error=_str(end.get("error", a.get("error", ""))),
-                     diverged_step=_int(end.get("diverged_step", a.get("diverged_step"))),
-                     versions=obj("versions"), last_heartbeat=last, attrs=a)
+    return RunHeader(
+        path=path,
+        experiment=_str(a.get("experiment", "?")),
+        status=status,
+        params=obj("params"),
+        seed=_int(a.get("seed")),
+        created=_str(a.get("created", "")),
+        finished=_str(end.get("finished", a.get("finished", ""))),
+        device=_str(a.get("device", "")),
+        summary=obj("summary"),
+        error=_str(end.get("error", a.get("error", ""))),
+        diverged_step=_int(end.get("diverged_step", a.get("diverged_step"))),
+        versions=obj("versions"),
+        last_heartbeat=last,
+        attrs=a,
+    )
 
 
 @contextlib.contextmanager
@@ -601,7 +657,7 @@ def _reading(path: str) -> Iterator[tuple[h5py.File, RunHeader, Journal, h5safe.
             raise
         except h5safe.UnsafeFile as e:
             raise RunFileError(f"{path}: {e}") from None
-        except Exception as e:  # noqa: BLE001 - h5py and numpy errors of a damaged file
+        except Exception as e:
             raise RunFileError(f"{path}: damaged run file ({type(e).__name__}: {e})") from None
 
 

@@ -15,6 +15,7 @@ Records: ``{"k": "attr", "key", "value"}``, ``{"k": "array", "path", "dtype", "s
 "offset", "nbytes"}`` and ``{"k": "end", "status", "finished", "summary", "error",
 "diverged_step"}``.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,9 @@ class JournalWriter:
 
     def __init__(self, f: h5py.File):
         self.f = f
-        self.ds = f.create_dataset(JOURNAL, shape=(CAPACITY,), maxshape=(None,), dtype="u1",
-                                   chunks=(CHUNK,), fillvalue=0, dcpl=_early())
+        self.ds = f.create_dataset(
+            JOURNAL, shape=(CAPACITY,), maxshape=(None,), dtype="u1", chunks=(CHUNK,), fillvalue=0, dcpl=_early()
+        )
         self.blob = f.create_dataset(BLOB, shape=(0,), maxshape=(None,), dtype="u1", chunks=(262144,))
         self.pos = 0
 
@@ -56,7 +58,7 @@ class JournalWriter:
         cap = self.ds.shape[0]
         if self.pos + len(line) + reserve > cap:
             self.ds.resize(max(2 * cap, self.pos + len(line) + reserve + CHUNK), axis=0)
-        self.ds[self.pos:self.pos + len(line)] = np.frombuffer(line, dtype=np.uint8)
+        self.ds[self.pos : self.pos + len(line)] = np.frombuffer(line, dtype=np.uint8)
         self.pos += len(line)
 
     def add(self, record: dict) -> None:
@@ -73,8 +75,16 @@ class JournalWriter:
         self.blob.resize(offset + raw.size, axis=0)
         self.blob[offset:] = raw
         self.f.flush()
-        self.add({"k": "array", "path": path, "dtype": array.dtype.str, "shape": list(array.shape),
-                  "offset": int(offset), "nbytes": int(raw.size)})
+        self.add(
+            {
+                "k": "array",
+                "path": path,
+                "dtype": array.dtype.str,
+                "shape": list(array.shape),
+                "offset": int(offset),
+                "nbytes": int(raw.size),
+            }
+        )
 
     def end_line(self, record: dict) -> bytes:
         """The end record as it will be stored: the error shortened to fit the reserve."""
@@ -188,5 +198,4 @@ class Journal:
             raise UnsafeFile(f"journal record of {path!r} is damaged (type {dtype}, shape {shape}, {nbytes} bytes)")
         if self._blob is None or offset < 0 or offset + nbytes > self._blob.shape[0]:
             return None
-        return self._blob[offset:offset + nbytes].view(dtype).reshape(shape)
-
+        return self._blob[offset : offset + nbytes].view(dtype).reshape(shape)

@@ -3,6 +3,7 @@
 The same function serves the command line, the GUI worker, sweeps and tests, so a run
 file never depends on who started it.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,9 +21,9 @@ from .context import Cancelled, Diverged, Listener, RunContext
 from .data.source import DataError
 from .device import resolve_device
 from .experiments import ExperimentLike
+from .interrupts import cancel_on_signals
 from .live import new_run_data
 from .provenance import provenance
-from .interrupts import cancel_on_signals
 from .runfile import RunFileError, RunWriter
 
 
@@ -55,16 +56,25 @@ def prepare(name: str, values: Mapping[str, Any]) -> tuple[ExperimentLike, dict]
     return exp, exp.validate(values)
 
 
-def _run_child(experiment: str, values: Mapping[str, Any], out_dir: str, tag: str,
-               cancel_event: threading.Event, listeners: list) -> RunResult:
-    return run_experiment(experiment, values, out_dir=out_dir or None, tag=tag, cancel_event=cancel_event,
-                          listeners=listeners)
+def _run_child(
+    experiment: str, values: Mapping[str, Any], out_dir: str, tag: str, cancel_event: threading.Event, listeners: list
+) -> RunResult:
+    return run_experiment(
+        experiment, values, out_dir=out_dir or None, tag=tag, cancel_event=cancel_event, listeners=listeners
+    )
 
 
-def run_experiment(name: str, values: Mapping[str, Any], *, path: str | None = None,
-                   out_dir: str | None = None, tag: str = "",
-                   cancel_event: threading.Event | None = None,
-                   listeners: Iterable[Listener] = (), command: str | None = None) -> RunResult:
+def run_experiment(
+    name: str,
+    values: Mapping[str, Any],
+    *,
+    path: str | None = None,
+    out_dir: str | None = None,
+    tag: str = "",
+    cancel_event: threading.Event | None = None,
+    listeners: Iterable[Listener] = (),
+    command: str | None = None,
+) -> RunResult:
     """Validate and check, lay out, create the run file, run, and record the final status.
 
     Parameter errors (the spec's and the experiment's ``check``: combinations, data
@@ -84,14 +94,22 @@ def run_experiment(name: str, values: Mapping[str, Any], *, path: str | None = N
     seed = int(params["seed"])
     torch.manual_seed(seed)
     layout = exp.layout(params)
-    writer = RunWriter(path, experiment=name, params=params, seed=seed, device=str(device), layout=layout,
-                       attrs=provenance(command, device))
+    writer = RunWriter(
+        path,
+        experiment=name,
+        params=params,
+        seed=seed,
+        device=str(device),
+        layout=layout,
+        attrs=provenance(command, device),
+    )
     listeners = list(listeners)
     start = new_run_data(path, name, params, seed, str(device), layout)
     for fn in listeners:
         fn("layout", path, start)
-    ctx = RunContext(writer, device=device, seed=seed, cancel_event=cancel_event, listeners=listeners,
-                     run_child=_run_child)
+    ctx = RunContext(
+        writer, device=device, seed=seed, cancel_event=cancel_event, listeners=listeners, run_child=_run_child
+    )
     status, error, step, interrupt = "completed", "", -1, None
     with cancel_on_signals(ctx.cancel) as caught:  # also while the end is written
         try:

@@ -9,6 +9,7 @@ Jenkins lookup3 checksum recomputed (HDF5 file format specification, section II.
 The end-of-file address is raised to the file's size when the file is longer, as
 ``h5clear --increment`` would, so that data written past the recorded end can be read.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,15 +29,27 @@ def lookup3(data: bytes, initval: int = 0) -> int:
     a = b = c = (0xDEADBEEF + length + initval) & _M
     i = 0
     while length - i > 12:
-        a = (a + int.from_bytes(data[i:i + 4], "little")) & _M
-        b = (b + int.from_bytes(data[i + 4:i + 8], "little")) & _M
-        c = (c + int.from_bytes(data[i + 8:i + 12], "little")) & _M
-        a = (a - c) & _M; a ^= _rot(c, 4); c = (c + b) & _M
-        b = (b - a) & _M; b ^= _rot(a, 6); a = (a + c) & _M
-        c = (c - b) & _M; c ^= _rot(b, 8); b = (b + a) & _M
-        a = (a - c) & _M; a ^= _rot(c, 16); c = (c + b) & _M
-        b = (b - a) & _M; b ^= _rot(a, 19); a = (a + c) & _M
-        c = (c - b) & _M; c ^= _rot(b, 4); b = (b + a) & _M
+        a = (a + int.from_bytes(data[i : i + 4], "little")) & _M
+        b = (b + int.from_bytes(data[i + 4 : i + 8], "little")) & _M
+        c = (c + int.from_bytes(data[i + 8 : i + 12], "little")) & _M
+        a = (a - c) & _M
+        a ^= _rot(c, 4)
+        c = (c + b) & _M
+        b = (b - a) & _M
+        b ^= _rot(a, 6)
+        a = (a + c) & _M
+        c = (c - b) & _M
+        c ^= _rot(b, 8)
+        b = (b + a) & _M
+        a = (a - c) & _M
+        a ^= _rot(c, 16)
+        c = (c + b) & _M
+        b = (b - a) & _M
+        b ^= _rot(a, 19)
+        a = (a + c) & _M
+        c = (c - b) & _M
+        c ^= _rot(b, 4)
+        b = (b + a) & _M
         i += 12
     tail = data[i:] + bytes(12 - (length - i))
     if length - i == 0:
@@ -44,13 +57,20 @@ def lookup3(data: bytes, initval: int = 0) -> int:
     a = (a + int.from_bytes(tail[0:4], "little")) & _M
     b = (b + int.from_bytes(tail[4:8], "little")) & _M
     c = (c + int.from_bytes(tail[8:12], "little")) & _M
-    c ^= b; c = (c - _rot(b, 14)) & _M
-    a ^= c; a = (a - _rot(c, 11)) & _M
-    b ^= a; b = (b - _rot(a, 25)) & _M
-    c ^= b; c = (c - _rot(b, 16)) & _M
-    a ^= c; a = (a - _rot(c, 4)) & _M
-    b ^= a; b = (b - _rot(a, 14)) & _M
-    c ^= b; c = (c - _rot(b, 24)) & _M
+    c ^= b
+    c = (c - _rot(b, 14)) & _M
+    a ^= c
+    a = (a - _rot(c, 11)) & _M
+    b ^= a
+    b = (b - _rot(a, 25)) & _M
+    c ^= b
+    c = (c - _rot(b, 16)) & _M
+    a ^= c
+    a = (a - _rot(c, 4)) & _M
+    b ^= a
+    b = (b - _rot(a, 14)) & _M
+    c ^= b
+    c = (c - _rot(b, 24)) & _M
     return c
 
 
@@ -66,13 +86,15 @@ def clear_open_flags(path: str) -> str:
             raise RepairError("not an HDF5 file with its superblock at the start")
         version, off_size = head[8], head[9]
         if version not in (2, 3):
-            raise RepairError(f"superblock version {version}: only files written with libver='latest' "
-                              "(versions 2 and 3, as run files are) carry the flags this repair clears")
+            raise RepairError(
+                f"superblock version {version}: only files written with libver='latest' "
+                "(versions 2 and 3, as run files are) carry the flags this repair clears"
+            )
         if off_size != 8:
             raise RepairError(f"{off_size}-byte addresses: only 8-byte addresses are handled")
         end = 12 + 4 * off_size  # base, extension, end-of-file and root-group addresses
         body = bytearray(head[:end])
-        if struct.unpack("<I", head[end:end + 4])[0] != lookup3(bytes(body)):
+        if struct.unpack("<I", head[end : end + 4])[0] != lookup3(bytes(body)):
             raise RepairError("the superblock's checksum does not match: the file is damaged at its start")
         flags = body[11]
         eof = struct.unpack("<Q", body[28:36])[0]

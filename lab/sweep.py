@@ -10,6 +10,7 @@ sweep in its folder: runs whose files ended ``completed`` or ``diverged`` are ke
 they are; failed, cancelled, interrupted and never-started runs run again, into new
 files (the old ones stay, listed under ``previous``).
 """
+
 from __future__ import annotations
 
 import json
@@ -24,11 +25,36 @@ from .runfile import RunFileError, read_header, utc_now
 from .runner import prepare
 from .sweeps.backends import Backend, Finished, LocalBackend, Progress, RunTask, make_backend
 from .sweeps.space import MAX_POINTS, Axis, Space, grid_points, parse_axis, parse_values, replicate
-from .sweeps.sweepfile import (ENDED, FORMAT, FORMAT_VERSION, HEARTBEAT_S, SWEEP_FILE, SweepData, SweepError,
-                               aggregate, point_summary, read_sweep, write_sweep)
+from .sweeps.sweepfile import (
+    ENDED,
+    FORMAT,
+    FORMAT_VERSION,
+    HEARTBEAT_S,
+    SWEEP_FILE,
+    SweepData,
+    SweepError,
+    aggregate,
+    point_summary,
+    read_sweep,
+    write_sweep,
+)
 
-__all__ = ["Axis", "Backend", "LocalBackend", "Space", "SweepData", "SweepError", "SWEEP_FILE", "grid_points",
-           "make_backend", "parse_axis", "parse_values", "read_sweep", "run_sweep", "write_sweep"]
+__all__ = [
+    "Axis",
+    "Backend",
+    "LocalBackend",
+    "Space",
+    "SweepData",
+    "SweepError",
+    "SWEEP_FILE",
+    "grid_points",
+    "make_backend",
+    "parse_axis",
+    "parse_values",
+    "read_sweep",
+    "run_sweep",
+    "write_sweep",
+]
 
 #: the sweep file is rewritten at most this often for progress alone
 WRITE_INTERVAL_S = 1.0
@@ -45,16 +71,41 @@ def _plain_json(obj: Any) -> Any:
 
 def _new_doc(experiment: str, preset: str, base: dict, space: Space, seeds: int, plan: list) -> dict:
     points = space.points()
-    return {"format": FORMAT, "format_version": FORMAT_VERSION, "experiment": experiment, "preset": preset,
-            "params": base, "swept": space.names,
-            "grid": {n: sorted({pt[n] for pt in points}, key=lambda v: (isinstance(v, str), v)) for n in space.names},
-            "space": space.describe(), "seeds": seeds, "backend": {}, "coordinator": "", "heartbeat": None,
-            "status": "running", "created": utc_now(), "finished": "",
-            "runs": [{"index": i, "point": p, "replicate": k, "values": v,
-                      "path": os.path.join("runs", _run_name(experiment, i, v)), "status": "pending",
-                      "progress": [0, 0], "summary": {}, "error": "", "written_by": "", "node": "", "previous": []}
-                     for i, (p, k, v) in enumerate(plan)],
-            "points": [{"values": pt} for pt in points]}
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "experiment": experiment,
+        "preset": preset,
+        "params": base,
+        "swept": space.names,
+        "grid": {n: sorted({pt[n] for pt in points}, key=lambda v: (isinstance(v, str), v)) for n in space.names},
+        "space": space.describe(),
+        "seeds": seeds,
+        "backend": {},
+        "coordinator": "",
+        "heartbeat": None,
+        "status": "running",
+        "created": utc_now(),
+        "finished": "",
+        "runs": [
+            {
+                "index": i,
+                "point": p,
+                "replicate": k,
+                "values": v,
+                "path": os.path.join("runs", _run_name(experiment, i, v)),
+                "status": "pending",
+                "progress": [0, 0],
+                "summary": {},
+                "error": "",
+                "written_by": "",
+                "node": "",
+                "previous": [],
+            }
+            for i, (p, k, v) in enumerate(plan)
+        ],
+        "points": [{"values": pt} for pt in points],
+    }
 
 
 def _resumed_doc(sweep_path: str, fresh: dict) -> dict:
@@ -63,11 +114,16 @@ def _resumed_doc(sweep_path: str, fresh: dict) -> dict:
     old = read_sweep(sweep_path)
     with open(sweep_path) as f:
         doc = json.load(f)
-    same = (doc["experiment"] == fresh["experiment"] and _plain_json(doc["params"]) == _plain_json(fresh["params"])
-            and [r["values"] for r in doc["runs"]] == _plain_json([r["values"] for r in fresh["runs"]]))
+    same = (
+        doc["experiment"] == fresh["experiment"]
+        and _plain_json(doc["params"]) == _plain_json(fresh["params"])
+        and [r["values"] for r in doc["runs"]] == _plain_json([r["values"] for r in fresh["runs"]])
+    )
     if not same:
-        raise SweepError(f"{sweep_path} holds another sweep ({doc['experiment']}, {len(doc['runs'])} runs); "
-                         "resume it with the experiment, values and options that started it, or choose a new --out")
+        raise SweepError(
+            f"{sweep_path} holds another sweep ({doc['experiment']}, {len(doc['runs'])} runs); "
+            "resume it with the experiment, values and options that started it, or choose a new --out"
+        )
     if old.status == "running" and not old.interrupted:
         raise SweepError(f"{sweep_path} is being run by {old.coordinator} still; stop it first")
     folder = os.path.dirname(sweep_path)
@@ -83,8 +139,7 @@ def _resumed_doc(sweep_path: str, fresh: dict) -> dict:
             continue
         if os.path.exists(path):  # failed, cancelled or interrupted: kept beside the new attempt
             r["previous"].append(r["path"])
-            r["path"] = os.path.join("runs", _run_name(doc["experiment"], r["index"], r["values"],
-                                                       len(r["previous"])))
+            r["path"] = os.path.join("runs", _run_name(doc["experiment"], r["index"], r["values"], len(r["previous"])))
         r.update(status="pending", progress=[0, 0], summary={}, error="")
     return dict(doc, status="running", finished="", points=fresh["points"])
 
@@ -128,11 +183,13 @@ class _Coordinator:
             except OSError as e:
                 entry.update(status="failed", error=f"the coordinator could not write the run file: {e}")
         by = {r["written_by"] for r in self.doc["runs"] if r["written_by"]}
-        self.doc["backend"]["files"] = ("shared" if by == {"worker"} else "returned" if by == {"coordinator"}
-                                        else "mixed")
+        self.doc["backend"]["files"] = (
+            "shared" if by == {"worker"} else "returned" if by == {"coordinator"} else "mixed"
+        )
         p = entry["point"]
-        self.doc["points"][p] = point_summary(p, self.doc["points"][p]["values"],
-                                              [self.doc["runs"][i] for i in self.doc["points"][p]["runs"]])
+        self.doc["points"][p] = point_summary(
+            p, self.doc["points"][p]["values"], [self.doc["runs"][i] for i in self.doc["points"][p]["runs"]]
+        )
         self.save(force=True)
         if self.on_run:
             done = sum(r["status"] not in ("pending", "running") for r in self.doc["runs"])
@@ -158,11 +215,21 @@ def _drain(backend: Backend, co: _Coordinator, outstanding: set, cancel_event: t
     return cancelling
 
 
-def run_sweep(experiment: str, base: Mapping[str, Any], space: Space | Mapping[str, Sequence], out_dir: str, *,
-              preset: str = "", seeds: int = 1, backend: Backend | None = None, jobs: int = 1, resume: bool = False,
-              cancel_event: threading.Event | None = None,
-              on_run: Callable[[dict, int, int], None] | None = None,
-              on_progress: Callable[[dict], None] | None = None) -> str:
+def run_sweep(
+    experiment: str,
+    base: Mapping[str, Any],
+    space: Space | Mapping[str, Sequence],
+    out_dir: str,
+    *,
+    preset: str = "",
+    seeds: int = 1,
+    backend: Backend | None = None,
+    jobs: int = 1,
+    resume: bool = False,
+    cancel_event: threading.Event | None = None,
+    on_run: Callable[[dict, int, int], None] | None = None,
+    on_progress: Callable[[dict], None] | None = None,
+) -> str:
     """Run every point of ``space`` (a :class:`Space` or a ``{name: values}`` grid) of
     ``experiment`` — ``base`` values with the swept ones replaced, ``seeds`` replicates
     each — into ``out_dir/runs/``; returns the sweep file's path. ``backend`` defaults to
@@ -176,8 +243,9 @@ def run_sweep(experiment: str, base: Mapping[str, Any], space: Space | Mapping[s
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise SweepError(f"{out_dir} is a file, not a folder; choose an empty folder for the sweep")
     if space.size * seeds > MAX_POINTS:
-        raise SweepError(f"the grid has {space.size * seeds:,} points; a sweep runs at most {MAX_POINTS:,} "
-                         "(one run file each)")
+        raise SweepError(
+            f"the grid has {space.size * seeds:,} points; a sweep runs at most {MAX_POINTS:,} (one run file each)"
+        )
     _, base_values = prepare(experiment, base)
     plan = replicate(space.points(), base_values["seed"], seeds)
     checked = []
@@ -200,8 +268,11 @@ def run_sweep(experiment: str, base: Mapping[str, Any], space: Space | Mapping[s
     co = _Coordinator(sweep_path, doc, backend, on_run, on_progress)
     co.save(force=True)
     folder = os.path.abspath(out_dir)
-    tasks = [RunTask(r["index"], experiment, checked[r["index"]], os.path.join(folder, r["path"]))
-             for r in doc["runs"] if r["status"] == "pending"]
+    tasks = [
+        RunTask(r["index"], experiment, checked[r["index"]], os.path.join(folder, r["path"]))
+        for r in doc["runs"]
+        if r["status"] == "pending"
+    ]
     outstanding = {t.index for t in tasks}
     cancel_event = cancel_event or threading.Event()
     backend.start(tasks, folder)

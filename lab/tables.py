@@ -4,6 +4,7 @@ summaries, one row per run (for pandas, CSV and the ``export`` command).
 pandas is imported only when a DataFrame is asked for; the CSV writer needs only the
 standard library.
 """
+
 from __future__ import annotations
 
 import csv
@@ -40,7 +41,7 @@ def series_columns(run: RunData) -> tuple[list[str], np.ndarray, list[str]]:
     names, cols, skipped = ["step"], [step.astype(float)], []
     for path in sorted(p for p in run.arrays if p.startswith("series/") and p != "series/step"):
         a = run.arrays[path]
-        base = path[len("series/"):]
+        base = path[len("series/") :]
         if len(a) != len(step) or a.ndim > 2:
             skipped.append(base)
         elif a.ndim == 1:
@@ -93,8 +94,15 @@ def runs_table(folder: str, experiment: str | None = None) -> list[dict]:
             continue
         if experiment is not None and h.experiment != experiment:
             continue
-        row = {"path": os.path.abspath(path), "experiment": h.experiment, "status": h.display_status,
-               "created": h.created, "finished": h.finished, "seed": h.seed, "device": h.device}
+        row = {
+            "path": os.path.abspath(path),
+            "experiment": h.experiment,
+            "status": h.display_status,
+            "created": h.created,
+            "finished": h.finished,
+            "seed": h.seed,
+            "device": h.device,
+        }
         row.update({k: _plain(v) for k, v in h.params.items() if k not in META_COLUMNS})
         for k, v in h.summary.items():
             row[f"summary.{k}" if k in row else k] = _plain(v)

@@ -1,14 +1,15 @@
 """Test set-up: Qt renders offscreen (no display needed); runs and user presets go to a
 temporary folder; torch uses one intra-op thread: the test models are tiny, and on a
 2-core machine a second spinning thread makes them several times slower and less steady."""
+
 import os
 import sys
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
 torch.set_num_threads(1)
 

@@ -1,5 +1,6 @@
 """A minimal experiment used to test the core (runner, run file, statuses) without any
 science: it logs ``loss = 1/(k+1)`` and can be told to fail, blow up or run slowly."""
+
 import time
 
 import numpy as np
@@ -45,8 +46,14 @@ def run(params, ctx):
     return {"last_loss": ctx.summary.get("last_loss")}
 
 
-EXPERIMENT = Experiment(name="fake", title="Fake experiment for core tests", spec=SPEC, layout=layout, run=run,
-                        presets={"short": {"steps": 10}})
+EXPERIMENT = Experiment(
+    name="fake",
+    title="Fake experiment for core tests",
+    spec=SPEC,
+    layout=layout,
+    run=run,
+    presets={"short": {"steps": 10}},
+)
 
 
 def install():

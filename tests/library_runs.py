@@ -1,6 +1,7 @@
 """Many small real run files, fast: one written by :class:`lab.runfile.RunWriter`, the
 others copies of it with their own attributes (parameters, summary, status, dates), so
 thousands take seconds. Used by the library tests and ``benchmarks/bench_browser.py``."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,14 @@ def make_runs(folder: str, n: int, sweep_every: int = 10, start: int = 0) -> lis
     os.makedirs(folder, exist_ok=True)
     template = os.path.join(folder, ".template.h5")
     if not os.path.exists(template):
-        w = RunWriter(template, experiment="ols", params=run_values(0)[0], seed=0, device="cpu",
-                      layout=[Dataset("series/step", (), "i8")])
+        w = RunWriter(
+            template,
+            experiment="ols",
+            params=run_values(0)[0],
+            seed=0,
+            device="cpu",
+            layout=[Dataset("series/step", (), "i8")],
+        )
         w.append("series/step", np.arange(10))
         w.finish("completed", summary=run_values(0)[1])
     t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -1,5 +1,6 @@
 """Your own script as a run (lab.Run): the documented example runs and writes a standard
 run file, the series rule holds, and the window follows such a file live."""
+
 import math
 import os
 import re
@@ -24,16 +25,22 @@ def doc_example() -> str:
 
 def test_the_documented_example_writes_a_standard_run(tmp_path):
     (tmp_path / "example.py").write_text(doc_example())
-    out = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, env=ENV, capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "example.py"], cwd=tmp_path, env=ENV, capture_output=True, text=True, check=True
+    ).stdout
     path = out.strip().splitlines()[-1]
     run = lab.read_run(path)
     h = run.header
-    assert (h.experiment, h.status, h.params, h.seed) == ("my-exp", "completed", {"lr": 0.1, "steps": 200, "seed": 0}, 0)
+    assert (h.experiment, h.status, h.params, h.seed) == (
+        "my-exp",
+        "completed",
+        {"lr": 0.1, "steps": 200, "seed": 0},
+        0,
+    )
     np.testing.assert_array_equal(run["series/step"], np.arange(200))
     np.testing.assert_allclose(run["series/loss"], 0.99 ** np.arange(1, 201))
     np.testing.assert_array_equal(run["series/lr"], np.full(200, 0.1))
-    assert h.summary["final_loss"] == pytest.approx(0.99 ** 200)
+    assert h.summary["final_loss"] == pytest.approx(0.99**200)
     assert h.attrs["command"] == "example.py" and h.attrs["written_by"] == "lab.Run"
     df = run.to_pandas()
     assert df.shape == (200, 2) and list(df.columns) == ["loss", "lr"] and df.index.name == "step"
@@ -59,7 +66,7 @@ def test_an_exception_records_failed_and_propagates(tmp_path):
     with pytest.raises(ZeroDivisionError):
         with lab.Run("mine", out=str(tmp_path)) as run:
             run.log(0, loss=1.0)
-            1 / 0
+            _ = 1 / 0
     h = read_header(run.path)
     assert h.status == "failed" and "ZeroDivisionError" in h.error
 
@@ -91,8 +98,9 @@ def test_the_window_follows_a_script_run_with_the_generic_panel(qtbot, tmp_path,
 
     script, go = tmp_path / "script.py", tmp_path / "go"
     script.write_text(FOLLOWED)
-    p = subprocess.Popen([sys.executable, str(script), str(tmp_path / "out"), str(go)], env=ENV,
-                         stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "out"), str(go)], env=ENV, stdout=subprocess.PIPE, text=True
+    )
     try:
         path = p.stdout.readline().strip()
         w = MainWindow(run_dir=str(tmp_path / "runs"))

@@ -1,4 +1,5 @@
 """The headless command line, run as a user runs it: ``python main.py ...`` in a subprocess."""
+
 import os
 import subprocess
 import sys
@@ -11,8 +12,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def cli(*args, timeout=120):
-    return subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "main.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +55,14 @@ def test_info_prints_status_series_and_summary(run_file):
         assert word in p.stdout
 
 
-@pytest.mark.parametrize("setting,words", [
-    ("lr=-1", ["'lr'", "[1e-08, 10]"]),
-    ("noise=sometimes", ["'noise'", "fixed, redraw"]),
-    ("nosuch=1", ["'nosuch'", "x_cov"]),
-])
+@pytest.mark.parametrize(
+    "setting,words",
+    [
+        ("lr=-1", ["'lr'", "[1e-08, 10]"]),
+        ("noise=sometimes", ["'noise'", "fixed, redraw"]),
+        ("nosuch=1", ["'nosuch'", "x_cov"]),
+    ],
+)
 def test_bad_set_exits_2_naming_the_parameter(tmp_path, setting, words):
     p = cli("run", "ols", "--set", setting, "--out", str(tmp_path))
     assert p.returncode == 2
@@ -91,17 +100,39 @@ def test_list_of_an_unknown_experiment_names_the_known_ones(capsys):
     assert main(["list", "ols"]) == 0 and capsys.readouterr().out.startswith("ols: ")
 
 
-@pytest.mark.parametrize("args, words", [
-    (["run", "ols", "--out", ""], ["--out", "a folder for the run file"]),
-    (["run", "nin-phase-map", "--set", "y_param=batch", "--set", "y_min=1", "--set", "y_max=1e6",
-      "--set", "y_log=false"], ["'y_max'", "settings that fit in memory", "GiB"]),
-    (["sweep", "nin-toy", "--param", "sigma_eps=lin:nan:1:3"], ["finite numbers"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["run", "ols", "--out", ""], ["--out", "a folder for the run file"]),
+        (
+            [
+                "run",
+                "nin-phase-map",
+                "--set",
+                "y_param=batch",
+                "--set",
+                "y_min=1",
+                "--set",
+                "y_max=1e6",
+                "--set",
+                "y_log=false",
+            ],
+            ["'y_max'", "settings that fit in memory", "GiB"],
+        ),
+        (["sweep", "nin-toy", "--param", "sigma_eps=lin:nan:1:3"], ["finite numbers"]),
+    ],
+)
 def test_settings_that_cannot_work_get_a_message_and_no_file(tmp_path, args, words):
     env_out = tmp_path / "runs"
-    p = subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), *args,
-                        *([] if "--out" in args else ["--out", str(env_out)])], capture_output=True, text=True,
-                       timeout=120, cwd=ROOT, env=dict(os.environ, NOISELAB_RUNS=str(env_out)), check=False)
+    p = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "main.py"), *args, *([] if "--out" in args else ["--out", str(env_out)])],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=dict(os.environ, NOISELAB_RUNS=str(env_out)),
+        check=False,
+    )
     assert p.returncode == 2 and "Traceback" not in p.stderr
     for w in words:
         assert w in p.stderr

@@ -1,5 +1,6 @@
 """Command-line conventions: Ctrl-C, exit codes, per-experiment help, --version, strict
 JSON, --json output, shell completion and the progress display."""
+
 import io
 import json
 import math
@@ -7,10 +8,10 @@ import os
 import signal
 import subprocess
 import sys
-import tomllib
 
 import h5py
 import pytest
+import tomllib
 
 import lab
 from lab import experiments
@@ -24,15 +25,35 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def cli(*args, timeout=120):
-    return subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "main.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
 
 
 def test_ctrl_c_cancels_the_run_with_one_line_and_exit_130(tmp_path):
-    p = subprocess.Popen([sys.executable, os.path.join(ROOT, "main.py"), "run", "ols", "--set", "steps=100000000",
-                          "--set", "stride=10000", "--out", str(tmp_path)], cwd=ROOT, text=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            os.path.join(ROOT, "main.py"),
+            "run",
+            "ols",
+            "--set",
+            "steps=100000000",
+            "--set",
+            "stride=10000",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # as in a terminal
     first = p.stderr.readline()
     assert "ols" in first and "%" in first  # the first progress line: the run is going
     p.send_signal(signal.SIGINT)
@@ -50,8 +71,13 @@ def fake():
     fake_experiment.install()
 
 
-NAN_EXPERIMENT = Experiment(name="nan-summary", title="a summary with NaN", spec=fake_experiment.SPEC,
-                            layout=fake_experiment.layout, run=lambda p, ctx: {"x": math.nan, "y": [1.0, math.inf]})
+NAN_EXPERIMENT = Experiment(
+    name="nan-summary",
+    title="a summary with NaN",
+    spec=fake_experiment.SPEC,
+    layout=fake_experiment.layout,
+    run=lambda p, ctx: {"x": math.nan, "y": [1.0, math.inf]},
+)
 
 
 def test_exit_codes_of_run(fake, tmp_path, capsys):
@@ -70,7 +96,10 @@ def test_the_summary_line_is_strict_json_with_null_for_nan(tmp_path, capsys):
     experiments.register(NAN_EXPERIMENT)
     assert main(["run", "nan-summary", "--out", str(tmp_path)]) == 0
     line = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("summary: ")][0]
-    assert json.loads(line[len("summary: "):], parse_constant=lambda c: pytest.fail(c)) == {"x": None, "y": [1.0, None]}
+    assert json.loads(line[len("summary: ") :], parse_constant=lambda c: pytest.fail(c)) == {
+        "x": None,
+        "y": [1.0, None],
+    }
     with pytest.raises(ValueError):
         json.dumps(math.nan, allow_nan=False)
     assert json_text({"a": math.nan}) == '{"a": null}'
@@ -79,7 +108,7 @@ def test_the_summary_line_is_strict_json_with_null_for_nan(tmp_path, capsys):
 def test_sweep_exits_1_when_a_run_did_not_complete(fake, tmp_path, capsys):
     assert main(["sweep", "fake", "--param", "steps=4,6", "--out", str(tmp_path / "ok")]) == 0
     assert main(["sweep", "fake", "--param", "steps=4,6", "--set", "mode=nan", "--out", str(tmp_path / "bad")]) == 1
-    assert "sweep completed: 2 diverged" in capsys.readouterr().err   # the table of what happened
+    assert "sweep completed: 2 diverged" in capsys.readouterr().err  # the table of what happened
     assert main(["sweep", "fake", "--param", "steps=4", "--out", str(tmp_path / "ok")]) == 2  # not an empty folder
 
 
@@ -135,6 +164,7 @@ def complete(line: str, monkeypatch) -> list[str]:
     monkeypatch.setenv("COMP_LINE", line)
     monkeypatch.setenv("COMP_POINT", str(len(line)))
     monkeypatch.setenv("_ARGCOMPLETE_IFS", "\n")
+
     class Finder(argcomplete.CompletionFinder):
         def _init_debug_stream(self):  # not fd 9, which pytest's faulthandler holds
             pass
@@ -157,7 +187,7 @@ def test_progress_is_a_line_per_percent_at_most_every_few_seconds_off_a_terminal
     t = [0.0]
     out = io.StringIO()
     show = ProgressDisplay(out, label="x", interval=5.0, live=False, clock=lambda: t[0])
-    for done in range(0, 1001):  # 10 s in steps of 10 ms
+    for done in range(1001):  # 10 s in steps of 10 ms
         t[0] = done / 100
         show("progress", "", (done, 1000))
     lines = out.getvalue().splitlines()

@@ -1,5 +1,6 @@
 """Runs described by TOML files: --config, --save-config, user presets, the window's
 Save / Load parameters."""
+
 import pytest
 
 from lab import experiments
@@ -27,11 +28,14 @@ def test_a_config_gives_the_same_params_as_the_equivalent_sets(tmp_path, capsys)
     assert params["sigma2"] == 3.0 and params["x_cov"] == [10.0, 100.0, 0.0] and params["steps"] == 300  # --set wins
 
 
-@pytest.mark.parametrize("text,words", [
-    ("sigma_eps = 1\n", ["'sigma_eps' is not a parameter", "sigma2"]),
-    ("sigma2 = -1\n", ["parameter 'sigma2'", "[0, 1e+06]"]),
-    ("sigma2 = \n", ["not a valid TOML file"]),
-])
+@pytest.mark.parametrize(
+    "text,words",
+    [
+        ("sigma_eps = 1\n", ["'sigma_eps' is not a parameter", "sigma2"]),
+        ("sigma2 = -1\n", ["parameter 'sigma2'", "[0, 1e+06]"]),
+        ("sigma2 = \n", ["not a valid TOML file"]),
+    ],
+)
 def test_a_bad_config_names_the_key_and_the_file(tmp_path, capsys, text, words):
     cfg = tmp_path / "bad.toml"
     cfg.write_text(text)
@@ -48,8 +52,11 @@ def test_save_config_writes_what_config_reads_back(tmp_path, capsys):
     ols = experiments.get("ols")
     assert load_config(str(cfg), ols.spec) == resolve(ols, "fig1-c", overrides={"steps": 1234})
     assert not (tmp_path / "runs").exists()  # saved, not run
-    assert config_text("x", {"s": 'a "q"', "f": 0.1, "b": True}).splitlines()[1:] == ['s = "a \\"q\\""', "f = 0.1",
-                                                                                      "b = true"]
+    assert config_text("x", {"s": 'a "q"', "f": 0.1, "b": True}).splitlines()[1:] == [
+        's = "a \\"q\\""',
+        "f = 0.1",
+        "b = true",
+    ]
 
 
 def test_user_presets_appear_beside_the_built_in_ones(tmp_path, monkeypatch, capsys):

@@ -1,6 +1,7 @@
 """The GPU paths against the CPU paths on small inputs (skipped without CUDA): the OLS
 engine on the very draws of a CPU run, the NIN phase map on the seed's shared draws, one
 training step in float32, the bf16 + channels_last defaults and torch.compile."""
+
 import numpy as np
 import pytest
 import torch
@@ -37,19 +38,29 @@ def test_ols_engine_on_the_gpu_replays_the_cpu_run(noise):
         noisy, clean = gpu.advance(moved)
         got_noisy.append(noisy.cpu().numpy())
         got_clean.append(clean.cpu().numpy())
-    np.testing.assert_allclose(np.concatenate(got_noisy, 1), np.concatenate([b.noisy for b in ref[1:]], 1),
-                               rtol=0, atol=1e-10)
-    np.testing.assert_allclose(np.concatenate(got_clean, 1), np.concatenate([b.clean for b in ref[1:]], 1),
-                               rtol=0, atol=1e-10)
+    np.testing.assert_allclose(
+        np.concatenate(got_noisy, 1), np.concatenate([b.noisy for b in ref[1:]], 1), rtol=0, atol=1e-10
+    )
+    np.testing.assert_allclose(
+        np.concatenate(got_clean, 1), np.concatenate([b.clean for b in ref[1:]], 1), rtol=0, atol=1e-10
+    )
 
 
 def test_ols_engine_on_the_gpu_has_the_exact_covariance():
     x, _, y, _ = _problems(p=1, n=60, seed=2)
     chains, lr, b = 400, 0.01, 5
     bhat = least_squares(x[0], y[0])
-    rep = lambda a: np.repeat(a, chains, 0)  # noqa: E731
-    eng = LeastSquaresSGD(rep(x), rep(np.ones((1, 2))), rep(bhat[None]), lr=lr, batch=b, labels=rep(y),
-                          generator=torch.Generator("cuda").manual_seed(0), device="cuda")
+    rep = lambda a: np.repeat(a, chains, 0)
+    eng = LeastSquaresSGD(
+        rep(x),
+        rep(np.ones((1, 2))),
+        rep(bhat[None]),
+        lr=lr,
+        batch=b,
+        labels=rep(y),
+        generator=torch.Generator("cuda").manual_seed(0),
+        device="cuda",
+    )
     per_chain = []
     for block in eng.blocks(6000, 250):
         keep = (block.steps >= 1000) & (block.steps % 250 == 0)
@@ -63,10 +74,13 @@ def test_ols_engine_on_the_gpu_has_the_exact_covariance():
 
 
 def test_phase_map_on_the_gpu_equals_the_cpu_map():
-    base = dict(M=1.0, sigma_x=1.0, lr=0.01, batch=32, n_samples=500, noise_timing="redraw",
-                w0_0=0.1, w1_0=1.0, w_NI0=0.1)
+    base = dict(
+        M=1.0, sigma_x=1.0, lr=0.01, batch=32, n_samples=500, noise_timing="redraw", w0_0=0.1, w1_0=1.0, w_NI0=0.1
+    )
     lrs, sig = np.geomspace(1e-3, 1e-1, 6), np.geomspace(1e-3, 1e3, 12)
-    maps = [run_block(base, "lr", lrs, sig, draws_for(base, "lr", lrs, seed=1), 1000, device=d) for d in ("cpu", "cuda")]
+    maps = [
+        run_block(base, "lr", lrs, sig, draws_for(base, "lr", lrs, seed=1), 1000, device=d) for d in ("cpu", "cuda")
+    ]
     assert len(set(maps[0]["phase"].ravel())) >= 3
     assert np.mean(maps[0]["phase"] == maps[1]["phase"]) >= 0.97  # rounding may flip a point on a boundary
     same = (maps[0]["phase"] == maps[1]["phase"]) & ~np.isfinite(maps[0]["blowup_step"])
@@ -82,7 +96,7 @@ def _one_step(device, channels_last=False, bf16=False):
     y = torch.arange(16).remainder(10).to(device)
     if channels_last:
         model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
-    flat = lambda: torch.cat([p.detach().float().flatten().cpu() for p in model.parameters()])  # noqa: E731
+    flat = lambda: torch.cat([p.detach().float().flatten().cpu() for p in model.parameters()])
     before = flat()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
@@ -108,9 +122,20 @@ def test_one_training_step_on_the_gpu_equals_the_cpu_step(monkeypatch):
 
 
 def test_compiled_training_learns_and_reports_its_warm_up(tmp_path):
-    res = run_experiment("supervised", {"dataset": "digits", "model": "cnn", "device": "cuda", "compile": True,
-                                        "epochs": 3, "lr": 0.1, "batch": 64, "schedule": "constant"},
-                         out_dir=str(tmp_path))
+    res = run_experiment(
+        "supervised",
+        {
+            "dataset": "digits",
+            "model": "cnn",
+            "device": "cuda",
+            "compile": True,
+            "epochs": 3,
+            "lr": 0.1,
+            "batch": 64,
+            "schedule": "constant",
+        },
+        out_dir=str(tmp_path),
+    )
     assert res.status == "completed", res.error
     assert res.summary["test_acc"] > 0.5
     assert res.summary["compile_warmup_s"] > 0

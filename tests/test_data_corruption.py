@@ -1,10 +1,17 @@
 """Label corruption: exact counts, seeded, the paper's maps, per-batch randomisation."""
+
 import numpy as np
 import pytest
 import torch
 
-from lab.data import (CIFAR10_ASYMMETRIC, CIFAR100_SUPERCLASSES, cifar100_asymmetric, corrupt_labels,
-                      parse_pairs, randomise_labels)
+from lab.data import (
+    CIFAR10_ASYMMETRIC,
+    CIFAR100_SUPERCLASSES,
+    cifar100_asymmetric,
+    corrupt_labels,
+    parse_pairs,
+    randomise_labels,
+)
 from lab.params import ParamError
 
 
@@ -71,7 +78,11 @@ def test_asymmetric_cifar100_and_pairs():
     assert all(m[a] == b for a, b in zip(y[noisy != y], noisy[noisy != y]))
     y = balanced(50, 10)
     noisy = corrupt_labels(y, "asymmetric", 1.0, 10, dataset="digits", pairs="3:5,5:3")
-    assert (noisy[y == 3] == 5).all() and (noisy[y == 5] == 3).all() and (noisy[(y != 3) & (y != 5)] == y[(y != 3) & (y != 5)]).all()
+    assert (
+        (noisy[y == 3] == 5).all()
+        and (noisy[y == 5] == 3).all()
+        and (noisy[(y != 3) & (y != 5)] == y[(y != 3) & (y != 5)]).all()
+    )
     with pytest.raises(ParamError, match="noise_pairs"):
         corrupt_labels(y, "asymmetric", 0.5, 10, dataset="digits")
     with pytest.raises(ParamError, match="noise_pairs"):
@@ -99,7 +110,7 @@ def _official_cifar10_loop(train_labels, percent, rng):
         rng.shuffle(indices)
         for j, idx in enumerate(indices):
             if j < percent * len(indices):
-                if i == 9:    # truck -> automobile
+                if i == 9:  # truck -> automobile
                     train_labels[idx] = 1
                 elif i == 2:  # bird -> airplane
                     train_labels[idx] = 0

@@ -1,4 +1,5 @@
 """The Data dialog: table of data sets and a download that fails clearly offline."""
+
 import os
 
 import pytest
@@ -19,8 +20,10 @@ def dialog(qtbot, tmp_path):
 
 
 def rows(d):
-    return {d.table.item(r, 0).text(): [d.table.item(r, c).text() for c in range(d.table.columnCount())]
-            for r in range(d.table.rowCount())}
+    return {
+        d.table.item(r, 0).text(): [d.table.item(r, c).text() for c in range(d.table.columnCount())]
+        for r in range(d.table.rowCount())
+    }
 
 
 def test_table_shows_found_missing_and_malformed(dialog, tmp_path):

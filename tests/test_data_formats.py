@@ -1,4 +1,5 @@
 """The folder readers on tiny files written in the real on-disk formats."""
+
 import gzip
 import os
 import pickle
@@ -16,7 +17,7 @@ from lab.data.folders import CACHE_NAME
 def write_idx(path, array, gz):
     header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
     raw = header + array.astype(np.uint8).tobytes()
-    with (gzip.open(path + ".gz", "wb") if gz else open(path, "wb")) as f:
+    with gzip.open(path + ".gz", "wb") if gz else open(path, "wb") as f:
         f.write(raw)
 
 

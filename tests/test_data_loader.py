@@ -1,4 +1,5 @@
 """Device-resident loading: epochs, augmentation, splits and normalisation."""
+
 import numpy as np
 import pytest
 import torch
@@ -44,8 +45,18 @@ def test_batch_norm_model_trains_when_one_sample_is_left_over(tmp_path):
     batch norm cannot train on a single sample."""
     from lab.runner import run_experiment
 
-    r = run_experiment("supervised", {"dataset": "digits", "model": "preact-resnet18", "train_fraction": 0.05,
-                                      "batch": 66, "epochs": 1, "device": "cpu"}, out_dir=str(tmp_path))
+    r = run_experiment(
+        "supervised",
+        {
+            "dataset": "digits",
+            "model": "preact-resnet18",
+            "train_fraction": 0.05,
+            "batch": 66,
+            "epochs": 1,
+            "device": "cpu",
+        },
+        out_dir=str(tmp_path),
+    )
     assert r.status == "completed", r.error
 
 
@@ -101,8 +112,15 @@ def test_splits_noise_and_training_statistics_on_digits():
 
 
 def test_gaussian_mixture_per_feature_statistics_and_auto_augment():
-    p = params(dataset="gaussian", gaussian_train=500, gaussian_test=200, gaussian_classes=4, gaussian_dim=3,
-               gaussian_separation=5.0, normalise="feature")
+    p = params(
+        dataset="gaussian",
+        gaussian_train=500,
+        gaussian_test=200,
+        gaussian_classes=4,
+        gaussian_dim=3,
+        gaussian_separation=5.0,
+        normalise="feature",
+    )
     d = load_data(p, "cpu")
     assert d.input_shape == (3,) and d.num_classes == 4 and d.size("test") == 200
     assert torch.bincount(d.y["train"]).tolist() == [125] * 4
@@ -119,8 +137,9 @@ def test_cifar_folder_loads_with_crop_and_flip(tmp_path):
 
     make_cifar(str(tmp_path), per_batch=8)
     d = load_data(params(dataset="cifar10", data_root=str(tmp_path), train_fraction=0.75), "cpu")
-    assert (d.crop, d.flip) == (True, True) and split_sizes(params(dataset="cifar10", data_root=str(tmp_path),
-                                                                   train_fraction=0.75)) == (30, 10, 3)
+    assert (d.crop, d.flip) == (True, True) and split_sizes(
+        params(dataset="cifar10", data_root=str(tmp_path), train_fraction=0.75)
+    ) == (30, 10, 3)
     x, y, idx = next(iter(d.train_loader(16, seed=0)))
     assert x.shape == (16, 3, 32, 32) and x.dtype == torch.float32
     with pytest.raises(ValueError, match="cifar-100-python"):

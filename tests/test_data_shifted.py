@@ -1,5 +1,6 @@
 """CIFAR-10-C and CINIC-10 readers on tiny files in the real layouts, and the accuracy
 under shift of a model whose rule is known."""
+
 import os
 import types
 from pathlib import Path
@@ -35,7 +36,7 @@ class RedLevel(torch.nn.Module):
 
     def forward(self, x):
         m = x[:, 0].mean((1, 2)) * 255
-        return -(m[:, None] - (LEVEL + STEP * torch.arange(10.0))) ** 2
+        return -((m[:, None] - (LEVEL + STEP * torch.arange(10.0))) ** 2)
 
 
 def wrong_at(severity):
@@ -116,14 +117,17 @@ def _garbage(path):
         f.write(b"not an array")
 
 
-@pytest.mark.parametrize("damage, named", [
-    (None, "labels.npy"),  # no folder at all
-    (lambda d: np.save(os.path.join(d, "fog.npy"), np.zeros((5 * N, 32, 32), np.uint8)), "fog.npy"),
-    (lambda d: np.save(os.path.join(d, "fog.npy"), np.zeros((4 * N, 32, 32, 3), np.uint8)), "fog.npy"),
-    (lambda d: _garbage(os.path.join(d, "fog.npy")), "fog.npy"),
-    (lambda d: np.save(os.path.join(d, "labels.npy"), np.zeros(5 * N + 1, np.int64)), "labels.npy"),
-    (lambda d: np.save(os.path.join(d, "labels.npy"), np.full(5 * N, 10)), "labels.npy"),
-])
+@pytest.mark.parametrize(
+    "damage, named",
+    [
+        (None, "labels.npy"),  # no folder at all
+        (lambda d: np.save(os.path.join(d, "fog.npy"), np.zeros((5 * N, 32, 32), np.uint8)), "fog.npy"),
+        (lambda d: np.save(os.path.join(d, "fog.npy"), np.zeros((4 * N, 32, 32, 3), np.uint8)), "fog.npy"),
+        (lambda d: _garbage(os.path.join(d, "fog.npy")), "fog.npy"),
+        (lambda d: np.save(os.path.join(d, "labels.npy"), np.zeros(5 * N + 1, np.int64)), "labels.npy"),
+        (lambda d: np.save(os.path.join(d, "labels.npy"), np.full(5 * N, 10)), "labels.npy"),
+    ],
+)
 def test_a_missing_or_malformed_cifar10c_file_is_named_with_the_layout(tmp_path, damage, named):
     root = tmp_path / "data"
     os.makedirs(root)
@@ -136,11 +140,14 @@ def test_a_missing_or_malformed_cifar10c_file_is_named_with_the_layout(tmp_path,
     assert named in msg and "CIFAR10C_ROOT/CIFAR-10-C/" in msg and "<corruption>.npy" in msg
 
 
-@pytest.mark.parametrize("damage, named", [
-    (lambda t: os.rename(t / "truck", t / "lorry"), "truck"),
-    (lambda t: _garbage(t / "cat" / "n03_0.png"), "n03_0.png"),
-    (lambda t: Image.new("RGB", (64, 64)).save(t / "dog" / "n05_1.png"), "n05_1.png"),
-])
+@pytest.mark.parametrize(
+    "damage, named",
+    [
+        (lambda t: os.rename(t / "truck", t / "lorry"), "truck"),
+        (lambda t: _garbage(t / "cat" / "n03_0.png"), "n03_0.png"),
+        (lambda t: Image.new("RGB", (64, 64)).save(t / "dog" / "n05_1.png"), "n05_1.png"),
+    ],
+)
 def test_a_missing_or_malformed_cinic10_file_is_named_with_the_layout(tmp_path, damage, named):
     damage(Path(make_cinic(tmp_path, np.random.default_rng(0))))
     with pytest.raises(DataError) as e:
@@ -205,11 +212,14 @@ def test_shift_roots_are_refused_for_other_data_sets_before_the_run(tmp_path):
 def test_the_distill_run_stores_shift_accuracies_in_its_file(tmp_path):
     make_cifar10c(tmp_path, np.random.default_rng(0))
     make_cinic(tmp_path, np.random.default_rng(3))
-    params = distill.SPEC.validate({"dataset": "cifar10", "cifar10c_root": str(tmp_path),
-                                    "cinic10_root": str(tmp_path), "shift_samples": 0})
+    params = distill.SPEC.validate(
+        {"dataset": "cifar10", "cifar10c_root": str(tmp_path), "cinic10_root": str(tmp_path), "shift_samples": 0}
+    )
     layout = distill.shift_layout(params)
-    assert [(d.path, d.shape) for d in layout] == [("robust/cifar10c_acc", (2, 5)),
-                                                   ("robust/cifar10c_cond_acc", (2, 5))]
+    assert [(d.path, d.shape) for d in layout] == [
+        ("robust/cifar10c_acc", (2, 5)),
+        ("robust/cifar10c_cond_acc", (2, 5)),
+    ]
     assert list(layout[0].attrs["corruptions"]) == ["fog", "gaussian_noise"]
     _, y = make_cifar10c(tmp_path / "clean", np.random.default_rng(0))
     clean = torch.from_numpy(encode(y, np.random.default_rng(1)).transpose(0, 3, 1, 2).copy())

@@ -1,6 +1,7 @@
 """The distill experiment end to end on digits: a teacher trained first in the same go,
 the student reaching the teacher's accuracy, the teacher link and its hash check, the
 methods' losses, and clear errors for teachers that cannot serve."""
+
 import math
 import os
 import shutil
@@ -18,10 +19,24 @@ from lab.params import ParamError
 from lab.runfile import read_run
 from lab.runner import run_experiment
 
-STUDENT = {"dataset": "digits", "model": "mlp", "mlp_widths": [128], "lr": 0.05, "batch": 64, "epochs": 8,
-           "schedule": "cosine", "device": "cpu", "method": "kd", "grad_samples": 64, "robust_samples": 200,
-           "noise_sigmas": "0.1,0.3", "pgd_eps": 0.05, "pgd_step": 0.02, "pgd_steps": 5, "pgd_restarts": 1}
-
+STUDENT = {
+    "dataset": "digits",
+    "model": "mlp",
+    "mlp_widths": [128],
+    "lr": 0.05,
+    "batch": 64,
+    "epochs": 8,
+    "schedule": "cosine",
+    "device": "cpu",
+    "method": "kd",
+    "grad_samples": 64,
+    "robust_samples": 200,
+    "noise_sigmas": "0.1,0.3",
+    "pgd_eps": 0.05,
+    "pgd_step": 0.02,
+    "pgd_steps": 5,
+    "pgd_restarts": 1,
+}
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +93,14 @@ def test_teacher_hash_is_checked_when_the_student_is_reopened(chain, tmp_path):
     assert verify_teacher(read_run(chain.path)).sha256 == student.header.attrs["teacher_sha256"]
 
 
-@pytest.mark.parametrize("values, message", [
-    ({"method": "fickle-teacher"}, "fickle-teacher needs a teacher with dropout"),
-    ({"dataset": "gaussian", "gaussian_dim": 64, "gaussian_classes": 10}, "trained on 'digits'"),
-    ({"normalise": "feature"}, "normalise='channel' (student: 'feature')"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"method": "fickle-teacher"}, "fickle-teacher needs a teacher with dropout"),
+        ({"dataset": "gaussian", "gaussian_dim": 64, "gaussian_classes": 10}, "trained on 'digits'"),
+        ({"normalise": "feature"}, "normalise='channel' (student: 'feature')"),
+    ],
+)
 def test_a_teacher_that_cannot_serve_is_refused_before_a_file_exists(chain, tmp_path, values, message):
     teacher = read_run(chain.path).header.attrs["teacher_path"]
     with pytest.raises(ParamError, match="teacher") as e:
@@ -96,8 +114,9 @@ def test_a_teacher_of_another_mixture_or_without_weights_is_refused_with_a_clear
     teacher = run_experiment("supervised", mixture, out_dir=str(tmp_path / "t"))
     assert teacher.status == "completed", teacher.error
     with pytest.raises(ParamError, match=r"gaussian_dim=2 \(student: 3\)"):
-        run_experiment("distill", {**STUDENT, **mixture, "gaussian_dim": 3, "teacher": teacher.path},
-                       out_dir=str(tmp_path / "s"))
+        run_experiment(
+            "distill", {**STUDENT, **mixture, "gaussian_dim": 3, "teacher": teacher.path}, out_dir=str(tmp_path / "s")
+        )
     toy = run_experiment("nin-toy", {"steps": 5}, out_dir=str(tmp_path / "t"))
     with pytest.raises(ParamError, match="'nin-toy' run, which saves no network weights"):
         run_experiment("distill", {**STUDENT, "teacher": toy.path}, out_dir=str(tmp_path / "s"))
@@ -106,8 +125,9 @@ def test_a_teacher_of_another_mixture_or_without_weights_is_refused_with_a_clear
 
 def test_a_fickle_teacher_to_be_trained_without_dropout_is_refused_before_training(tmp_path):
     with pytest.raises(ParamError, match="teacher_dropout"):
-        run_experiment("distill", {**STUDENT, "method": "fickle-teacher", "teacher_dropout": 0.0},
-                       out_dir=str(tmp_path))
+        run_experiment(
+            "distill", {**STUDENT, "method": "fickle-teacher", "teacher_dropout": 0.0}, out_dir=str(tmp_path)
+        )
     assert not list(tmp_path.iterdir())  # neither a teacher nor a student file
 
 
@@ -118,8 +138,16 @@ def test_a_missing_teacher_file_is_refused_with_a_clear_message(tmp_path):
 
 
 # ------------------------------------------------------------------------ method losses ---
-PARAMS = {"alpha": 0.9, "tau": 4.0, "noise": "gaussian", "sigma2": 2.0, "swap_p": 0.5, "distill_loss": "mse",
-          "input_sigma": 0.2, "messy_rate": 0.5}
+PARAMS = {
+    "alpha": 0.9,
+    "tau": 4.0,
+    "noise": "gaussian",
+    "sigma2": 2.0,
+    "swap_p": 0.5,
+    "distill_loss": "mse",
+    "input_sigma": 0.2,
+    "messy_rate": 0.5,
+}
 
 
 class Spy(nn.Module):
@@ -135,10 +163,16 @@ class Spy(nn.Module):
 
 
 def _hooks(method, teacher, **over):
-    return DistillHooks(method, {**PARAMS, **over}, teacher, torch.full((6,), 0.5),
-                        torch.Generator().manual_seed(0),
-                        relabel=lambda y, r, g: torch.where(torch.rand(y.shape, generator=g) < r,
-                                                            torch.randint(0, 4, y.shape, generator=g), y))
+    return DistillHooks(
+        method,
+        {**PARAMS, **over},
+        teacher,
+        torch.full((6,), 0.5),
+        torch.Generator().manual_seed(0),
+        relabel=lambda y, r, g: torch.where(
+            torch.rand(y.shape, generator=g) < r, torch.randint(0, 4, y.shape, generator=g), y
+        ),
+    )
 
 
 @torch.no_grad()
@@ -186,8 +220,13 @@ def test_cancelling_while_the_teacher_trains_cancels_the_student_too(tmp_path):
     import threading
 
     stop = threading.Event()
-    res = run_experiment("distill", STUDENT, out_dir=str(tmp_path), cancel_event=stop,
-                         listeners=[lambda kind, name, payload: kind == "progress" and stop.set()])
+    res = run_experiment(
+        "distill",
+        STUDENT,
+        out_dir=str(tmp_path),
+        cancel_event=stop,
+        listeners=[lambda kind, name, payload: kind == "progress" and stop.set()],
+    )
     assert res.status == "cancelled"
     teacher = [p for p in tmp_path.iterdir() if p.name.startswith("supervised-teacher")]
     assert len(teacher) == 1 and read_run(teacher[0]).header.status == "cancelled"

@@ -1,4 +1,5 @@
 """The per-sample network gradient norm via torch.func equals a loop over samples."""
+
 import pytest
 import torch
 from torch import nn
@@ -6,10 +7,9 @@ from torch import nn
 from lab.distill.grad_norm import mean_grad_norm, per_sample_grad_norms
 
 
-
 def _loop(model, x):
     model.eval()
-    params = [p for p in model.parameters()]
+    params = list(model.parameters())
     out = []
     for xi in x:
         f = model(xi.unsqueeze(0)).squeeze(0)

@@ -1,4 +1,5 @@
 """Hinton's KD loss and the logit MSE against hand computations."""
+
 import math
 
 import pytest
@@ -24,8 +25,13 @@ def test_kd_loss_equals_a_hand_computation():
         kl = sum(a * math.log(a / b) for a, b in zip(pt, ps))
         total += (1 - alpha) * ce + alpha * tau**2 * kl
     expected = total / len(s)
-    got = kd_loss(torch.tensor(s, dtype=torch.float64), torch.tensor(t, dtype=torch.float64),
-                  torch.tensor(y), alpha=alpha, tau=tau)
+    got = kd_loss(
+        torch.tensor(s, dtype=torch.float64),
+        torch.tensor(t, dtype=torch.float64),
+        torch.tensor(y),
+        alpha=alpha,
+        tau=tau,
+    )
     assert float(got) == pytest.approx(expected, rel=1e-12)
 
 

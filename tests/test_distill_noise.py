@@ -1,5 +1,6 @@
 """Logit noise for noisy self-distillation: moments of the Gaussian noise and the
 symmetric swap's two properties (label-noise paper, section 5)."""
+
 import math
 
 import pytest

@@ -1,4 +1,5 @@
 """PGD lowers accuracy and stays inside the eps-ball and [0, 1]; Gaussian input noise."""
+
 import pytest
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """The run-file documentation's example works on a real run file, with plain h5py."""
+
 import os
 import re
 import subprocess

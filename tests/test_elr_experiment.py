@@ -1,6 +1,7 @@
 """The ``elr`` experiment on the built-in digits: plain CE memorises 40 % symmetric label
 noise, ELR does not and ends with a better test accuracy; ELR+ trains two networks with
 mixup end to end; the stored measurements agree with the saved weights."""
+
 import numpy as np
 import pytest
 import torch
@@ -13,7 +14,6 @@ from lab.params import resolve_preset
 from lab.runfile import read_run
 from lab.runner import run_experiment
 from lab.training import load_weights
-
 
 
 def _run(preset, out, **over):
@@ -41,7 +41,7 @@ def test_ce_memorises_and_elr_prevents_it(ce_and_elr):
     # ... then CE memorises: its fraction rises to nearly all wrong labels
     assert ce.summary["memorized_noisy"] > 0.8
     assert ce.summary["memorized_noisy"] - mem_ce[2] > 0.5
-    blocks = [mem_ce[i:i + 10].mean() for i in (1, 11, 21)]
+    blocks = [mem_ce[i : i + 10].mean() for i in (1, 11, 21)]
     assert blocks[0] + 0.1 < blocks[1] and blocks[1] + 0.1 < blocks[2]  # a rise, not a blip
     # ELR keeps it clearly lower and predicts most wrongly labelled examples correctly
     assert el.summary["memorized_noisy"] < 0.35
@@ -57,14 +57,14 @@ def test_ce_memorises_and_elr_prevents_it(ce_and_elr):
 def test_fractions_and_coefficients_are_consistent(ce_and_elr):
     (_, ce_run), (_, el_run) = ce_and_elr
     for run in (ce_run, el_run):
-        s = lambda k: run[f"series/{k}"]  # noqa: E731
+        s = lambda k, run=run: run[f"series/{k}"]
         np.testing.assert_allclose(s("noisy_correct") + s("noisy_memorized") + s("noisy_other"), 1, atol=1e-9)
         np.testing.assert_allclose(s("clean_correct") + s("clean_other"), 1, atol=1e-9)
         np.testing.assert_allclose(s("clean_coef"), s("clean_ce_term") + s("clean_reg_term"), atol=1e-6)
     # plain CE has no regulariser
     assert np.all(ce_run["series/noisy_reg_term"] == 0) and np.all(np.isnan(ce_run["series/reg"][1:]))
     assert np.all(el_run["series/reg"][1:] < 0)
-    e = lambda k: el_run[f"series/{k}"][-1]  # noqa: E731
+    e = lambda k: el_run[f"series/{k}"][-1]
     # Figure 2, wrong labels: the regularisation term cancels most of the CE term p_c* > 0
     assert e("noisy_ce_term") > 0.5 and e("noisy_reg_term") < 0
     assert abs(e("noisy_coef")) < 0.3 * e("noisy_ce_term")

@@ -1,18 +1,19 @@
 """ELR loss pieces: Lemma 2 against autograd, the target update rule, mixup, weight
 averaging and the memorisation measurements on hand-made cases."""
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from lab.elr.loss import ElrTargets, P_MAX, P_MIN, elr_loss, lemma2_coefficient, lemma2_g
+from lab.elr.loss import P_MAX, P_MIN, ElrTargets, elr_loss, lemma2_coefficient, lemma2_g
 from lab.elr.memorization import KEYS, memorization_stats, to_host
 from lab.elr.plus import WeightAverage, mixup
 
 
 def _batch(seed, b=16, c=10, scale=1.0):
     g = torch.Generator().manual_seed(seed)
-    z = (scale * torch.randn(b, c, generator=g, dtype=torch.float64))
+    z = scale * torch.randn(b, c, generator=g, dtype=torch.float64)
     y = torch.randint(0, c, (b,), generator=g)
     t = torch.rand(b, c, generator=g, dtype=torch.float64)
     return z, y, t / t.sum(1, keepdim=True) * 0.9  # an averaged target sums to < 1 early on
@@ -116,8 +117,8 @@ def test_weight_average_momentum():
 
 def test_memorization_stats_by_hand():
     true = torch.tensor([0, 1, 2, 0, 1, 2])
-    given = torch.tensor([0, 1, 2, 1, 2, 0])   # last three wrongly labelled
-    pred = torch.tensor([0, 1, 0, 1, 0, 2])    # clean: 2/3 correct; noisy: memorised, other, correct
+    given = torch.tensor([0, 1, 2, 1, 2, 0])  # last three wrongly labelled
+    pred = torch.tensor([0, 1, 0, 1, 0, 2])  # clean: 2/3 correct; noisy: memorised, other, correct
     logits = 10 * F.one_hot(pred, 3).float()
     m = to_host(memorization_stats(logits, given, true, None, 0.0))
     assert list(m) == list(KEYS)

@@ -1,7 +1,7 @@
 """Table 1 rows from run headers, and the parameters that differ between runs."""
-from types import SimpleNamespace as NS
 
 import math
+from types import SimpleNamespace as NS
 
 import pytest
 
@@ -9,12 +9,33 @@ from lab.compare import common_series, differing_params, legend_label
 from lab.elr.table import PAPER_TABLE1, table1
 
 
-def _h(method, rate, acc, seed=0, dataset="cifar10", schedule="multistep", status="completed",
-       noise_type="symmetric", experiment="elr"):
-    params = dict(method=method, dataset=dataset, noise_type=noise_type, noise_rate=rate,
-                  schedule=schedule, seed=seed, device="cpu")
-    return NS(experiment=experiment, status=status, params=params, summary={"test_acc_last": acc},
-              path=f"/runs/{method}-{rate}-{seed}.h5")
+def _h(
+    method,
+    rate,
+    acc,
+    seed=0,
+    dataset="cifar10",
+    schedule="multistep",
+    status="completed",
+    noise_type="symmetric",
+    experiment="elr",
+):
+    params = dict(
+        method=method,
+        dataset=dataset,
+        noise_type=noise_type,
+        noise_rate=rate,
+        schedule=schedule,
+        seed=seed,
+        device="cpu",
+    )
+    return NS(
+        experiment=experiment,
+        status=status,
+        params=params,
+        summary={"test_acc_last": acc},
+        path=f"/runs/{method}-{rate}-{seed}.h5",
+    )
 
 
 def test_paper_numbers_are_table1():
@@ -23,10 +44,17 @@ def test_paper_numbers_are_table1():
 
 
 def test_table_groups_runs_into_cells():
-    heads = [_h("ce", 0.4, 0.80, 0), _h("ce", 0.4, 0.82, 1), _h("elr", 0.4, 0.89, 0),
-             _h("elr", 0.4, 0.90, 0, schedule="cosine"), _h("elr+", 0.4, 0.93),
-             _h("elr", 0.4, 0.5, status="failed"), _h("elr", 0.4, 0.5, dataset="cifar100"),
-             _h("elr", 0.4, 0.5, experiment="ols"), _h("elr", 0.35, 0.7)]
+    heads = [
+        _h("ce", 0.4, 0.80, 0),
+        _h("ce", 0.4, 0.82, 1),
+        _h("elr", 0.4, 0.89, 0),
+        _h("elr", 0.4, 0.90, 0, schedule="cosine"),
+        _h("elr+", 0.4, 0.93),
+        _h("elr", 0.4, 0.5, status="failed"),
+        _h("elr", 0.4, 0.5, dataset="cifar100"),
+        _h("elr", 0.4, 0.5, experiment="ols"),
+        _h("elr", 0.35, 0.7),
+    ]
     t = table1(heads, "cifar10")
     sym40 = ("symmetric", 0.4)
     ce = t.cells[("CE", sym40)]
@@ -65,20 +93,38 @@ def test_common_series():
 def test_presets_hold_the_papers_settings():
     from lab.experiments import elr
     from lab.params import resolve_preset
+
     for name in elr.PRESETS:
         v = resolve_preset(elr.SPEC, elr.PRESETS, name)
         if v["schedule"] == "multistep":
             assert max(v["milestones"]) < v["epochs"], name
     c10 = resolve_preset(elr.SPEC, elr.PRESETS, "cifar10-elr-sym40")
-    assert (c10["epochs"], c10["lr"], c10["weight_decay"], c10["milestones"], c10["gamma"], c10["batch"]) == \
-        (120, 0.02, 1e-3, [40, 80], 0.01, 128)
+    assert (c10["epochs"], c10["lr"], c10["weight_decay"], c10["milestones"], c10["gamma"], c10["batch"]) == (
+        120,
+        0.02,
+        1e-3,
+        [40, 80],
+        0.01,
+        128,
+    )
     assert (c10["elr_lambda"], c10["elr_beta"], c10["noise_type"], c10["noise_rate"]) == (3.0, 0.7, "symmetric", 0.4)
     c100 = resolve_preset(elr.SPEC, elr.PRESETS, "cifar100-ce-asym40")
-    assert (c100["epochs"], c100["milestones"], c100["elr_lambda"], c100["elr_beta"], c100["method"]) == \
-        (150, [80, 120], 7.0, 0.9, "ce")
+    assert (c100["epochs"], c100["milestones"], c100["elr_lambda"], c100["elr_beta"], c100["method"]) == (
+        150,
+        [80, 120],
+        7.0,
+        0.9,
+        "ce",
+    )
     assert c100["noise_type"] == "asymmetric"
     plus = resolve_preset(elr.SPEC, elr.PRESETS, "cifar10-elr+-sym80")
-    assert (plus["schedule"], plus["epochs"], plus["weight_decay"], plus["ema_momentum"], plus["mixup_alpha"]) == \
-        ("cosine", 200, 5e-4, 0.997, 1.0)
-    assert {f"cifar10-{m}-{t}" for m in ("ce", "elr") for t in ("sym20", "sym40", "sym60", "sym80", "asym40")} \
-        <= set(elr.PRESETS)
+    assert (plus["schedule"], plus["epochs"], plus["weight_decay"], plus["ema_momentum"], plus["mixup_alpha"]) == (
+        "cosine",
+        200,
+        5e-4,
+        0.997,
+        1.0,
+    )
+    assert {f"cifar10-{m}-{t}" for m in ("ce", "elr") for t in ("sym20", "sym40", "sym60", "sym80", "asym40")} <= set(
+        elr.PRESETS
+    )

@@ -1,5 +1,6 @@
 """The experiment contract: what the registry accepts, what every experiment refuses before
 a file exists, one layout per run, and nested runs that cancel together."""
+
 import dataclasses
 import os
 import threading
@@ -70,8 +71,12 @@ def test_layout_is_computed_once_per_run_and_announced_first(tmp_path):
 
     experiments.register(dataclasses.replace(fake_experiment.EXPERIMENT, name="counted", layout=layout))
     events = []
-    res = run_experiment("counted", {"steps": 20}, out_dir=str(tmp_path),
-                         listeners=[lambda kind, name, payload: events.append((kind, name, payload))])
+    res = run_experiment(
+        "counted",
+        {"steps": 20},
+        out_dir=str(tmp_path),
+        listeners=[lambda kind, name, payload: events.append((kind, name, payload))],
+    )
     assert res.status == "completed" and calls == [20]
     kind, name, start = events[0]
     assert (kind, name) == ("layout", res.path) and sum(k == "layout" for k, _, _ in events) == 1
@@ -96,8 +101,9 @@ def test_nested_runs_report_progress_over_both_phases(tmp_path):
     experiments.register(NEST)
     fake_experiment.install()
     progress = []
-    res = run_experiment("nest", {"steps": 40}, out_dir=str(tmp_path),
-                         listeners=[lambda k, n, p: k == "progress" and progress.append(p)])
+    res = run_experiment(
+        "nest", {"steps": 40}, out_dir=str(tmp_path), listeners=[lambda k, n, p: k == "progress" and progress.append(p)]
+    )
     assert res.status == "completed"
     child = read_header(res.summary["child"])
     assert child.status == "completed" and os.path.dirname(child.path) == str(tmp_path)
@@ -118,8 +124,9 @@ def test_cancelling_a_parent_during_its_child_cancels_both(tmp_path):
         if kind == "child" and payload[0] == "progress" and payload[2][0] >= 5:
             cancel.set()
 
-    res = run_experiment("nest", {"steps": 100_000}, out_dir=str(tmp_path), cancel_event=cancel,
-                         listeners=[cancel_once_the_child_runs])
+    res = run_experiment(
+        "nest", {"steps": 100_000}, out_dir=str(tmp_path), cancel_event=cancel, listeners=[cancel_once_the_child_runs]
+    )
     assert res.status == "cancelled"
     files = sorted(os.listdir(tmp_path))
     assert len(files) == 2 and any("child" in f for f in files)
@@ -127,5 +134,6 @@ def test_cancelling_a_parent_during_its_child_cancels_both(tmp_path):
     assert set(statuses.values()) == {"cancelled"}
     child = next(str(tmp_path / f) for f in files if "child" in f)
     from lab.runfile import read_run
-    assert 5 <= len(read_run(child)["series/step"]) < 100_000   # stopped mid-way, rows kept
-    assert len(read_run(res.path)["series/step"]) == 0           # the parent never started its own rows
+
+    assert 5 <= len(read_run(child)["series/step"]) < 100_000  # stopped mid-way, rows kept
+    assert len(read_run(res.path)["series/step"]) == 0  # the parent never started its own rows

@@ -1,6 +1,7 @@
 """Panels that draw their science right, and figures and data that leave the window:
 filled bands, log ticks, portable SVG/PDF (checked against librsvg and poppler), figure
 metadata, dataset export, compare over seeds, settings, drops, divergence."""
+
 import json
 import os
 import shutil
@@ -24,8 +25,18 @@ from widgets.plots import Axis
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = shutil.which("rsvg-convert") and shutil.which("pdftoppm")
-MAP = dict(steps=300, n_samples=200, sigma_eps_min=1e-2, sigma_eps_max=1e3, n_sigma=8, y_param="lr",
-           y_min=0.001, y_max=0.1, n_y=3, y_log=True)
+MAP = dict(
+    steps=300,
+    n_samples=200,
+    sigma_eps_min=1e-2,
+    sigma_eps_max=1e3,
+    n_sigma=8,
+    y_param="lr",
+    y_min=0.001,
+    y_max=0.1,
+    n_y=3,
+    y_log=True,
+)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +92,7 @@ def test_a_narrow_log_axis_gets_several_labelled_ticks():
 def _gray(path):
     img = QImage(str(path)).convertToFormat(QImage.Format_Grayscale8)
     rows = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine())
-    return rows[:, :img.width()].astype(float)
+    return rows[:, : img.width()].astype(float)
 
 
 def _mismatch(a, b):
@@ -89,12 +100,15 @@ def _mismatch(a, b):
     from every pixel of ``b`` within one pixel (a 1-px slack for glyph hinting)."""
     h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
     a, bp = a[:h, :w], np.pad(b[:h, :w], 1, mode="edge")
-    best = np.min([np.abs(a - bp[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]) for dy in (-1, 0, 1) for dx in (-1, 0, 1)],
-                  axis=0)
+    best = np.min(
+        [np.abs(a - bp[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]) for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=0
+    )
     return float((best > 64).mean())
 
 
-@pytest.mark.skipif(not TOOLS, reason="needs rsvg-convert and pdftoppm (librsvg2-bin, poppler-utils; .ci/run installs them)")
+@pytest.mark.skipif(
+    not TOOLS, reason="needs rsvg-convert and pdftoppm (librsvg2-bin, poppler-utils; .ci/run installs them)"
+)
 def test_svg_and_pdf_render_like_the_png_in_other_renderers(qtbot, elr_run, tmp_path):
     """librsvg's rendering of the SVG and poppler's of the PDF match the PNG of the same
     figure: under 1% of pixels off by more than 64 grey levels with a 1-px slack. Text
@@ -107,10 +121,24 @@ def test_svg_and_pdf_render_like_the_png_in_other_renderers(qtbot, elr_run, tmp_
         write_figure(panel, str(tmp_path / f"f.{ext}"), width_mm=180, dpi=96, metadata=meta)
     svg = (tmp_path / "f.svg").read_text()
     assert "non-scaling-stroke" not in svg and "<clipPath" in svg
-    subprocess.run(["rsvg-convert", "-d", "96", "-p", "96", "-b", "white", str(tmp_path / "f.svg"),
-                    "-o", str(tmp_path / "rsvg.png")], check=True)
-    subprocess.run(["pdftoppm", "-r", "96", "-png", "-singlefile", str(tmp_path / "f.pdf"), str(tmp_path / "pdf")],
-                   check=True)
+    subprocess.run(
+        [
+            "rsvg-convert",
+            "-d",
+            "96",
+            "-p",
+            "96",
+            "-b",
+            "white",
+            str(tmp_path / "f.svg"),
+            "-o",
+            str(tmp_path / "rsvg.png"),
+        ],
+        check=True,
+    )
+    subprocess.run(
+        ["pdftoppm", "-r", "96", "-png", "-singlefile", str(tmp_path / "f.pdf"), str(tmp_path / "pdf")], check=True
+    )
     png = _gray(tmp_path / "f.png")
     assert png.shape == (544, 680)
     for other in ("rsvg.png", "pdf.png"):
@@ -125,23 +153,59 @@ def test_svg_and_pdf_render_like_the_png_in_other_renderers(qtbot, elr_run, tmp_
 def test_figure_command_writes_a_pdf_with_the_run_in_its_metadata(elr_run, tmp_path):
     out = tmp_path / "elr.pdf"
     env = dict(os.environ, PYTHONPATH=ROOT, QT_QPA_PLATFORM="offscreen")
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), "figure", elr_run, "-o", str(out),
-                        "--width-mm", "120"], capture_output=True, text=True, env=env, timeout=300)
+    r = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "main.py"), "figure", elr_run, "-o", str(out), "--width-mm", "120"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     data = out.read_bytes()
     assert data.startswith(b"%PDF") and os.path.basename(elr_run).encode() in data  # title and XMP
     assert b"elr_lambda" in data  # the parameters, in the XMP description
     png = tmp_path / "coef.png"
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), "figure", elr_run, "--panel", "coefficient",
-                        "-o", str(png), "--width-mm", "90", "--dpi", "200"], capture_output=True, text=True, env=env,
-                       timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "main.py"),
+            "figure",
+            elr_run,
+            "--panel",
+            "coefficient",
+            "-o",
+            str(png),
+            "--width-mm",
+            "90",
+            "--dpi",
+            "200",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     img = QImage(str(png))
     assert img.width() == round(90 / 25.4 * 200)
     desc = json.loads(img.text("Description"))
     assert desc["run_file"] == os.path.basename(elr_run) and desc["params"]["method"] == "elr"
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), "figure", elr_run, "--panel", "nope",
-                        "-o", str(tmp_path / "x.png")], capture_output=True, text=True, env=env, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "main.py"),
+            "figure",
+            elr_run,
+            "--panel",
+            "nope",
+            "-o",
+            str(tmp_path / "x.png"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert r.returncode == 2 and "coefficient" in r.stderr and not (tmp_path / "x.png").exists()
 
 
@@ -162,8 +226,10 @@ def test_phase_map_csv_export_equals_the_dataset(tmp_path):
 
 
 def test_compare_of_three_seeds_draws_one_band_around_the_mean(qtbot, tmp_path):
-    paths = [run_experiment("nin-toy", {"steps": 200, "seed": s, "sigma_eps": 0.3}, out_dir=str(tmp_path)).path
-             for s in (1, 2, 3)]
+    paths = [
+        run_experiment("nin-toy", {"steps": 200, "seed": s, "sigma_eps": 0.3}, out_dir=str(tmp_path)).path
+        for s in (1, 2, 3)
+    ]
     view = CompareView(paths)
     qtbot.addWidget(view)
     view.series_box.setCurrentText("loss")

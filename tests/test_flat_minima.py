@@ -2,6 +2,7 @@
 against autograd, the compiled kernel against the per-step loop, and the paper's claim
 (label noise ends flatter and nearer the sparse truth than GD, where the explicit
 regulariser ends too)."""
+
 import math
 import os
 
@@ -19,8 +20,19 @@ from lab.runner import run_experiment
 from lab.sweep import read_sweep, run_sweep
 
 #: a small sparse problem where the effect shows within 10^5 steps
-SMALL = {"d": 40, "n": 16, "k": 2, "batch": 16, "lr": 0.02, "delta": 1.0, "steps": 100_000, "log_points": 12,
-         "probes": 6, "lanczos_steps": 8, "seed": 3}
+SMALL = {
+    "d": 40,
+    "n": 16,
+    "k": 2,
+    "batch": 16,
+    "lr": 0.02,
+    "delta": 1.0,
+    "steps": 100_000,
+    "log_points": 12,
+    "probes": 6,
+    "lanczos_steps": 8,
+    "seed": 3,
+}
 
 
 def small_mlp_loss():
@@ -75,8 +87,16 @@ def test_compiled_kernel_matches_the_per_step_torch_loop(method):
     theta = np.full(40, 0.7)
     assert sparse.run_block(theta, prob, 0.01, reg, draws, 300) == -1
     idx, eps = ref_draws.block(300)
-    ref = sparse.reference_steps(torch.full((40,), 0.7, dtype=torch.float64), torch.as_tensor(prob.x),
-                                 torch.as_tensor(prob.y), 0.01, torch.as_tensor(reg), idx, eps, 300)
+    ref = sparse.reference_steps(
+        torch.full((40,), 0.7, dtype=torch.float64),
+        torch.as_tensor(prob.x),
+        torch.as_tensor(prob.y),
+        0.01,
+        torch.as_tensor(reg),
+        idx,
+        eps,
+        300,
+    )
     np.testing.assert_allclose(theta, ref.numpy(), rtol=1e-9, atol=1e-12)
 
 
@@ -127,8 +147,16 @@ def test_divergence_ends_the_run_diverged_and_keeps_the_rows():
     assert len(run["series/step"]) >= 1  # the initial point was written
 
 
-@pytest.mark.parametrize("over,name", [({"k": 50, "d": 40}, "k"), ({"n": 0}, "n"), ({"delta": -0.1}, "delta"),
-                                       ({"n": 40, "d": 40}, "n"), ({"batch": 17}, "batch")])
+@pytest.mark.parametrize(
+    "over,name",
+    [
+        ({"k": 50, "d": 40}, "k"),
+        ({"n": 0}, "n"),
+        ({"delta": -0.1}, "delta"),
+        ({"n": 40, "d": 40}, "n"),
+        ({"batch": 17}, "batch"),
+    ],
+)
 def test_bad_parameters_are_refused_before_a_file_exists(tmp_path, over, name):
     values = {**fm.SPEC.defaults(), **SMALL, "method": "label-noise", **over}
     with pytest.raises(ParamError) as e:
@@ -139,15 +167,29 @@ def test_bad_parameters_are_refused_before_a_file_exists(tmp_path, over, name):
 
 @pytest.mark.parametrize("method,loss", [("label-noise", "mse"), ("explicit", "mse"), ("label-noise", "ce")])
 def test_network_runs_measure_the_hessian(method, loss):
-    values = resolve_preset(fm.SPEC, fm.PRESETS, "mlp-digits-label-noise",
-                            {"method": method, "loss": loss, "steps": 20, "log_points": 4, "probes": 3,
-                             "lanczos_steps": 4, "mlp_widths": "8", "device": "cpu"})
+    values = resolve_preset(
+        fm.SPEC,
+        fm.PRESETS,
+        "mlp-digits-label-noise",
+        {
+            "method": method,
+            "loss": loss,
+            "steps": 20,
+            "log_points": 4,
+            "probes": 3,
+            "lanczos_steps": 4,
+            "mlp_widths": "8",
+            "device": "cpu",
+        },
+    )
     res = run_experiment("flat-minima", values)
     assert res.status == "completed", res.error
     s = res.summary
     assert s["trace_hessian"] > 0 and s["top_eigenvalue"] > 0 and math.isfinite(s["R"])
     assert "dist_to_truth" not in s
-    assert s["lambda"] == pytest.approx(values["lr"] * (1.0 if loss == "ce" else values["delta"] ** 2) / values["batch"])
+    assert s["lambda"] == pytest.approx(
+        values["lr"] * (1.0 if loss == "ce" else values["delta"] ** 2) / values["batch"]
+    )
 
 
 def test_a_sweep_over_the_noise_gives_final_R_and_test_loss(tmp_path):

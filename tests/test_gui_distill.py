@@ -1,6 +1,7 @@
 """The distill views: a sweep of three noise scales gives three runs and the Figure 2
 view draws them with the teacher's levels; the run panel draws curves, the robustness
 table, and flags a teacher file that changed."""
+
 import json
 
 import h5py
@@ -11,8 +12,16 @@ from lab.runfile import read_run
 from lab.runner import run_experiment
 from lab.sweep import read_sweep, run_sweep
 
-DIGITS = {"dataset": "digits", "model": "mlp", "mlp_widths": [64], "lr": 0.05, "batch": 64, "schedule": "cosine",
-          "device": "cpu", "train_fraction": 0.8}
+DIGITS = {
+    "dataset": "digits",
+    "model": "mlp",
+    "mlp_widths": [64],
+    "lr": 0.05,
+    "batch": 64,
+    "schedule": "cosine",
+    "device": "cpu",
+    "train_fraction": 0.8,
+}
 SIGMA2 = [0.1, 1.0, 10.0]
 
 
@@ -21,9 +30,21 @@ def sweep(tmp_path_factory):
     out = tmp_path_factory.mktemp("fig2")
     teacher = run_experiment("supervised", {**DIGITS, "epochs": 6}, out_dir=str(out))
     assert teacher.status == "completed", teacher.error
-    base = {**DIGITS, "epochs": 3, "lr": 0.01, "teacher": teacher.path, "method": "noisy-logits", "noise": "gaussian",
-            "grad_samples": 32, "robust_samples": 100, "noise_sigmas": "0.1,0.2,0.4", "pgd_steps": 2,
-            "pgd_restarts": 1, "pgd_eps": 0.05, "pgd_step": 0.03}
+    base = {
+        **DIGITS,
+        "epochs": 3,
+        "lr": 0.01,
+        "teacher": teacher.path,
+        "method": "noisy-logits",
+        "noise": "gaussian",
+        "grad_samples": 32,
+        "robust_samples": 100,
+        "noise_sigmas": "0.1,0.2,0.4",
+        "pgd_steps": 2,
+        "pgd_restarts": 1,
+        "pgd_eps": 0.05,
+        "pgd_step": 0.03,
+    }
     path = run_sweep("distill", base, {"sigma2": SIGMA2}, str(out / "sweep"))
     return read_sweep(path)
 
@@ -55,8 +76,9 @@ def test_figure_2_fills_in_while_the_sweep_runs(qtbot, sweep, tmp_path):
     with open(sweep.path) as f:
         doc = json.load(f)
     doc["runs"] = [dict(r, path=sweep.runs[i]["path"]) for i, r in enumerate(doc["runs"])]  # absolute paths
-    partial = dict(doc, status="running", runs=[doc["runs"][0]] + [dict(r, status="pending", summary={})
-                                                                 for r in doc["runs"][1:]])
+    partial = dict(
+        doc, status="running", runs=[doc["runs"][0]] + [dict(r, status="pending", summary={}) for r in doc["runs"][1:]]
+    )
     path = tmp_path / "sweep.json"
     path.write_text(json.dumps(partial))
     view = NoiseScaleView()
@@ -106,7 +128,7 @@ def test_the_teacher_trained_first_is_drawn_live_from_its_own_events(qtbot, tmp_
     with qtbot.waitSignal(src.ended, timeout=120_000):
         pass
     assert src.run.header.status == "completed", src.run.header.error
-    (path, teacher), = src.run.children.items()
+    ((path, teacher),) = src.run.children.items()
     on_disk = read_run(path)
     assert on_disk.header.experiment == "supervised" and "teacher" in path
     np.testing.assert_array_equal(teacher["series/test_acc"], on_disk["series/test_acc"])
@@ -116,4 +138,4 @@ def test_the_teacher_trained_first_is_drawn_live_from_its_own_events(qtbot, tmp_
     x, acc = panel.teacher_acc.getData()
     np.testing.assert_array_equal(acc, on_disk["series/test_acc"])
     np.testing.assert_array_equal(x, on_disk["series/step"])
-    assert src.progress[0] == src.progress[1]           # one bar over the teacher and the student
+    assert src.progress[0] == src.progress[1]  # one bar over the teacher and the student

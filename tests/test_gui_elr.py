@@ -1,10 +1,13 @@
 """The elr panel, the compare overlay of reopened runs (and the run browser's Compare
 action), and the Table 1 widget filled from a folder of runs."""
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QItemSelectionModel
 
+from lab import experiments
 from lab.experiments import elr
+from lab.live import new_run_data
 from lab.params import resolve_preset
 from lab.runfile import read_run
 from lab.runner import run_experiment
@@ -13,8 +16,6 @@ from widgets.elr_table import ElrTableWidget
 from widgets.panels import panel_class
 from widgets.panels.elr import Panel
 from widgets.run_browser import RunBrowser
-from lab import experiments
-from lab.live import new_run_data
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +53,9 @@ def test_panel_draws_memorisation_and_best_epoch(qtbot, two_runs):
 def test_panel_refresh_follows_a_growing_run(qtbot, two_runs):
     _, paths = two_runs
     header = read_run(paths[0]).header
-    empty = new_run_data("/nowhere/live.h5", "elr", header.params, header.seed, "cpu",
-                         experiments.get("elr").layout(header.params))
+    empty = new_run_data(
+        "/nowhere/live.h5", "elr", header.params, header.seed, "cpu", experiments.get("elr").layout(header.params)
+    )
     panel = Panel()
     qtbot.addWidget(panel)
     panel.show_run(empty)  # a live run before its first row

@@ -1,4 +1,5 @@
 """The flat-minima panel draws a sparse run: curves, error bands, theory and coefficient bars."""
+
 import numpy as np
 
 from lab.experiments import flat_minima as fm
@@ -9,8 +10,19 @@ from widgets.panels import flat_minima, panel_class
 
 def test_panel_draws_a_label_noise_run_with_its_theory_and_coefficients(qtbot):
     assert panel_class("flat-minima") is flat_minima.Panel
-    values = {**fm.SPEC.defaults(), "d": 20, "n": 8, "k": 2, "batch": 8, "lr": 0.02, "steps": 5000,
-              "log_points": 8, "probes": 4, "lanczos_steps": 5, "method": "label-noise"}
+    values = {
+        **fm.SPEC.defaults(),
+        "d": 20,
+        "n": 8,
+        "k": 2,
+        "batch": 8,
+        "lr": 0.02,
+        "steps": 5000,
+        "log_points": 8,
+        "probes": 4,
+        "lanczos_steps": 5,
+        "method": "label-noise",
+    }
     run = read_run(run_experiment("flat-minima", values).path)
     panel = flat_minima.Panel()
     qtbot.addWidget(panel)
@@ -35,8 +47,18 @@ def test_a_flat_minima_sweep_window_starts_with_final_R_and_test_loss(qtbot, tmp
     from lab.sweep import run_sweep
     from widgets.sweep_window import SweepWindow
 
-    base = {"d": 20, "n": 8, "k": 2, "batch": 8, "lr": 0.02, "steps": 2000, "log_points": 4, "probes": 2,
-            "lanczos_steps": 3, "method": "label-noise"}
+    base = {
+        "d": 20,
+        "n": 8,
+        "k": 2,
+        "batch": 8,
+        "lr": 0.02,
+        "steps": 2000,
+        "log_points": 4,
+        "probes": 2,
+        "lanczos_steps": 3,
+        "method": "label-noise",
+    }
     path = run_sweep("flat-minima", base, {"delta": [0.1, 1.0]}, str(tmp_path / "s"))
     w = SweepWindow(path, "flat-minima")
     qtbot.addWidget(w)

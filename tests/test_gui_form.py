@@ -1,4 +1,5 @@
 """The parameter form is generated from a spec and rejects bad values at once."""
+
 import pytest
 from PySide6.QtWidgets import QCheckBox, QComboBox, QGroupBox, QLineEdit, QMessageBox
 
@@ -32,12 +33,15 @@ def test_form_is_generated_from_the_spec(qtbot):
     assert v["start"] == [1.5, -2.0] and v["batching"] == "shuffle" and v["plot"] is False
 
 
-@pytest.mark.parametrize("name,text,allowed", [
-    ("lr", "5", "[1e-06, 1] 1/step"),
-    ("lr", "abc", "[1e-06, 1]"),
-    ("steps", "2.5", "an integer in [1, 1000]"),
-    ("start", "1,2,3", "2 numbers"),
-])
+@pytest.mark.parametrize(
+    "name,text,allowed",
+    [
+        ("lr", "5", "[1e-06, 1] 1/step"),
+        ("lr", "abc", "[1e-06, 1]"),
+        ("steps", "2.5", "an integer in [1, 1000]"),
+        ("start", "1,2,3", "2 numbers"),
+    ],
+)
 def test_out_of_range_value_is_marked_with_the_allowed_range(qtbot, name, text, allowed):
     form = ParamForm(SPEC)
     qtbot.addWidget(form)
@@ -72,8 +76,8 @@ def test_run_is_disabled_while_a_value_is_invalid(qtbot, monkeypatch):
 
 
 def test_preset_fills_the_form(qtbot):
-    from widgets.experiment_tab import ExperimentTab
     from lab.params import resolve_preset
+    from widgets.experiment_tab import ExperimentTab
 
     exp = experiments.get("ols")
     tab = ExperimentTab(exp)

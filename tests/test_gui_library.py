@@ -1,6 +1,7 @@
 """The run browser on many runs: listing, sorting by a summary value, filter
 expressions, rows updated one at a time, tags through a restart into the finished file,
 delete and undo, corrupt files. Waits on the indexer's signals, never on time."""
+
 import os
 import subprocess
 import sys
@@ -58,7 +59,7 @@ def test_2000_runs_are_listed_and_sort_by_a_summary_value(qtbot, many):
     b.proxy.toggle("sweep-0/")
     shown = b.keys()
     i = shown.index("sweep-0/")
-    children = shown[i + 1:i + 11]
+    children = shown[i + 1 : i + 11]
     assert [run_number(k) for k in children] == list(range(90, -1, -10))  # inside the sweep, sorted too
     b.table.sortByColumn(column, Qt.DescendingOrder)
     tops = [k for k in b.keys() if "/" not in k]
@@ -147,8 +148,9 @@ def test_delete_moves_runs_to_the_trash_and_undo_brings_them_back(qtbot, tmp_pat
     b.move_selected()
     qtbot.waitUntil(lambda: len(b.model.records) == 10, timeout=10_000)
     assert not any(os.path.exists(p) for p in gone) and b.row_of(paths[1]) is None
-    trashed = sorted(os.path.relpath(os.path.join(d, f), folder) for d, _, fs in os.walk(os.path.join(folder, ".trash"))
-                     for f in fs)
+    trashed = sorted(
+        os.path.relpath(os.path.join(d, f), folder) for d, _, fs in os.walk(os.path.join(folder, ".trash")) for f in fs
+    )
     assert [os.path.basename(t) for t in trashed] == ["ols-00001.h5", "ols-00005.h5"]
     settle(qtbot, b)
     assert len(b.model.records) == 10  # the trash is not listed

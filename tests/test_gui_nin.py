@@ -1,5 +1,6 @@
 """NIN views: the phase-map view draws a stored map and a click opens the cell's
 trajectory; the toy panel draws SGD and averaged curves; the sweep view plots a sweep."""
+
 import json
 
 import numpy as np
@@ -16,8 +17,18 @@ from widgets.panels import panel_class
 from widgets.phase_map_view import PALETTE
 from widgets.sweep_view import SweepView
 
-MAP = dict(steps=400, n_samples=200, sigma_eps_min=1e-2, sigma_eps_max=1e3, n_sigma=10, y_param="lr",
-           y_min=0.005, y_max=0.02, n_y=3, rows_per_block=2)
+MAP = dict(
+    steps=400,
+    n_samples=200,
+    sigma_eps_min=1e-2,
+    sigma_eps_max=1e3,
+    n_sigma=10,
+    y_param="lr",
+    y_min=0.005,
+    y_max=0.02,
+    n_y=3,
+    rows_per_block=2,
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +54,12 @@ def test_phase_map_view_draws_the_stored_map_and_a_click_emits_the_cell(qtbot, m
     view = panel.view
     img = view.image.image
     phase = run["phase_map/phase"]
-    assert img.shape == (10, 3, 4)                     # x (sigma_eps) by y (lr), RGBA
+    assert img.shape == (10, 3, 4)  # x (sigma_eps) by y (lr), RGBA
     for row, col in [(0, 0), (2, 9), (1, 5)]:
         assert tuple(img[col, row, :3]) == PALETTE[phase[row, col] - 1]
     assert {PHASES[c] for c in np.unique(phase)} >= {"decoupled", "divergent"}
     x, y = view.curves["σ_cat = min(2/B0, 2/B~0)"].getData()
-    np.testing.assert_allclose(10 ** np.asarray(x), np.sqrt(2 / run["phase_map/y"]))   # 2/(lr w1^2), w1 = 1
+    np.testing.assert_allclose(10 ** np.asarray(x), np.sqrt(2 / run["phase_map/y"]))  # 2/(lr w1^2), w1 = 1
     assert "decoupled (" in view.legend.text()
     qtbot.waitExposed(panel)
     with qtbot.waitSignal(panel.run_requested, timeout=30_000) as sig:
@@ -58,7 +69,7 @@ def test_phase_map_view_draws_the_stored_map_and_a_click_emits_the_cell(qtbot, m
     assert vals["lr"] == pytest.approx(run["phase_map/y"][2])
     assert vals["sigma_eps"] == pytest.approx(run["phase_map/sigma_eps"][7])
     assert vals["steps"] == 400 and vals["seed"] == run.header.params["seed"]
-    assert view.describe(2, 7).count("=") >= 4          # hover readout: axes and summaries
+    assert view.describe(2, 7).count("=") >= 4  # hover readout: axes and summaries
 
 
 def test_click_in_the_window_runs_the_cells_trajectory(qtbot, tmp_path, map_file, monkeypatch):
@@ -69,7 +80,7 @@ def test_click_in_the_window_runs_the_cells_trajectory(qtbot, tmp_path, map_file
     assert w.open_run(map_file)
     panel = w.tab_of["nin-phase-map"].panel
     run = panel.run
-    row, col = 1, 8                                      # large sigma_eps: diverges
+    row, col = 1, 8  # large sigma_eps: diverges
     panel._on_cell(row, col)
     toy = w.tab_of["nin-toy"]
     assert w.tabs.currentWidget() is toy
@@ -96,7 +107,7 @@ def test_toy_panel_draws_sgd_and_averaged_curves(qtbot):
     assert np.allclose(ya, run["series/avg_w_NI"], equal_nan=True)
     r_cat = panel.regions[2][0].getRegion()
     assert 10 ** r_cat[0] == pytest.approx(run["theory/sigma_eps2_cat"])
-    assert panel.marker.value() == pytest.approx(np.log10(16.0 ** 2))
+    assert panel.marker.value() == pytest.approx(np.log10(16.0**2))
     assert "catapult" in panel.info.text()
 
 
@@ -106,8 +117,8 @@ def test_sweep_view_plots_summaries_against_the_swept_value(qtbot, tmp_path):
     qtbot.addWidget(view)
     view.load(path, y_keys=("decay_step",))
     x, y = view.curves["decay_step"].getData()
-    np.testing.assert_allclose(10 ** np.asarray(x), [3.0, 16.0])      # never decayed (NaN) at 0.01: not drawn
-    assert len(view.band_items) == 3                   # decoupled | decay | catapult
+    np.testing.assert_allclose(10 ** np.asarray(x), [3.0, 16.0])  # never decayed (NaN) at 0.01: not drawn
+    assert len(view.band_items) == 3  # decoupled | decay | catapult
     view.set_reference(10.0, "ref")
     assert view.reference is not None
 
@@ -120,7 +131,7 @@ def test_mlp_panel_draws_norms_objectives_and_fits(qtbot):
     qtbot.addWidget(panel)
     panel.show_run(run)
     x, y = panel.curves["niw_norm"][0].getData()
-    np.testing.assert_allclose(10 ** np.asarray(y), run["series/niw_norm"], rtol=1e-9)   # log axis
+    np.testing.assert_allclose(10 ** np.asarray(y), run["series/niw_norm"], rtol=1e-9)  # log axis
     assert len(x) == 5
     _, yf = panel.fits["niw_norm"].getData()
     fit = run["fit/niw_norm"]
@@ -138,15 +149,16 @@ def test_phase_map_fills_in_live_in_the_window(qtbot, tmp_path, monkeypatch):
     tab.form.set_values({**MAP, "rows_per_block": 1, "steps": 3000})
     src = tab.start_run()
     seen = []
-    tab.timer.timeout.connect(lambda: src.run is not None and seen.append(int((src.run["phase_map/phase"] > 0)
-                                                                              .any(axis=1).sum())))
+    tab.timer.timeout.connect(
+        lambda: src.run is not None and seen.append(int((src.run["phase_map/phase"] > 0).any(axis=1).sum()))
+    )
     qtbot.waitUntil(lambda: not src.running, timeout=30_000)
     tab.redraw()
     final = read_run(src.path)["phase_map/phase"]
     np.testing.assert_array_equal(src.run["phase_map/phase"], final)
     assert (tab.panel.view.codes == final).all()
     assert (final > 0).all()
-    assert seen == sorted(seen) and any(0 < k < 3 for k in seen)    # rows arrived block by block
+    assert seen == sorted(seen) and any(0 < k < 3 for k in seen)  # rows arrived block by block
     w.close()
 
 

@@ -1,5 +1,6 @@
 """Panel discovery, the generic panel, the worker's chunk batching, following a file
 that another process writes, and the plot helpers' geometry."""
+
 import os
 import subprocess
 import sys
@@ -10,12 +11,12 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
+from lab.live import RunGrower
 from lab.runfile import read_run
 from lab.runner import run_experiment
 from tests import fake_experiment
 from widgets.panels import generic, panel_class
 from widgets.plots import DensityCloud, ellipse_points, log_indices
-from lab.live import RunGrower
 from workers.run_worker import ChunkBuffer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,7 +62,7 @@ def test_chunks_from_a_thread_rebuild_the_file_exactly(tmp_path):
     stop.set()
     t.join()
     starts = [b.start for b in batches if b.start is not None]
-    assert len(starts) == 1 and next(b for b in batches if b).start is starts[0]   # the layout first, once
+    assert len(starts) == 1 and next(b for b in batches if b).start is starts[0]  # the layout first, once
     live = starts[0]
     assert live.header.status == "running" and not live.header.interrupted
     grower = RunGrower(live)
@@ -106,6 +107,7 @@ def test_a_file_written_by_another_process_is_followed_live(qtbot, tmp_path, mon
     try:
         w = MainWindow(run_dir=str(tmp_path))
         qtbot.addWidget(w)
+
         def listed_running():
             assert proc.poll() is None, "the writer process ended"
             assert (w.browser.row_of(path) or [None] * 3)[2] == "running", w.browser.row_of(path)

@@ -1,5 +1,6 @@
 """Sweeps from the window: the set-up dialog, a sweep run on a worker thread and drawn
 as it fills in, cancelling one, and opening sweep files (good, damaged, foreign)."""
+
 import json
 import os
 
@@ -34,6 +35,7 @@ def window(qtbot, tmp_path, boxes):
 
 def start_from_menu(window, monkeypatch, values: str, jobs: int = 1):
     """Ctrl+Shift+R with the dialog answered: sigma_eps = ``values``."""
+
     def answer(dialog):
         dialog.param_box.setCurrentIndex(dialog.param_box.findData("sigma_eps"))
         dialog.values_edit.setText(values)
@@ -54,7 +56,7 @@ def test_dialog_offers_numeric_and_choice_params_and_checks_the_values(qtbot, tm
     assert offered == [p.name for p in SPEC if p.kind in ("float", "int", "choice") and p.name != "seed"]
     assert "noise_timing" in offered and "seed" not in offered and "sigma_eps" in offered
     d.param_box.setCurrentIndex(offered.index("sigma_eps"))
-    assert d.ok.isEnabled()                              # the suggested values parse
+    assert d.ok.isEnabled()  # the suggested values parse
     assert d.folder().startswith(str(tmp_path)) and "sigma_eps" in d.folder()
     bad_values = [("0.1,-1", "sigma_eps"), ("lin:1:2", "lin:lo:hi:n"), ("log:0:1:3", "lo, hi > 0"), ("", "at least")]
     for bad, says in bad_values:
@@ -79,7 +81,7 @@ def test_a_three_value_sweep_from_the_window_draws_three_points(qtbot, window, m
     sw = start_from_menu(window, monkeypatch, "0.5,1,2")
     assert isinstance(sw.view, SweepView) and sw.running
     qtbot.waitUntil(lambda: not sw.running, timeout=60_000)
-    qtbot.waitUntil(lambda: sw.bar.value() == 3, timeout=30_000)    # the last progress signal has arrived
+    qtbot.waitUntil(lambda: sw.bar.value() == 3, timeout=30_000)  # the last progress signal has arrived
     assert sw.error == "" and sw.bar.maximum() == 3
     data = read_sweep(sw.path)
     assert os.path.dirname(sw.path).startswith(window.browser.folder)
@@ -88,9 +90,9 @@ def test_a_three_value_sweep_from_the_window_draws_three_points(qtbot, window, m
     view = sw.view
     assert view.sweep.status == "completed" and view.selected_keys() == ["loss_final"]
     x, y = view.curves["loss_final"].getData()
-    np.testing.assert_allclose(10 ** np.asarray(x), [0.5, 1.0, 2.0])   # sigma_eps is log-scaled: log x axis
+    np.testing.assert_allclose(10 ** np.asarray(x), [0.5, 1.0, 2.0])  # sigma_eps is log-scaled: log x axis
     loss = data.column("loss_final")
-    assert spans_decades(loss) and view.log_y.isChecked()            # decaying losses: a log y axis
+    assert spans_decades(loss) and view.log_y.isChecked()  # decaying losses: a log y axis
     np.testing.assert_allclose(10 ** np.asarray(y), loss)
     assert "3/3 runs" in view.info.text() and "completed" in view.info.text()
     assert view.band_box.currentText() == "phase" and view.band_items
@@ -98,11 +100,17 @@ def test_a_three_value_sweep_from_the_window_draws_three_points(qtbot, window, m
 
 
 def test_cancel_mid_sweep_ends_it_cancelled(qtbot, window, monkeypatch, boxes):
-    window.tab_of["nin-toy"].form.set_values({"steps": 300_000})   # ~30 s a run
+    window.tab_of["nin-toy"].form.set_values({"steps": 300_000})  # ~30 s a run
     sw = start_from_menu(window, monkeypatch, "1,2,3")
-    qtbot.waitUntil(lambda: sw.view.sweep is not None, timeout=10_000)   # the sweep file is there, the first run going
-    qtbot.waitUntil(lambda: sw.table.rowCount() == 3 and sw.table.item(0, 1).text() == "running"
-                    and sw.table.item(0, 2).text() not in ("", "0%"), timeout=20_000)  # its progress shows live
+    qtbot.waitUntil(lambda: sw.view.sweep is not None, timeout=10_000)  # the sweep file is there, the first run going
+    qtbot.waitUntil(
+        lambda: (
+            sw.table.rowCount() == 3
+            and sw.table.item(0, 1).text() == "running"
+            and sw.table.item(0, 2).text() not in ("", "0%")
+        ),
+        timeout=20_000,
+    )  # its progress shows live
     qtbot.mouseClick(sw.cancel_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: not sw.running, timeout=20_000)
     qtbot.waitUntil(lambda: sw.view.sweep.status != "running", timeout=30_000)
@@ -126,14 +134,24 @@ def test_open_sweep_picks_the_view_and_explains_bad_files(qtbot, window, boxes, 
     damaged.write_text(json.dumps({"format": "noiselab-sweep", "format_version": 1, "runs": []}))
     assert window.open_sweep(str(damaged)) is None and "damaged" in boxes[-1][1]
     assert not window.sweep_windows
-    doc = {"format": "noiselab-sweep", "format_version": 1, "experiment": "distill", "preset": "", "params": {},
-           "swept": ["sigma2"], "grid": {"sigma2": [0.1, 1.0]}, "status": "completed", "runs": []}
+    doc = {
+        "format": "noiselab-sweep",
+        "format_version": 1,
+        "experiment": "distill",
+        "preset": "",
+        "params": {},
+        "swept": ["sigma2"],
+        "grid": {"sigma2": [0.1, 1.0]},
+        "status": "completed",
+        "runs": [],
+    }
     write_sweep(str(tmp_path / "sweep.json"), doc)
     sw = window.open_sweep(str(tmp_path / "sweep.json"))
     assert isinstance(sw.view, NoiseScaleView) and sw.isVisible() and not sw.footer.isVisible()
-    assert [a.shortcut() for a in window.menuBar().actions()[0].menu().actions() if a.text() == "Open s&weep…"] \
-        == [QKeySequence("Ctrl+Shift+O")]
-    sw.close()                                            # a finished sweep's window goes away
+    assert [a.shortcut() for a in window.menuBar().actions()[0].menu().actions() if a.text() == "Open s&weep…"] == [
+        QKeySequence("Ctrl+Shift+O")
+    ]
+    sw.close()  # a finished sweep's window goes away
     qtbot.waitUntil(lambda: not window.sweep_windows, timeout=30_000)
 
 
@@ -163,13 +181,13 @@ def test_closing_windows_with_a_sweep_going_cancels_it(qtbot, window, monkeypatc
     window.tab_of["nin-toy"].form.set_values({"steps": 300_000})
     sw = start_from_menu(window, monkeypatch, "1,2")
     qtbot.waitUntil(lambda: sw.view.sweep is not None, timeout=10_000)
-    sw.close()                                            # asks, then cancels
+    sw.close()  # asks, then cancels
     assert boxes[-1][0] == "question" and "still going" in boxes[-1][1]
     qtbot.waitUntil(lambda: not sw.running, timeout=20_000)
     assert read_sweep(sw.path).status == "cancelled"
     other = start_from_menu(window, monkeypatch, "3,4")
     qtbot.waitUntil(lambda: other.view.sweep is not None, timeout=10_000)
-    window.close()                                        # asks about the sweep, cancels it and waits
+    window.close()  # asks about the sweep, cancels it and waits
     assert "1 sweep(s)" in boxes[-1][1] and other.thread.isFinished()
     assert read_sweep(other.path).status == "cancelled"
 
@@ -184,12 +202,23 @@ def test_a_sweep_that_cannot_start_says_why(qtbot, window, boxes, tmp_path):
     assert "exists already" in sw.error and boxes[-1] == ("critical", sw.error)
 
 
-@pytest.mark.parametrize("view_class, experiment, swept", [(SweepView, "nin-toy", "sigma_eps"),
-                                                           (NoiseScaleView, "distill", "sigma2")])
-def test_a_followed_sweep_file_that_vanishes_stops_the_following_with_a_note(qtbot, tmp_path, view_class,
-                                                                                experiment, swept):
-    doc = {"format": "noiselab-sweep", "format_version": 1, "experiment": experiment, "preset": "", "params": {},
-           "swept": [swept], "grid": {swept: [0.1, 1.0]}, "status": "running", "runs": []}
+@pytest.mark.parametrize(
+    "view_class, experiment, swept", [(SweepView, "nin-toy", "sigma_eps"), (NoiseScaleView, "distill", "sigma2")]
+)
+def test_a_followed_sweep_file_that_vanishes_stops_the_following_with_a_note(
+    qtbot, tmp_path, view_class, experiment, swept
+):
+    doc = {
+        "format": "noiselab-sweep",
+        "format_version": 1,
+        "experiment": experiment,
+        "preset": "",
+        "params": {},
+        "swept": [swept],
+        "grid": {swept: [0.1, 1.0]},
+        "status": "running",
+        "runs": [],
+    }
     path = str(tmp_path / "sweep.json")
     write_sweep(path, doc)
     view = view_class()
@@ -208,10 +237,24 @@ def test_a_label_on_several_ranges_keeps_one_colour_matching_its_key(qtbot):
     from widgets.sweep_view import band_colour
 
     modes = ["fast", "slow", "fast", "slow"]  # labels that are not phases: colours by first appearance
-    runs = [{"path": f"r{i}.h5", "status": "completed", "values": {"lr": float(i + 1)},
-             "summary": {"mode": m, "loss_final": 1.0}} for i, m in enumerate(modes)]
-    sweep = SweepData(path="/nowhere/sweep.json", experiment="nin-toy", params={}, swept=["lr"],
-                      grid={"lr": [1.0, 2.0, 3.0, 4.0]}, status="completed", runs=runs)
+    runs = [
+        {
+            "path": f"r{i}.h5",
+            "status": "completed",
+            "values": {"lr": float(i + 1)},
+            "summary": {"mode": m, "loss_final": 1.0},
+        }
+        for i, m in enumerate(modes)
+    ]
+    sweep = SweepData(
+        path="/nowhere/sweep.json",
+        experiment="nin-toy",
+        params={},
+        swept=["lr"],
+        grid={"lr": [1.0, 2.0, 3.0, 4.0]},
+        status="completed",
+        runs=runs,
+    )
     view = SweepView()
     qtbot.addWidget(view)
     view.load(sweep, y_keys=("loss_final",), band_key="mode", log_x=False)
@@ -229,12 +272,12 @@ def test_dialog_sweeps_several_parameters_random_points_seeds_and_backends(qtbot
     d.param_box.setCurrentIndex(d.param_box.findData("sigma_eps"))
     d.values_edit.setText("log:0.1:10:3")
     row = d.add_row("noise_timing")
-    assert row.values_edit.text() == "redraw,fixed"                       # every choice, suggested
+    assert row.values_edit.text() == "redraw,fixed"  # every choice, suggested
     d.seeds_box.setValue(3)
     assert d.ok.isEnabled() and d.count_label.text() == "6 point(s) × 3 seed(s) = 18 run(s)"
     assert [a.name for a in d.space().axes] == ["sigma_eps", "noise_timing"]
     d.mode_box.setCurrentText("random")
-    d.values_edit.setText("log:0.1:10")                                  # a range without a count: random only
+    d.values_edit.setText("log:0.1:10")  # a range without a count: random only
     d.random_box.setValue(7)
     assert d.ok.isEnabled() and d.count_label.text().startswith("7 point(s)")
     assert d.space().points() == d.space().points() and all(0.1 <= p["sigma_eps"] <= 10 for p in d.space().points())
@@ -243,7 +286,7 @@ def test_dialog_sweeps_several_parameters_random_points_seeds_and_backends(qtbot
     d.values_edit.setText("1,2")
     d.backend_box.setCurrentText("ray")
     assert d.address_edit.isVisibleTo(d) and not d.jobs_box.isVisibleTo(d)
-    monkeypatch.setitem(sys.modules, "ray", None)                         # Ray not installed
+    monkeypatch.setitem(sys.modules, "ray", None)  # Ray not installed
     d.address_edit.setText("ray://head:10001")
     assert not d.ok.isEnabled() and 'pip install -e ".[ray]"' in d.backend_box.toolTip()
     d.backend_box.setCurrentText("local")
@@ -265,7 +308,7 @@ def test_a_2d_sweep_shows_a_heat_map_and_a_table_and_a_click_opens_the_run(qtbot
     spots = sw.view.cells.points()
     sw.view.cells.sigClicked.emit(sw.view.cells, [spots[4]], None)
     run = data.runs[data.points[4]["runs"][0]]
-    assert window.tab_of["nin-toy"].find_source(run["path"]) is not None   # opened in its tab
+    assert window.tab_of["nin-toy"].find_source(run["path"]) is not None  # opened in its tab
     sw.table.cellDoubleClicked.emit(7, 0)
     assert window.tab_of["nin-toy"].find_source(data.runs[7]["path"]) is not None
 
@@ -284,18 +327,20 @@ def test_a_1d_sweep_over_seeds_draws_mean_and_sd_and_a_3d_one_parallel_lines(qtb
     np.testing.assert_allclose(x, [1.0, 2.0])
     assert list(n) == [3, 3] and (sd > 0).all()
     np.testing.assert_allclose(view.errors["loss_final"].opts["height"], 2 * sd)
-    assert len(view.repeats["loss_final"].getData()[0]) == 6                # every replicate as a dot
+    assert len(view.repeats["loss_final"].getData()[0]) == 6  # every replicate as a dot
     opened = []
     view.run_clicked.connect(opened.append)
     dots = view.repeats["loss_final"].scatter.points()
     view.repeats["loss_final"].scatter.sigClicked.emit(view.repeats["loss_final"].scatter, [dots[4]], None)
     assert opened == [data.runs[4]["path"]]
-    p3 = run_sweep("nin-toy", SMALL, {"sigma_eps": [1.0, 2.0], "lr": [0.01, 0.02], "batch": [1, 2]}, str(tmp_path / "p"))
+    p3 = run_sweep(
+        "nin-toy", SMALL, {"sigma_eps": [1.0, 2.0], "lr": [0.01, 0.02], "batch": [1, 2]}, str(tmp_path / "p")
+    )
     pv = ParallelView()
     qtbot.addWidget(pv)
     pv.load(p3, metric="loss_final")
     assert len(pv.lines) == 8
-    ends = [line.getData()[1][-1] for line in pv.lines]                      # last axis: the scaled metric
+    ends = [line.getData()[1][-1] for line in pv.lines]  # last axis: the scaled metric
     m = read_sweep(p3).point_stats("loss_final")[0]
     np.testing.assert_allclose(ends, (m - m.min()) / (m.max() - m.min()))
     pv.run_clicked.connect(opened.append)

@@ -1,5 +1,6 @@
 """The window end to end: run OLS, see points arrive, cancel, reopen the file and get
 the same plotted data, the run browser, corrupt files, closing with runs going."""
+
 import os
 
 import h5py
@@ -45,9 +46,15 @@ def start(qtbot, window, values) -> LiveRun:
 def plotted(panel) -> dict:
     """Every array the OLS panel draws, read back from its plot items."""
     out = {}
-    for name, item in [("clean", panel.clean_path), ("noisy_path", panel.noisy_path),
-                       ("scatter", panel.cloud.scatter), ("star", panel.star), ("hat", panel.hat),
-                       ("ell_exact", panel.ell_exact), ("ell_paper", panel.ell_paper)]:
+    for name, item in [
+        ("clean", panel.clean_path),
+        ("noisy_path", panel.noisy_path),
+        ("scatter", panel.cloud.scatter),
+        ("star", panel.star),
+        ("hat", panel.hat),
+        ("ell_exact", panel.ell_exact),
+        ("ell_paper", panel.ell_paper),
+    ]:
         x, y = item.getData()
         out[name] = np.stack([np.asarray(x, float), np.asarray(y, float)]) if x is not None else np.empty((2, 0))
     for i, curve in enumerate(panel.d_curves.values()):
@@ -139,13 +146,21 @@ def test_browser_shows_new_and_unreadable_files(qtbot, window):
     os.symlink("self.h5", os.path.join(folder, "self.h5"))  # a link to itself once emptied the listing
     os.mkfifo(os.path.join(folder, "fifo.h5"))  # opening a FIFO blocks until a writer comes
     res = run_experiment("ols", dict(SHORT, steps=200), out_dir=folder, tag="made-outside")
-    qtbot.waitUntil(lambda: window.browser.row_of(res.path) is not None
-                    and window.browser.row_of(os.path.join(folder, "foreign.h5")) is not None, timeout=30_000)
+    qtbot.waitUntil(
+        lambda: (
+            window.browser.row_of(res.path) is not None
+            and window.browser.row_of(os.path.join(folder, "foreign.h5")) is not None
+        ),
+        timeout=30_000,
+    )
     row = window.browser.row_of(res.path)
     assert row[1:3] == ["ols", "completed"] and "steps=200" in row[5]
     assert window.browser.row_of(os.path.join(folder, "broken.h5"))[2].startswith("unreadable: damaged HDF5 file")
     assert "symbolic links" in window.browser.row_of(os.path.join(folder, "self.h5"))[2]
-    assert window.browser.row_of(os.path.join(folder, "fifo.h5"))[2] == "unreadable: a FIFO, socket or device, not a regular file"
+    assert (
+        window.browser.row_of(os.path.join(folder, "fifo.h5"))[2]
+        == "unreadable: a FIFO, socket or device, not a regular file"
+    )
     assert window.browser.row_of(os.path.join(folder, "garbage.h5"))[2].startswith("unreadable: not an HDF5 file")
     assert "not a Noise Lab run" in window.browser.row_of(os.path.join(folder, "foreign.h5"))[2]
     r = window.browser.keys().index(os.path.basename(res.path))

@@ -1,5 +1,6 @@
 """The run library's core without Qt: index, scan, filter expressions, tag write-back,
 trash and CSV export."""
+
 import csv
 import os
 
@@ -65,13 +66,16 @@ def test_a_corrupt_file_is_unreadable_and_the_rest_are_indexed(folder):
     assert c.records["ols-00035.h5"].status == "diverged"  # 35 mod 6 = 5
 
 
-@pytest.mark.parametrize("expression, expected", [
-    ("lr>0.045", [i for i in range(40) if 0.001 * (1 + i % 50) > 0.045]),
-    ("batch=3 status=completed", [i for i in range(40) if 1 + i % 7 == 3 and run_values(i)[2] == "completed"]),
-    ("final_loss<=0.05 score!=30", [i for i in range(40) if 1 / (i + 1) <= 0.05 and i % 97 != 30]),
-    ("sweep~sweep-0", [i for i in range(40) if i % 4 == 0]),
-    ("00017", [17]),
-])
+@pytest.mark.parametrize(
+    "expression, expected",
+    [
+        ("lr>0.045", [i for i in range(40) if 0.001 * (1 + i % 50) > 0.045]),
+        ("batch=3 status=completed", [i for i in range(40) if 1 + i % 7 == 3 and run_values(i)[2] == "completed"]),
+        ("final_loss<=0.05 score!=30", [i for i in range(40) if 1 / (i + 1) <= 0.05 and i % 97 != 30]),
+        ("sweep~sweep-0", [i for i in range(40) if i % 4 == 0]),
+        ("00017", [17]),
+    ],
+)
 def test_a_filter_selects_exactly_the_expected_runs(folder, expression, expected):
     c = Catalog(folder)
     synced(c)
@@ -145,6 +149,7 @@ def test_many_new_files_are_read_alike_by_other_processes(tmp_path):
     while more:
         _, _, more = there.sync()
     assert there._pool is not None
-    assert {k: (r.status, r.params, r.summary, r.group) for k, r in there.records.items()} == \
-        {k: (r.status, r.params, r.summary, r.group) for k, r in here.records.items()}
+    assert {k: (r.status, r.params, r.summary, r.group) for k, r in there.records.items()} == {
+        k: (r.status, r.params, r.summary, r.group) for k, r in here.records.items()
+    }
     there.close()

@@ -1,4 +1,5 @@
 """Model sizes, shapes and the MLP's noise injection node."""
+
 import math
 
 import pytest
@@ -7,12 +8,18 @@ import torch
 from lab.models import MLP, build_model, n_parameters, set_dropout
 
 
-
-@pytest.mark.parametrize("name, expected, tol", [
-    ("wrn-40-2", 2.2e6, 0.05e6), ("wrn-16-2", 0.7e6, 0.02e6),
-    ("resnet20", 0.27e6, 0.005e6), ("resnet32", 0.46e6, 0.01e6), ("resnet56", 0.85e6, 0.01e6),
-    ("preact-resnet18", 11.2e6, 0.1e6), ("preact-resnet34", 21.3e6, 0.1e6),
-])
+@pytest.mark.parametrize(
+    "name, expected, tol",
+    [
+        ("wrn-40-2", 2.2e6, 0.05e6),
+        ("wrn-16-2", 0.7e6, 0.02e6),
+        ("resnet20", 0.27e6, 0.005e6),
+        ("resnet32", 0.46e6, 0.01e6),
+        ("resnet56", 0.85e6, 0.01e6),
+        ("preact-resnet18", 11.2e6, 0.1e6),
+        ("preact-resnet34", 21.3e6, 0.1e6),
+    ],
+)
 def test_parameter_counts_match_the_papers(name, expected, tol):
     assert abs(n_parameters(build_model(name, (3, 32, 32), 10)) - expected) < tol
 
@@ -62,5 +69,7 @@ def test_nin_adds_w_times_eps_exactly_in_training_and_nothing_at_eval():
 def test_set_dropout_only_touches_dropout():
     m = build_model("wrn-16-2", (3, 32, 32), 10, dropout=0.3).eval()
     set_dropout(m, True)
-    modes = {type(mod).__name__: mod.training for mod in m.modules() if type(mod).__name__ in ("Dropout", "BatchNorm2d")}
+    modes = {
+        type(mod).__name__: mod.training for mod in m.modules() if type(mod).__name__ in ("Dropout", "BatchNorm2d")
+    }
     assert modes == {"Dropout": True, "BatchNorm2d": False}

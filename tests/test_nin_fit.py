@@ -1,4 +1,5 @@
 """Exponential fits recover known time-scales from synthetic data."""
+
 import numpy as np
 import pytest
 
@@ -20,7 +21,7 @@ def test_fit_recovers_tau_with_offset(tau, offset):
 def test_fit_without_offset_and_in_a_range():
     t = np.linspace(0, 50, 101)
     y = 5 * np.exp(-t / 12.0)
-    y[:10] = 100.0                                   # a transient the range leaves out
+    y[:10] = 100.0  # a transient the range leaves out
     f = fit_exponential(t, y, offset=False, t_range=(5.0, 50.0))
     assert f.tau == pytest.approx(12.0, rel=1e-4) and f.offset == 0.0
     assert (f.t_min, f.t_max) == (5.0, 50.0) and f.n == 91
@@ -31,7 +32,7 @@ def test_fit_of_noise_is_flagged():
     t = np.arange(50.0)
     f = fit_exponential(t, rng.normal(1.0, 0.1, t.size))
     assert not f.ok
-    assert not fit_exponential([0.0, 1.0], [1.0, 0.5]).ok      # too few points
+    assert not fit_exponential([0.0, 1.0], [1.0, 0.5]).ok  # too few points
 
 
 def test_a_fit_range_that_starts_late_keeps_the_amplitude_at_time_zero():

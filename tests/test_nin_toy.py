@@ -1,5 +1,6 @@
 """Linear NIN model: theory thresholds, phase classification, catapult, divergence and
 the batched phase map against the per-sample loop."""
+
 import math
 
 import numpy as np
@@ -10,8 +11,7 @@ from lab.nin.phase_map import draws_for, run_block
 from lab.nin.toy import MomentStepper, ToyConfig, ToyDraws, averaged_run, classify, literal_run, series_summaries
 from lab.runfile import read_run
 from lab.runner import run_experiment
-from lab.theory.nin import (PHASE_CODE, PHASES, averaged_step, boundaries, paper_phase, population_loss,
-                            theory_phase)
+from lab.theory.nin import PHASE_CODE, PHASES, averaged_step, boundaries, paper_phase, population_loss, theory_phase
 
 INIT = dict(w0_0=0.1, w1_0=1.0, w_NI0=0.05)
 BASE = dict(M=1.0, sigma_x=1.0, lr=0.01, batch=32, n_samples=500, noise_timing="redraw", **INIT)
@@ -38,12 +38,15 @@ def test_boundaries_are_thresholds_on_sigma_eps_squared():
     assert not abs(w[2]) < 1e6
 
 
-@pytest.mark.parametrize("phase,sigma_eps2", [
-    ("decoupled", B["sigma_eps2_dec"] * 1e-3),
-    ("decay", math.sqrt(B["sigma_eps2_dec"] * B["sigma_eps2_cat"])),
-    ("catapult", 1.3 * B["sigma_eps2_cat"]),
-    ("divergent", 3 * B["sigma_eps2_div"]),
-])
+@pytest.mark.parametrize(
+    "phase,sigma_eps2",
+    [
+        ("decoupled", B["sigma_eps2_dec"] * 1e-3),
+        ("decay", math.sqrt(B["sigma_eps2_dec"] * B["sigma_eps2_cat"])),
+        ("catapult", 1.3 * B["sigma_eps2_cat"]),
+        ("divergent", 3 * B["sigma_eps2_div"]),
+    ],
+)
 def test_classification_well_inside_each_region_agrees_with_theory(phase, sigma_eps2):
     assert PHASES[int(theory_phase(sigma_eps2, B))] == phase
     res = run_experiment("nin-toy", dict(BASE, sigma_eps=math.sqrt(sigma_eps2), steps=3000))
@@ -57,10 +60,10 @@ def test_catapult_spikes_then_recovers():
     run = read_run(res.path)
     loss, wni = run["series/loss"], np.abs(run["series/w_NI"])
     peak = int(np.argmax(loss))
-    assert loss[peak] > 5 * loss[0]           # the spike
-    assert wni[peak] > 3 * wni[0]              # driven by the NIW growing
-    assert loss[-1] < 1e-6 * loss[0]           # then recovery: learning resumes
-    assert wni[-1] < 1e-3 * wni[0]             # and the NIW decays
+    assert loss[peak] > 5 * loss[0]  # the spike
+    assert wni[peak] > 3 * wni[0]  # driven by the NIW growing
+    assert loss[-1] < 1e-6 * loss[0]  # then recovery: learning resumes
+    assert wni[-1] < 1e-3 * wni[0]  # and the NIW decays
     # the averaged Eq. (3) dynamics catapults as well
     avg = run["series/avg_loss"]
     assert avg.max() > 5 * avg[0] and avg[-1] < 1e-6 * avg[0]
@@ -93,13 +96,15 @@ def test_averaged_map_is_eq3_and_gradient_descent_on_the_expected_loss():
     w = (0.4, -0.9, 0.3)
     w0, w1, wni = w
     # Eq. (3) with the zero-mean A terms dropped: B = lr wNI^2, B~ = lr w1^2, C = lr (w1 w0 - M) w0 sx^2
-    eq3 = (w0 - lr * w1 * (w1 * w0 - M) * sx ** 2,
-           w1 * (1 - lr * wni ** 2 * se ** 2) - lr * (w1 * w0 - M) * w0 * sx ** 2,
-           wni * (1 - lr * w1 ** 2 * se ** 2))
+    eq3 = (
+        w0 - lr * w1 * (w1 * w0 - M) * sx**2,
+        w1 * (1 - lr * wni**2 * se**2) - lr * (w1 * w0 - M) * w0 * sx**2,
+        wni * (1 - lr * w1**2 * se**2),
+    )
     np.testing.assert_allclose(averaged_step(w, M, sx, se, lr), eq3, rtol=1e-14)
     # the same map is one gradient step on E_{x, eps} 1/2 (w1 (w0 x + wNI eps) - M x)^2
     wt = torch.tensor(w, dtype=torch.float64, requires_grad=True)
-    population_loss(wt[0], wt[1], wt[2], se ** 2, sx, M).backward()
+    population_loss(wt[0], wt[1], wt[2], se**2, sx, M).backward()
     np.testing.assert_allclose(averaged_step(w, M, sx, se, lr), (wt - lr * wt.grad).detach().numpy(), rtol=1e-14)
 
 
@@ -141,8 +146,9 @@ def test_compiled_map_equals_torch_map_along_a_batch_axis():
     freeze (NaN-propagating maxima): the compiled loop and the torch ops agree throughout."""
     base = dict(BASE, noise_timing="redraw")
     bs, sig = np.array([1.0, 4.0, 32.0]), np.geomspace(1e-2, 1e3, 7)
-    maps = [run_block(base, "batch", bs, sig, draws_for(base, "batch", bs, seed=2), 800, compiled=c)
-            for c in (False, True)]
+    maps = [
+        run_block(base, "batch", bs, sig, draws_for(base, "batch", bs, seed=2), 800, compiled=c) for c in (False, True)
+    ]
     assert len(set(maps[0]["phase"].ravel())) >= 3 and np.isfinite(maps[0]["blowup_step"]).any()
     np.testing.assert_array_equal(maps[1]["phase"], maps[0]["phase"])
     for k in ("blowup_step", "decay_step"):
@@ -152,8 +158,19 @@ def test_compiled_map_equals_torch_map_along_a_batch_axis():
 
 
 def test_phase_map_experiment_fills_rows_and_agrees_with_theory_far_from_boundaries():
-    vals = dict(BASE, steps=1500, sigma_eps_min=1e-2, sigma_eps_max=1e3, n_sigma=16, y_param="w1_0",
-                y_min=0.5, y_max=1.5, n_y=4, rows_per_block=2, seed=1)
+    vals = dict(
+        BASE,
+        steps=1500,
+        sigma_eps_min=1e-2,
+        sigma_eps_max=1e3,
+        n_sigma=16,
+        y_param="w1_0",
+        y_min=0.5,
+        y_max=1.5,
+        n_y=4,
+        rows_per_block=2,
+        seed=1,
+    )
     res = run_experiment("nin-phase-map", vals)
     assert res.status == "completed"
     run = read_run(res.path)
@@ -179,7 +196,9 @@ def test_theory_phase_follows_the_two_layer_divergence_estimate_the_paper_phase_
     init = dict(BASE, w0_0=0.1, w1_0=1.0, w_NI0=0.1)
     b = boundaries(0.01, 32, 1.0, 1.0, 0.1, 1.0, 0.1)
     s2 = 1000.0
-    assert b["sigma_eps2_div_uv"] == pytest.approx(4 / (0.01 * 1.01)) and b["sigma_eps2_div_uv"] < s2 < b["sigma_eps2_div"]
+    assert (
+        b["sigma_eps2_div_uv"] == pytest.approx(4 / (0.01 * 1.01)) and b["sigma_eps2_div_uv"] < s2 < b["sigma_eps2_div"]
+    )
     assert PHASES[int(theory_phase(s2, b))] == "divergent" and PHASES[int(paper_phase(s2, b))] == "catapult"
     for seed in range(3):
         res = run_experiment("nin-toy", dict(init, sigma_eps=math.sqrt(s2), steps=2000, seed=seed))

@@ -1,5 +1,6 @@
 """The numba peers the benchmarks time the engines against do the same work: the same
 kept iterates and, on different random numbers, the same statistics within sampling error."""
+
 import numpy as np
 import pytest
 import torch
@@ -30,10 +31,18 @@ def test_numba_ols_peer_has_the_engines_covariance():
     y = x @ star + eps
     steps, stride, burn = 400_000, 100, 10_000
     start = least_squares(x, y)  # start on the cloud: no long burn-in
-    keep, nb_noisy, nb_clean = numba_peers.ols_sgd(x[None], y[None], star[None], start[None], p["lr"], p["batch"],
-                                                   steps, stride, seed=1)
-    eng = LeastSquaresSGD(x[None], star[None], start[None], lr=p["lr"], batch=p["batch"], labels=y[None],
-                          generator=torch.Generator().manual_seed(1))
+    keep, nb_noisy, nb_clean = numba_peers.ols_sgd(
+        x[None], y[None], star[None], start[None], p["lr"], p["batch"], steps, stride, seed=1
+    )
+    eng = LeastSquaresSGD(
+        x[None],
+        star[None],
+        start[None],
+        lr=p["lr"],
+        batch=p["batch"],
+        labels=y[None],
+        generator=torch.Generator().manual_seed(1),
+    )
     blocks = list(eng.blocks(steps, stride))
     np.testing.assert_array_equal(np.concatenate([b.steps for b in blocks]), keep)  # the same iterates kept
     eng_noisy = np.concatenate([b.noisy for b in blocks], 1)[0]
@@ -49,8 +58,9 @@ def test_numba_ols_peer_has_the_engines_covariance():
 
 
 def test_numba_phase_map_peer_gives_the_engines_phases():
-    base = dict(M=1.0, sigma_x=1.0, lr=0.01, batch=32, n_samples=500, noise_timing="redraw",
-                w0_0=0.1, w1_0=1.0, w_NI0=0.1)
+    base = dict(
+        M=1.0, sigma_x=1.0, lr=0.01, batch=32, n_samples=500, noise_timing="redraw", w0_0=0.1, w1_0=1.0, w_NI0=0.1
+    )
     lrs, sig, steps = np.array([0.005, 0.02]), np.geomspace(1e-2, 1e3, 9), 1500
     draws = draws_for(base, "lr", lrs, seed=4)
     out = run_block(base, "lr", lrs, sig, draws, steps)

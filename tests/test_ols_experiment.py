@@ -1,4 +1,5 @@
 """The ``ols`` experiment end to end: batched engine, run file, science, statuses."""
+
 import os
 import threading
 
@@ -50,9 +51,20 @@ def test_engine_equals_step_by_step_loop(noise, batching, seq_steps, compiled, m
     star = rng.normal(size=(p, d))
     y = np.einsum("pni,pi->pn", x, star) + rng.normal(size=(p, n))
     start = rng.normal(size=(p, d))
-    eng = LeastSquaresSGD(x, star, start, lr=0.02, batch=4, labels=y, noise=noise, sigma2=[0.3, 1.0, 2.0],
-                          batching=batching, generator=torch.Generator().manual_seed(5), block_steps=60,
-                          compiled=compiled)
+    eng = LeastSquaresSGD(
+        x,
+        star,
+        start,
+        lr=0.02,
+        batch=4,
+        labels=y,
+        noise=noise,
+        sigma2=[0.3, 1.0, 2.0],
+        batching=batching,
+        generator=torch.Generator().manual_seed(5),
+        block_steps=60,
+        compiled=compiled,
+    )
     record = []
     blocks = list(eng.blocks(737, 13, record=record))
     steps = np.concatenate([b.steps for b in blocks])
@@ -60,8 +72,9 @@ def test_engine_equals_step_by_step_loop(noise, batching, seq_steps, compiled, m
     assert steps[0] == 0 and steps[-1] == 737 and np.all(steps[:14] == np.arange(14))
     noisy = np.concatenate([b.noisy for b in blocks], 1)
     clean = np.concatenate([b.clean for b in blocks], 1)
-    idx, eps = (torch.cat(t, 1).numpy() if t[0] is not None else None
-                for t in zip(*(r.in_time_order() for r in record)))
+    idx, eps = (
+        torch.cat(t, 1).numpy() if t[0] is not None else None for t in zip(*(r.in_time_order() for r in record))
+    )
     assert idx.shape == (p, 737, 4)
     for k in range(p):
         labels = y[k] if noise == "fixed" else x[k] @ star[k]
@@ -78,8 +91,14 @@ def test_compiled_loop_and_torch_maps_give_the_same_run_from_a_seed():
     x = rng.normal(size=(2, 30, 2)) * np.sqrt([30.0, 5.0])
     star, start = rng.normal(size=(2, 2)), rng.normal(size=(2, 2))
     y = np.einsum("pni,pi->pn", x, star) + rng.normal(size=(2, 30))
-    runs = [list(LeastSquaresSGD(x, star, start, lr=0.02, batch=3, labels=y, compiled=c,
-                                 generator=torch.Generator().manual_seed(9)).blocks(5000, 7)) for c in (True, False)]
+    runs = [
+        list(
+            LeastSquaresSGD(
+                x, star, start, lr=0.02, batch=3, labels=y, compiled=c, generator=torch.Generator().manual_seed(9)
+            ).blocks(5000, 7)
+        )
+        for c in (True, False)
+    ]
     for key in ("noisy", "clean"):
         a, b = (np.concatenate([getattr(blk, key) for blk in r], 1) for r in runs)
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
@@ -182,11 +201,19 @@ def test_same_seed_same_numbers(tmp_path):
     assert not np.array_equal(a["data/x"], c["data/x"])
 
 
-@pytest.mark.parametrize("name,value,allowed", [
-    ("lr", 0.0, "[1e-08, 10]"), ("lr", -1.0, "[1e-08, 10]"), ("batch", 0, "[1,"),
-    ("x_cov", [1.0, 1.0, 2.0], "positive-definite"), ("x_cov", [0.0, 1.0, 0.0], "positive-definite"),
-    ("batch", 101, "[1, N=100]"), ("noise", "sometimes", "fixed, redraw"), ("stride", 1, "[2, 2500000]"),
-])
+@pytest.mark.parametrize(
+    "name,value,allowed",
+    [
+        ("lr", 0.0, "[1e-08, 10]"),
+        ("lr", -1.0, "[1e-08, 10]"),
+        ("batch", 0, "[1,"),
+        ("x_cov", [1.0, 1.0, 2.0], "positive-definite"),
+        ("x_cov", [0.0, 1.0, 0.0], "positive-definite"),
+        ("batch", 101, "[1, N=100]"),
+        ("noise", "sometimes", "fixed, redraw"),
+        ("stride", 1, "[2, 2500000]"),
+    ],
+)
 def test_bad_parameters_are_refused_before_any_file(tmp_path, name, value, allowed):
     over = {name: value, **({"steps": 5_000_000} if name == "stride" else {})}
     with pytest.raises(ParamError) as err:
@@ -213,8 +240,9 @@ def test_cancel_ends_cancelled_and_keeps_rows(tmp_path):
         if kind == "progress" and payload[0] > 0:
             stop.set()
 
-    res = run_experiment("ols", values(steps=5_000_000, stride=1000), out_dir=str(tmp_path),
-                         cancel_event=stop, listeners=[listener])
+    res = run_experiment(
+        "ols", values(steps=5_000_000, stride=1000), out_dir=str(tmp_path), cancel_event=stop, listeners=[listener]
+    )
     assert res.status == "cancelled"
     r = read_run(res.path)
     steps = r["series/step"]
@@ -250,8 +278,9 @@ def test_heavy_tailed_chain_says_its_covariance_has_no_error_bar(tmp_path):
     """fig1-g, seed 8: stationary (mean-square rate < 1) but E|e|^4 grows, so no se."""
     from lab.theory.ols import fourth_moment_rate, mean_square_rate
 
-    res = run_experiment("ols", resolve_preset(ols.SPEC, ols.PRESETS, "fig1-g", {"steps": 5000, "seed": 8}),
-                         out_dir=str(tmp_path))
+    res = run_experiment(
+        "ols", resolve_preset(ols.SPEC, ols.PRESETS, "fig1-g", {"steps": 5000, "seed": 8}), out_dir=str(tmp_path)
+    )
     r = read_run(res.path)
     x, s = r["data/x"], r.header.summary
     rate4 = fourth_moment_rate(x, 0.01, 5)

@@ -1,4 +1,5 @@
 """Stationary covariance of SGD on label-noisy least squares (lab.theory.ols)."""
+
 import itertools
 
 import numpy as np
@@ -6,9 +7,18 @@ import pytest
 import torch
 
 from lab.sgd.least_squares import LeastSquaresSGD
-from lab.theory.ols import (exact_covariance, fourth_moment_rate, gradient_noise_covariance, least_squares,
-                            mean_square_operator, mean_square_rate, moment_operator, paper_covariance,
-                            paper_diffusion, sample_covariance)
+from lab.theory.ols import (
+    exact_covariance,
+    fourth_moment_rate,
+    gradient_noise_covariance,
+    least_squares,
+    mean_square_operator,
+    mean_square_rate,
+    moment_operator,
+    paper_covariance,
+    paper_diffusion,
+    sample_covariance,
+)
 
 LR, B, N = 0.01, 5, 100
 
@@ -69,9 +79,18 @@ def _monte_carlo(x, y, noise, sigma2, chains=400, steps=6000, stride=250, burn=1
     """Independent chains started at the cloud's centre; per chain the mean of e e^T over
     the kept iterates after burn-in. Returns (estimate of M, its standard error)."""
     centre = least_squares(x, y) if noise == "fixed" else np.ones(2)
-    rep = lambda a: np.repeat(a[None], chains, 0)  # noqa: E731
-    engine = LeastSquaresSGD(rep(x), rep(np.ones(2)), rep(centre), lr=LR, batch=B, labels=rep(y), noise=noise,
-                             sigma2=np.full(chains, sigma2), generator=torch.Generator().manual_seed(seed))
+    rep = lambda a: np.repeat(a[None], chains, 0)
+    engine = LeastSquaresSGD(
+        rep(x),
+        rep(np.ones(2)),
+        rep(centre),
+        lr=LR,
+        batch=B,
+        labels=rep(y),
+        noise=noise,
+        sigma2=np.full(chains, sigma2),
+        generator=torch.Generator().manual_seed(seed),
+    )
     per_chain = []
     for block in engine.blocks(steps, stride):
         keep = (block.steps >= burn) & (block.steps % stride == 0)
@@ -81,8 +100,7 @@ def _monte_carlo(x, y, noise, sigma2, chains=400, steps=6000, stride=250, burn=1
     return per_chain.mean(0), per_chain.std(0, ddof=1) / np.sqrt(chains)
 
 
-@pytest.mark.parametrize("noise,var", [("fixed", (20.0, 20.0)), ("fixed", (10.0, 100.0)),
-                                       ("redraw", (20.0, 20.0))])
+@pytest.mark.parametrize("noise,var", [("fixed", (20.0, 20.0)), ("fixed", (10.0, 100.0)), ("redraw", (20.0, 20.0))])
 def test_exact_covariance_matches_monte_carlo(noise, var):
     """The mean of e e^T over many independent chains agrees with M within 4.5 standard
     errors, measured across chains (e_k is heavy-tailed: random products of I - lr H_k;

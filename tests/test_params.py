@@ -1,4 +1,5 @@
 """Parameter specs: validation messages, parsing, presets."""
+
 import pytest
 
 from lab import experiments
@@ -17,10 +18,22 @@ def test_defaults_validate():
     assert SPEC.validate({}) == {"lr": 0.01, "batch": 5, "noise": "fixed", "beta": [1.0, 1.0], "plot": True}
 
 
-@pytest.mark.parametrize("name,value", [("lr", 2.0), ("lr", -0.1), ("lr", float("nan")), ("batch", 0),
-                                        ("batch", 2.5), ("noise", "sometimes"), ("beta", [1.0]),
-                                        ("plot", "yes"), ("batch", float("inf")), ("batch", float("nan")),
-                                        ("beta", "12")])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("lr", 2.0),
+        ("lr", -0.1),
+        ("lr", float("nan")),
+        ("batch", 0),
+        ("batch", 2.5),
+        ("noise", "sometimes"),
+        ("beta", [1.0]),
+        ("plot", "yes"),
+        ("batch", float("inf")),
+        ("batch", float("nan")),
+        ("beta", "12"),
+    ],
+)
 def test_bad_value_names_parameter_and_range(name, value):
     with pytest.raises(ParamError) as e:
         SPEC.validate({name: value})
@@ -78,7 +91,7 @@ def test_bad_default_is_caught_at_declaration():
 def test_list_kinds_check_every_element_and_name_the_parameter():
     widths = Param("mlp_widths", "ints", [256], low=1, high=4096)
     assert widths.parse("1024, 1024,512") == [1024, 1024, 512]
-    assert widths.validate("64,32") == [64, 32]          # an older run file's text
+    assert widths.validate("64,32") == [64, 32]  # an older run file's text
     assert widths.format([64, 32]) == "64,32" and widths.parse(widths.format([64, 32])) == [64, 32]
     for bad in ("64,x", "64,0", "64,1.5", "", "64,,9999"):
         with pytest.raises(ParamError) as e:
@@ -103,8 +116,11 @@ def test_list_kinds_check_every_element_and_name_the_parameter():
 def test_list_parameters_of_the_families_refuse_bad_elements_before_a_run(tmp_path):
     from lab.runner import run_experiment
 
-    for name, text in (("supervised", "mlp_widths=64,x"), ("supervised", "milestones=20,10"),
-                       ("distill", "noise_sigmas=0.1,-1")):
+    for name, text in (
+        ("supervised", "mlp_widths=64,x"),
+        ("supervised", "milestones=20,10"),
+        ("distill", "noise_sigmas=0.1,-1"),
+    ):
         spec = experiments.get(name).spec
         with pytest.raises(ParamError) as e:
             run_experiment(name, spec.parse_sets([text]), out_dir=str(tmp_path))

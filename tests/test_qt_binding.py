@@ -1,6 +1,7 @@
 """Guards against Qt bindings that corrupt Python's reference counts: PySide6 6.12.0
 drops a reference to None on every call returning None, and the interpreter aborts
 after a few minutes of live plotting (hence the pin in pyproject.toml)."""
+
 import sys
 
 from PySide6.QtWidgets import QLabel

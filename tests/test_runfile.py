@@ -1,4 +1,5 @@
 """Run files: round trip, statuses, a killed writer, live following, bad files."""
+
 import errno
 import json
 import os
@@ -49,8 +50,16 @@ def test_round_trip(tmp_path):
 def test_blocks_are_buffered(tmp_path):
     """2500 single rows go to the file in blocks of 1000: a heartbeat at creation, one
     per flush that wrote data (two blocks and the rest at the end), not one per row."""
-    w = RunWriter(tmp_path / "r.h5", experiment="fake", params={}, seed=0, device="cpu",
-                  layout=[Dataset("series/step", (), "i8")], flush_interval=float("inf"), block_rows=1000)
+    w = RunWriter(
+        tmp_path / "r.h5",
+        experiment="fake",
+        params={},
+        seed=0,
+        device="cpu",
+        layout=[Dataset("series/step", (), "i8")],
+        flush_interval=float("inf"),
+        block_rows=1000,
+    )
     for k in range(2500):
         w.append("series/step", np.asarray([k]))
     w.finish("completed")
@@ -160,11 +169,13 @@ def test_import_contracts():
 
 
 def test_core_never_imports_qt():
-    code = ("import sys, pkgutil, importlib, lab, lab.experiments as E\n"
-            "[importlib.import_module(m.name) for m in pkgutil.walk_packages(lab.__path__, 'lab.')]\n"
-            "E.registry()\n"
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'widgets', 'workers')]\n"
-            "assert not bad, bad")
+    code = (
+        "import sys, pkgutil, importlib, lab, lab.experiments as E\n"
+        "[importlib.import_module(m.name) for m in pkgutil.walk_packages(lab.__path__, 'lab.')]\n"
+        "E.registry()\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'widgets', 'workers')]\n"
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 
@@ -251,8 +262,9 @@ def test_rows_and_late_arrays_are_stored_as_they_were_when_handed_over(tmp_path)
 def test_a_bare_scalar_for_a_scalar_series_is_refused_with_the_shape_expected(tmp_path):
     from lab.runfile import Dataset, RunWriter
 
-    w = RunWriter(str(tmp_path / "run.h5"), experiment="x", params={}, seed=0, device="cpu",
-                  layout=[Dataset("series/a", ())])
+    w = RunWriter(
+        str(tmp_path / "run.h5"), experiment="x", params={}, seed=0, device="cpu", layout=[Dataset("series/a", ())]
+    )
     with pytest.raises(ValueError, match=r"series/a: a block of shape \(\), but the series takes blocks of k rows"):
         w.append("series/a", 1.0)
     w.append("series/a", [1.0])

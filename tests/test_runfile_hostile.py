@@ -1,5 +1,6 @@
 """Hostile and damaged run files, kills at every point of a run's life, full disks,
 readers that hold the file, signals and reused PIDs."""
+
 import json
 import os
 import signal
@@ -23,18 +24,30 @@ ENV = dict(os.environ, PYTHONPATH=ROOT)
 #: what each reader must say about a file (every reader, every file: a message or a result)
 EXPECTED = {
     "left-open": "left open for writing by a process that stopped",
-    "truncated-0.5": "truncated", "truncated-killed-0.5": "truncated",
-    "attr-version-future": "newer than this Noise Lab", "attr-params-list": "'params' is not a JSON object",
-    "attr-huge-json": "attribute 'params' holds", "journal-bomb": "'journal' holds",
-    "fifo": "a FIFO", "self-link": "symbolic links", "dangling-link": "no such file", "folder": "a folder",
-    "empty": "an empty file", "text": "not an HDF5 file", "foreign": "not a Noise Lab run",
+    "truncated-0.5": "truncated",
+    "truncated-killed-0.5": "truncated",
+    "attr-version-future": "newer than this Noise Lab",
+    "attr-params-list": "'params' is not a JSON object",
+    "attr-huge-json": "attribute 'params' holds",
+    "journal-bomb": "'journal' holds",
+    "fifo": "a FIFO",
+    "self-link": "symbolic links",
+    "dangling-link": "no such file",
+    "folder": "a folder",
+    "empty": "an empty file",
+    "text": "not an HDF5 file",
+    "foreign": "not a Noise Lab run",
 }
 #: what the readers that read datasets (all but read_header) must say
 EXPECTED_DATA = {
-    "journal-bad-array": "read budget", "external-link": "is an external link",
-    "virtual": "is a virtual dataset", "external-passwd": "keeps its data in external files",
-    "external-zero": "keeps its data in external files", "external-fifo": "keeps its data in external files",
-    "bomb": "read budget", "vlen": "has type object",
+    "journal-bad-array": "read budget",
+    "external-link": "is an external link",
+    "virtual": "is a virtual dataset",
+    "external-passwd": "keeps its data in external files",
+    "external-zero": "keeps its data in external files",
+    "external-fifo": "keeps its data in external files",
+    "bomb": "read budget",
+    "vlen": "has type object",
 }
 READABLE = ("good", "killed", "soft-cycle", "hard-cycle", "no-heartbeat", "attr-seed-array", "journal-garbage")
 
@@ -43,8 +56,15 @@ def test_every_reader_answers_every_crafted_file_with_a_result_or_a_message(tmp_
     corpus = make_corpus(str(tmp_path / "corpus"))
     names = {path: name for name, path in corpus.items()}
     # a hang guard, not a timing: HDF5's SWMR retries once hung a reader for > 25 minutes
-    proc = subprocess.run([sys.executable, "-m", "tests.runfile_probe", *corpus.values()], cwd=ROOT, env=ENV,
-                          capture_output=True, text=True, timeout=600, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.runfile_probe", *corpus.values()],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     done = [r for r in lines if "outcome" in r]
     assert proc.returncode == 0, f"the probe crashed after {lines[-1] if lines else None}: {proc.stderr[-2000:]}"
@@ -94,8 +114,14 @@ RUN_FAKE = textwrap.dedent("""
 
 
 def _run_fake(out, steps, **env):
-    return subprocess.Popen([sys.executable, "-c", RUN_FAKE, str(out), str(steps)], cwd=ROOT,
-                            env=dict(ENV, **env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", RUN_FAKE, str(out), str(steps)],
+        cwd=ROOT,
+        env=dict(ENV, **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _only_run_file(folder):
@@ -104,9 +130,16 @@ def _only_run_file(folder):
     return os.path.join(folder, files[0])
 
 
-@pytest.mark.parametrize("point, status", [("create", "interrupted"), ("flush", "interrupted"),
-                                           ("end", "interrupted"), ("closed", "completed"),
-                                           ("publish", "completed")])
+@pytest.mark.parametrize(
+    "point, status",
+    [
+        ("create", "interrupted"),
+        ("flush", "interrupted"),
+        ("end", "interrupted"),
+        ("closed", "completed"),
+        ("publish", "completed"),
+    ],
+)
 def test_a_kill_at_every_lifecycle_boundary_leaves_a_readable_file(tmp_path, point, status):
     proc = _run_fake(tmp_path, 300, NOISELAB_KILL_AT=point)
     proc.communicate(timeout=300)
@@ -152,8 +185,9 @@ def test_a_reader_holding_the_file_while_the_run_ends_does_not_block_the_end(tmp
     w = RunWriter(path, experiment="x", params={}, seed=0, device="cpu", layout=[Dataset("series/a", ())])
     w.append("series/a", np.arange(10.0))
     w.flush()
-    reader = subprocess.Popen([sys.executable, "-c", HOLD, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", HOLD, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     assert reader.stdout.readline().strip() == "open"
     w.save("weights/w", np.arange(5.0))
     assert w.finish("completed", summary={"acc": 0.9}) == ("completed", "")
@@ -189,16 +223,27 @@ def test_a_second_interrupt_exits_at_once():
             os.kill(os.getpid(), signal.SIGINT)
             print("still here")
     """)
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=60, check=False
+    )
     assert proc.returncode == 128 + signal.SIGINT
     assert proc.stdout == "cancel requested\n" and "exiting now" in proc.stderr
 
 
 def _running_file(path, token):
     with h5py.File(path, "w", libver="latest") as f:
-        f.attrs.update(format="noiselab-run", format_version=1, experiment="ols", status="running",
-                       params="{}", summary="{}", versions="{}", created="2026-01-01T00:00:00+00:00",
-                       writer=f"{socket.gethostname()}:{os.getpid()}", writer_start=token)
+        f.attrs.update(
+            format="noiselab-run",
+            format_version=1,
+            experiment="ols",
+            status="running",
+            params="{}",
+            summary="{}",
+            versions="{}",
+            created="2026-01-01T00:00:00+00:00",
+            writer=f"{socket.gethostname()}:{os.getpid()}",
+            writer_start=token,
+        )
     return path
 
 
@@ -218,7 +263,9 @@ def small_disk(tmp_path):
     mnt.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mnt)], capture_output=True, check=False).returncode:
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mnt)], capture_output=True, check=False
+    ).returncode:
         pytest.skip("cannot mount a tmpfs here")
     yield str(mnt)
     subprocess.run(["umount", str(mnt)], check=False)
@@ -226,8 +273,15 @@ def small_disk(tmp_path):
 
 def test_a_full_disk_ends_the_run_failed_with_every_flushed_row(small_disk):
     path = os.path.join(small_disk, "run.h5")
-    w = RunWriter(path, experiment="x", params={}, seed=0, device="cpu", layout=[Dataset("series/a", (1000,), chunk_rows=8)],
-                  block_rows=4)
+    w = RunWriter(
+        path,
+        experiment="x",
+        params={},
+        seed=0,
+        device="cpu",
+        layout=[Dataset("series/a", (1000,), chunk_rows=8)],
+        block_rows=4,
+    )
     written = 0
     with pytest.raises(RunFileError, match="No space left on device"):
         for k in range(10**4):

@@ -1,6 +1,7 @@
 """Every experiment's series share one row axis: each growable ``series/*`` dataset has as
 many rows as ``series/step`` (NaN where a quantity is undefined), so readers that pair
 series row by row pair the right steps."""
+
 import h5py
 import pytest
 
@@ -17,8 +18,15 @@ TINY = {
     "elr": {**_NET, "method": "elr"},
     "supervised": _NET,
     "flat-minima": {"d": 20, "n": 8, "k": 2, "batch": 8, "steps": 300, "log_points": 6, "probes": 4},
-    "distill": {**_NET, "method": "kd", "grad_samples": 16, "robust_samples": 16, "noise_sigmas": "0.1",
-                "pgd_steps": 1, "pgd_restarts": 1},
+    "distill": {
+        **_NET,
+        "method": "kd",
+        "grad_samples": 16,
+        "robust_samples": 16,
+        "noise_sigmas": "0.1",
+        "pgd_steps": 1,
+        "pgd_restarts": 1,
+    },
 }
 CASES = [(name, {}) for name in TINY] + [("elr", {"method": "ce"}), ("elr", {"method": "elr+"})]
 
@@ -31,9 +39,11 @@ def test_every_experiment_has_a_tiny_run():
 def _growable_series(path):
     out = {}
     with h5py.File(path, "r") as f:
+
         def visit(name, obj):
             if isinstance(obj, h5py.Dataset) and obj.attrs.get("growable", False):
                 out[name] = len(obj)
+
         f["series"].visititems(lambda n, o: visit("series/" + n, o))
     return out
 

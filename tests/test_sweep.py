@@ -1,4 +1,5 @@
 """Sweep runner: grid parsing, one run file per point, the sweep file, the CLI."""
+
 import os
 
 import numpy as np
@@ -20,22 +21,31 @@ def test_parse_values_lists_ranges_and_errors():
     assert name == "lr" and np.allclose(vals, [1e-3, 1e-2, 1e-1])
     assert parse_values(SPEC, "batch=lin:1:3:3") == ("batch", [1, 2, 3])
     with pytest.raises(ParamError, match="noise_timing"):
-        parse_values(SPEC, "noise_timing=1,2")          # not numeric
+        parse_values(SPEC, "noise_timing=1,2")  # not numeric
     with pytest.raises(ParamError, match="lr"):
-        parse_values(SPEC, "lr=0.1,-1")                 # out of range
+        parse_values(SPEC, "lr=0.1,-1")  # out of range
     with pytest.raises(ParamError, match="nope"):
-        parse_values(SPEC, "nope=1,2")                  # unknown
+        parse_values(SPEC, "nope=1,2")  # unknown
     for bad in ("lin:1:2:-1", "lin:1:2:0", "log:1:2", "lin:1:2:3:4"):
         with pytest.raises(ParamError, match="count n >= 1"):
-            parse_values(SPEC, f"sigma_eps={bad}")      # no count, or one that is not positive
-    assert grid_points({"a": [1, 2], "b": [3, 4]}) == [{"a": 1, "b": 3}, {"a": 1, "b": 4},
-                                                        {"a": 2, "b": 3}, {"a": 2, "b": 4}]
+            parse_values(SPEC, f"sigma_eps={bad}")  # no count, or one that is not positive
+    assert grid_points({"a": [1, 2], "b": [3, 4]}) == [
+        {"a": 1, "b": 3},
+        {"a": 1, "b": 4},
+        {"a": 2, "b": 3},
+        {"a": 2, "b": 4},
+    ]
 
 
 def test_three_values_give_three_runs_and_a_sweep_file(tmp_path):
     seen = []
-    path = run_sweep("nin-toy", SMALL, {"sigma_eps": [0.01, 3.0, 300.0]}, str(tmp_path / "s"),
-                     on_run=lambda e, done, total: seen.append((done, total)))
+    path = run_sweep(
+        "nin-toy",
+        SMALL,
+        {"sigma_eps": [0.01, 3.0, 300.0]},
+        str(tmp_path / "s"),
+        on_run=lambda e, done, total: seen.append((done, total)),
+    )
     sw = read_sweep(str(tmp_path / "s"))
     assert sw.path == path and sw.status == "completed" and sw.swept == ["sigma_eps"]
     assert seen == [(1, 3), (2, 3), (3, 3)]
@@ -53,13 +63,32 @@ def test_three_values_give_three_runs_and_a_sweep_file(tmp_path):
 
 def test_cli_sweep_in_parallel_processes(tmp_path, capsys):
     out = tmp_path / "cli"
-    rc = cli_main(["sweep", "nin-toy", "--param", "sigma_eps=0.5,2", "--param", "lr=0.01,0.02",
-                   "--set", "steps=200", "--jobs", "2", "--out", str(out)])
+    rc = cli_main(
+        [
+            "sweep",
+            "nin-toy",
+            "--param",
+            "sigma_eps=0.5,2",
+            "--param",
+            "lr=0.01,0.02",
+            "--set",
+            "steps=200",
+            "--jobs",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     assert capsys.readouterr().out.strip().endswith("sweep.json")
     sw = read_sweep(str(out / "sweep.json"))
     assert len(sw.runs) == 4 and all(r["status"] == "completed" for r in sw.runs)
-    assert {(r["values"]["sigma_eps"], r["values"]["lr"]) for r in sw.runs} == {(0.5, 0.01), (0.5, 0.02), (2.0, 0.01), (2.0, 0.02)}
+    assert {(r["values"]["sigma_eps"], r["values"]["lr"]) for r in sw.runs} == {
+        (0.5, 0.01),
+        (0.5, 0.02),
+        (2.0, 0.01),
+        (2.0, 0.02),
+    }
     assert all(os.path.exists(r["path"]) for r in sw.runs)
 
 
@@ -88,8 +117,13 @@ def test_cancel_stops_the_run_going_and_marks_the_sweep_cancelled(tmp_path):
     timer = threading.Timer(0.5, cancel.set)
     timer.start()
     # a first run of 3e5 steps takes ~30 s: only a cancel that reaches the run ends it early
-    path = run_sweep("nin-toy", {"steps": 300_000, "n_samples": 100}, {"sigma_eps": [1.0, 2.0]}, str(tmp_path / "c"),
-                     cancel_event=cancel)
+    path = run_sweep(
+        "nin-toy",
+        {"steps": 300_000, "n_samples": 100},
+        {"sigma_eps": [1.0, 2.0]},
+        str(tmp_path / "c"),
+        cancel_event=cancel,
+    )
     timer.join()
     sw = read_sweep(path)
     assert sw.status == "cancelled"
@@ -105,15 +139,24 @@ def test_read_sweep_names_a_damaged_entry(tmp_path):
         read_sweep(str(p))
 
 
-@pytest.mark.parametrize("text, says", [
-    ('[1, 2]', "not a Noise Lab sweep"),
-    ('{"format": "noiselab-sweep", "format_version": "1"}', "'format_version' is '1'"),
-    ('{"format": "noiselab-sweep", "format_version": 1, "experiment": "ols", "params": {}, "swept": [], '
-     '"grid": {}, "status": "done", "runs": [{"path": 3, "values": {}}]}', "run 0 lacks a path"),
-    ('{"format": "noiselab-sweep", "format_version": 1, "experiment": "ols", "params": [], "swept": [], '
-     '"grid": {}, "status": "done", "runs": ["x"]}', r"params \(dict\)"),
-    ("[" * 100000, "not a JSON sweep file"),
-])
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("[1, 2]", "not a Noise Lab sweep"),
+        ('{"format": "noiselab-sweep", "format_version": "1"}', "'format_version' is '1'"),
+        (
+            '{"format": "noiselab-sweep", "format_version": 1, "experiment": "ols", "params": {}, "swept": [], '
+            '"grid": {}, "status": "done", "runs": [{"path": 3, "values": {}}]}',
+            "run 0 lacks a path",
+        ),
+        (
+            '{"format": "noiselab-sweep", "format_version": 1, "experiment": "ols", "params": [], "swept": [], '
+            '"grid": {}, "status": "done", "runs": ["x"]}',
+            r"params \(dict\)",
+        ),
+        ("[" * 100000, "not a JSON sweep file"),
+    ],
+)
 def test_malformed_sweep_files_get_a_message(tmp_path, text, says):
     p = tmp_path / "sweep.json"
     p.write_text(text)
@@ -145,7 +188,7 @@ def test_random_points_are_reproducible_inside_the_ranges_and_log_uniform():
 
     items = ["sigma_eps=log:0.01:100", "lr=lin:0.001:0.02", "batch=lin:1:8", "noise_timing=redraw,fixed"]
     pts = Space.parse(SPEC, items, random=400, sample_seed=3).points()
-    assert pts == Space.parse(SPEC, items, random=400, sample_seed=3).points()      # same seed, same points
+    assert pts == Space.parse(SPEC, items, random=400, sample_seed=3).points()  # same seed, same points
     assert pts != Space.parse(SPEC, items, random=400, sample_seed=4).points()
     sig, lr = np.array([p["sigma_eps"] for p in pts]), np.array([p["lr"] for p in pts])
     assert sig.min() >= 0.01 and sig.max() <= 100 and lr.min() >= 0.001 and lr.max() <= 0.02
@@ -153,18 +196,19 @@ def test_random_points_are_reproducible_inside_the_ranges_and_log_uniform():
     # only 0.01 % of the points below 1, a log-uniform one half of them
     assert abs(np.log10(sig).mean()) < 0.25 and abs(np.log10(sig).std() - 4 / np.sqrt(12)) < 0.15
     assert 0.4 < (sig < 1).mean() < 0.6
-    assert abs(lr.mean() - 0.0105) < 0.001                                            # linear: uniform
+    assert abs(lr.mean() - 0.0105) < 0.001  # linear: uniform
     assert {type(p["batch"]) for p in pts} == {int} and {p["batch"] for p in pts} <= set(range(1, 9))
     assert {p["noise_timing"] for p in pts} == {"redraw", "fixed"}
     with pytest.raises(ParamError, match="count n >= 1"):
-        Space.parse(SPEC, ["sigma_eps=log:0.01:100"])                                  # a grid needs a count
+        Space.parse(SPEC, ["sigma_eps=log:0.01:100"])  # a grid needs a count
     with pytest.raises(ParamError, match="ranges need a numeric"):
         Space.parse(SPEC, ["noise_timing=lin:0:1:3"])
 
 
 def test_seeds_give_replicates_whose_mean_and_sd_the_sweep_file_records(tmp_path):
-    path = run_sweep("nin-toy", SMALL, {"sigma_eps": [1.0, 3.0], "noise_timing": ["redraw", "fixed"]},
-                     str(tmp_path / "k"), seeds=3)
+    path = run_sweep(
+        "nin-toy", SMALL, {"sigma_eps": [1.0, 3.0], "noise_timing": ["redraw", "fixed"]}, str(tmp_path / "k"), seeds=3
+    )
     sw = read_sweep(path)
     assert len(sw.runs) == 12 and len(sw.points) == 4 and sw.seeds == 3
     assert sw.grid == {"sigma_eps": [1.0, 3.0], "noise_timing": ["fixed", "redraw"]}
@@ -173,13 +217,13 @@ def test_seeds_give_replicates_whose_mean_and_sd_the_sweep_file_records(tmp_path
         headers = [read_run(r["path"]).header for r in runs]
         assert [h.seed for h in headers] == [0, 1, 2] and [r["replicate"] for r in runs] == [0, 1, 2]
         assert all({k: h.params[k] for k in p["values"]} == p["values"] for h in headers)
-        loss = [h.summary["loss_final"] for h in headers]                              # from the run files
+        loss = [h.summary["loss_final"] for h in headers]  # from the run files
         assert p["n"]["loss_final"] == 3
         assert p["mean"]["loss_final"] == pytest.approx(np.mean(loss), rel=1e-12)
         assert p["sd"]["loss_final"] == pytest.approx(np.std(loss, ddof=1), rel=1e-12) and p["sd"]["loss_final"] > 0
     import json
 
-    assert json.load(open(path))["points"] == json.loads(json.dumps(sw.points))    # as written, as read
+    assert json.load(open(path))["points"] == json.loads(json.dumps(sw.points))  # as written, as read
     mean, sd, n = sw.point_stats("loss_final")
     assert np.allclose(mean, [p["mean"]["loss_final"] for p in sw.points]) and list(n) == [3] * 4
     with pytest.raises(ParamError, match="seed"):
@@ -193,11 +237,25 @@ def test_resume_after_a_killed_coordinator_runs_only_what_is_missing(tmp_path):
     import time
 
     out = tmp_path / "r"
-    args = ["sweep", "nin-toy", "--param", "sigma_eps=0.5,1,1.5,2,2.5", "--set", "steps=20000", "--set",
-            "n_samples=100", "--out", str(out)]
+    args = [
+        "sweep",
+        "nin-toy",
+        "--param",
+        "sigma_eps=0.5,1,1.5,2,2.5",
+        "--set",
+        "steps=20000",
+        "--set",
+        "n_samples=100",
+        "--out",
+        str(out),
+    ]
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; from lab.cli import main; sys.exit(main(sys.argv[1:]))",
-                             *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from lab.cli import main; sys.exit(main(sys.argv[1:]))", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
     def state():
         try:
@@ -205,8 +263,11 @@ def test_resume_after_a_killed_coordinator_runs_only_what_is_missing(tmp_path):
         except SweepError:  # not written yet
             return None
 
-    while (s := state()) is None or [r["status"] for r in s.runs].count("completed") < 2 \
-            or not any(r["status"] == "running" for r in s.runs):
+    while (
+        (s := state()) is None
+        or [r["status"] for r in s.runs].count("completed") < 2
+        or not any(r["status"] == "running" for r in s.runs)
+    ):
         assert proc.poll() is None, "the sweep ended before it could be killed"
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
@@ -227,20 +288,22 @@ def test_resume_after_a_killed_coordinator_runs_only_what_is_missing(tmp_path):
     sw = read_sweep(str(out))
     assert sw.status == "completed" and [r["status"] for r in sw.runs] == ["completed"] * 5
     after = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
-    assert {k: after[k] for k in before} == before                     # nothing finished was rewritten
+    assert {k: after[k] for k in before} == before  # nothing finished was rewritten
     kept = len(done) + (cut_status == "completed")
-    assert len(after) == len(before) + 5 - kept                         # one new file per missing run
+    assert len(after) == len(before) + 5 - kept  # one new file per missing run
     rerun = sw.runs[cut[0]["index"]]
-    if cut_status == "completed":                                       # kept as it is
+    if cut_status == "completed":  # kept as it is
         assert rerun["path"] == cut[0]["path"] and not rerun.get("previous")
-    else:                                                               # rerun beside the interrupted file
+    else:  # rerun beside the interrupted file
         assert rerun["previous"] == [os.path.relpath(cut[0]["path"], str(out))] and rerun["path"] != cut[0]["path"]
     with pytest.raises(SweepError, match="another sweep"):
         run_sweep("nin-toy", {**SMALL}, {"sigma_eps": [0.5]}, str(out), resume=True)
 
 
 def test_cli_sweep_exits_non_zero_with_a_table_when_a_run_did_not_complete(tmp_path, capsys):
-    rc = cli_main(["sweep", "nin-toy", "--param", "sigma_eps=1,300", "--set", "steps=200", "--out", str(tmp_path / "t")])
+    rc = cli_main(
+        ["sweep", "nin-toy", "--param", "sigma_eps=1,300", "--set", "steps=200", "--out", str(tmp_path / "t")]
+    )
     err = capsys.readouterr().err
     assert rc == 1
     assert "0  completed  1" in err and "1  diverged   300" in err and "sweep completed: 1 completed, 1 diverged" in err

@@ -1,5 +1,6 @@
 """Run files read by the ecosystem: the step dimension scale (h5py.h5ds, xarray), one
 run as a DataFrame, many runs as one table (pandas, CSV export), provenance."""
+
 import csv
 import os
 import subprocess
@@ -22,8 +23,23 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def ols_file(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
-    p = subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), "run", "ols", "--set", "steps=500",
-                        "--set", "stride=5", "--out", str(out)], capture_output=True, text=True, cwd=ROOT)
+    p = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "main.py"),
+            "run",
+            "ols",
+            "--set",
+            "steps=500",
+            "--set",
+            "stride=5",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert p.returncode == 0, p.stderr
     return p.stdout.strip()
 
@@ -52,7 +68,9 @@ def test_provenance_command_line_and_git_commit_are_in_the_file(ols_file):
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     with h5py.File(ols_file, "r") as f:
         a = f.attrs
-        assert a["command"].endswith("main.py run ols --set steps=500 --set stride=5 --out " + os.path.dirname(ols_file))
+        assert a["command"].endswith(
+            "main.py run ols --set steps=500 --set stride=5 --out " + os.path.dirname(ols_file)
+        )
         assert a["git_commit"] == commit and len(commit) == 40 and a["git_dirty"] in (True, False)
         assert a["host"] and a["user"] and a["cuda_device"] == ""  # a CPU run
 
@@ -74,10 +92,25 @@ def test_many_runs_as_one_table_and_as_csv(tmp_path, capsys):
     (tmp_path / "runs" / "junk.h5").write_bytes(b"not hdf5")
     with pytest.warns(UserWarning, match="junk.h5"):
         df = lab.read_runs(str(tmp_path / "runs"), experiment="fake")
-    assert df.shape == (4, 10) and list(df.columns) == ["path", "experiment", "status", "created", "finished", "seed",
-                                                        "device", "steps", "mode", "last_loss"]
+    assert df.shape == (4, 10) and list(df.columns) == [
+        "path",
+        "experiment",
+        "status",
+        "created",
+        "finished",
+        "seed",
+        "device",
+        "steps",
+        "mode",
+        "last_loss",
+    ]
     df = df.sort_values("steps")
-    assert list(df["steps"]) == [3, 4, 5, 8] and list(df["status"]) == ["completed", "diverged", "completed", "completed"]
+    assert list(df["steps"]) == [3, 4, 5, 8] and list(df["status"]) == [
+        "completed",
+        "diverged",
+        "completed",
+        "completed",
+    ]
     np.testing.assert_allclose(df["last_loss"], [1 / 3, 1 / 2, 1 / 5, 1 / 8])
     with pytest.warns(UserWarning):
         assert lab.read_runs is read_runs and lab.read_runs(str(tmp_path / "runs"), experiment="ols").empty
@@ -91,5 +124,5 @@ def test_many_runs_as_one_table_and_as_csv(tmp_path, capsys):
     assert main(["export", str(tmp_path / "nosuch"), "-o", str(out)]) == 2
     run_file = df["path"].iloc[0]
     capsys.readouterr()
-    assert main(["export", run_file]) == 0                       # a run file: its datasets by name
+    assert main(["export", run_file]) == 0  # a run file: its datasets by name
     assert "series/loss" in capsys.readouterr().out.splitlines()

@@ -1,4 +1,5 @@
 """The shared engine end to end: accuracy, saved weights, hooks, cancel, divergence."""
+
 import os
 import threading
 
@@ -15,8 +16,18 @@ from lab.runfile import read_run
 from lab.runner import run_experiment
 from lab.training import ENGINE_SERIES, TRAINING_PARAMS, Hooks, Trainer, load_weights
 
-DIGITS = {"dataset": "digits", "model": "mlp", "mlp_widths": [128], "lr": 0.05, "batch": 64, "epochs": 6,
-          "schedule": "multistep", "milestones": [4], "gamma": 0.1, "device": "cpu"}
+DIGITS = {
+    "dataset": "digits",
+    "model": "mlp",
+    "mlp_widths": [128],
+    "lr": 0.05,
+    "batch": 64,
+    "epochs": 6,
+    "schedule": "multistep",
+    "milestones": [4],
+    "gamma": 0.1,
+    "device": "cpu",
+}
 
 
 def test_supervised_digits_learns_and_its_weights_reload(tmp_path):
@@ -55,9 +66,16 @@ def test_training_stops_once_train_accuracy_is_reached(tmp_path):
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path):
-    runs = [read_run(run_experiment("supervised", {**DIGITS, "epochs": 2, "seed": seed, "noise_type": "symmetric",
-                                                   "noise_rate": 0.3}, out_dir=str(tmp_path)).path)
-            for seed in (1, 1, 2)]
+    runs = [
+        read_run(
+            run_experiment(
+                "supervised",
+                {**DIGITS, "epochs": 2, "seed": seed, "noise_type": "symmetric", "noise_rate": 0.3},
+                out_dir=str(tmp_path),
+            ).path
+        )
+        for seed in (1, 1, 2)
+    ]
     np.testing.assert_array_equal(runs[0]["series/loss"], runs[1]["series/loss"])
     assert not np.array_equal(runs[0]["series/loss"][1:], runs[2]["series/loss"][1:])
     # the corruption follows data_seed, not the run seed
@@ -71,8 +89,9 @@ def test_cancel_mid_epoch_keeps_the_rows(tmp_path):
         if kind == "progress" and payload[0] >= 22 + 5:  # 22 batches of 64 per epoch
             stop.set()
 
-    res = run_experiment("supervised", {**DIGITS, "epochs": 5}, out_dir=str(tmp_path), cancel_event=stop,
-                         listeners=[cancel_in_epoch_two])
+    res = run_experiment(
+        "supervised", {**DIGITS, "epochs": 5}, out_dir=str(tmp_path), cancel_event=stop, listeners=[cancel_in_epoch_two]
+    )
     assert res.status == "cancelled"
     run = read_run(res.path)
     assert run["series/step"].tolist() == [0, 1]  # epoch 0 and the completed epoch 1
@@ -108,12 +127,17 @@ class Recorder(Hooks):
 
 def test_hooks_see_every_sample_once_per_epoch_and_add_series():
     spec = Spec(*DATA_PARAMS, *NOISE_PARAMS, *MODEL_PARAMS, *TRAINING_PARAMS)
-    params = spec.validate({k: v for k, v in DIGITS.items() if k != "device"} | {"epochs": 2, "train_fraction": 0.5,
-                                                                              "noise_type": "symmetric",
-                                                                              "noise_rate": 0.5})
+    params = spec.validate(
+        {k: v for k, v in DIGITS.items() if k != "device"}
+        | {"epochs": 2, "train_fraction": 0.5, "noise_type": "symmetric", "noise_rate": 0.5}
+    )
     rows = []
-    ctx = RunContext(None, device=torch.device("cpu"), seed=0,
-                     listeners=[lambda kind, name, p: rows.append((name, float(p[0]))) if kind == "append" else None])
+    ctx = RunContext(
+        None,
+        device=torch.device("cpu"),
+        seed=0,
+        listeners=[lambda kind, name, p: rows.append((name, float(p[0]))) if kind == "append" else None],
+    )
     data = load_data(params, "cpu")
     hooks = Recorder()
     hooks.trainer_labels = data.y["train"]
@@ -127,8 +151,14 @@ def test_hooks_see_every_sample_once_per_epoch_and_add_series():
     assert clean[-1] > noisy[-1]  # early learning: predictions follow the clean labels
 
 
-@pytest.mark.parametrize("bad,name", [({"milestones": [4, 2]}, "milestones"), ({"mlp_widths": "12,x"}, "mlp_widths"),
-                                      ({"model": "cnn", "dataset": "gaussian"}, "model")])
+@pytest.mark.parametrize(
+    "bad,name",
+    [
+        ({"milestones": [4, 2]}, "milestones"),
+        ({"mlp_widths": "12,x"}, "mlp_widths"),
+        ({"model": "cnn", "dataset": "gaussian"}, "model"),
+    ],
+)
 def test_bad_model_and_schedule_parameters_are_refused_before_a_file_is_made(tmp_path, bad, name):
     with pytest.raises(ParamError, match=f"parameter '{name}'"):
         run_experiment("supervised", {**DIGITS, **bad}, out_dir=str(tmp_path))
@@ -138,9 +168,11 @@ def test_bad_model_and_schedule_parameters_are_refused_before_a_file_is_made(tmp
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_bf16_channels_last_run(tmp_path):
-    res = run_experiment("supervised", {**DIGITS, "model": "cnn", "device": "cuda", "bf16": True,
-                                        "channels_last": True, "epochs": 3, "lr": 0.1},
-                         out_dir=str(tmp_path))
+    res = run_experiment(
+        "supervised",
+        {**DIGITS, "model": "cnn", "device": "cuda", "bf16": True, "channels_last": True, "epochs": 3, "lr": 0.1},
+        out_dir=str(tmp_path),
+    )
     assert res.status == "completed", res.error
     assert res.summary["test_acc"] > 0.5
 

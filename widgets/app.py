@@ -1,4 +1,5 @@
 """Starting the window: ``run_app([])`` or ``run_app([run_file])``."""
+
 from __future__ import annotations
 
 import sys

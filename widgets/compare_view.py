@@ -8,6 +8,7 @@ Replicates (the same parameters, different seeds) are drawn as their mean with a
 Smoothing is a choice: a debiased exponential moving average
 (:func:`lab.compare.debiased_ema`), with the raw curve always drawn faintly beside it.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -69,8 +70,16 @@ class CompareView(QWidget):
         self.group_box.setChecked(True)
         self.group_box.setToolTip("Runs that differ only in their seed: one mean curve with a ±1 sd band")
         top = QHBoxLayout()
-        for w in (QLabel("Series:"), self.series_box, QLabel("x:"), self.x_box, self.log_x, self.log_y,
-                  self.smooth_box, self.group_box):
+        for w in (
+            QLabel("Series:"),
+            self.series_box,
+            QLabel("x:"),
+            self.x_box,
+            self.log_x,
+            self.log_y,
+            self.smooth_box,
+            self.group_box,
+        ):
             top.addWidget(w)
         top.addStretch(1)
         self.differing = QLabel()
@@ -82,8 +91,14 @@ class CompareView(QWidget):
         lay.addLayout(top)
         lay.addWidget(self.differing)
         lay.addWidget(self.plot_widget, 1)
-        for sig in (self.series_box.currentTextChanged, self.x_box.currentTextChanged, self.smooth_box.currentTextChanged,
-                    self.log_x.toggled, self.log_y.toggled, self.group_box.toggled):
+        for sig in (
+            self.series_box.currentTextChanged,
+            self.x_box.currentTextChanged,
+            self.smooth_box.currentTextChanged,
+            self.log_x.toggled,
+            self.log_y.toggled,
+            self.group_box.toggled,
+        ):
             sig.connect(self.redraw)
         if paths:
             self.set_runs(paths)

@@ -1,16 +1,32 @@
 """The Data dialog: choose the data folder, see which data sets it holds (counts, or the
 layout expected for a missing or malformed one) and ask torchvision to download one."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import QSettings, Qt, QThread, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QHeaderView,
-                               QLabel, QLineEdit, QMessageBox, QPlainTextEdit, QPushButton, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+)
 
 from lab.data import DataError, download, scan
 
-BUILT_IN = (("digits", "1,797 real 8x8 handwritten digits (scikit-learn), 10 classes"),
-            ("gaussian", "synthetic Gaussian mixture; sizes, classes, dimension and separation are parameters"))
+BUILT_IN = (
+    ("digits", "1,797 real 8x8 handwritten digits (scikit-learn), 10 classes"),
+    ("gaussian", "synthetic Gaussian mixture; sizes, classes, dimension and separation are parameters"),
+)
 COLUMNS = ("Data set", "Status", "Train", "Test", "Classes", "Where")
 
 
@@ -70,8 +86,9 @@ class DataDialog(QDialog):
         self.details.setMaximumHeight(150)
 
         self.download_button = QPushButton("Download")
-        self.download_button.setToolTip("Ask torchvision to download the selected data set into the folder "
-                                        "(needs a network)")
+        self.download_button.setToolTip(
+            "Ask torchvision to download the selected data set into the folder (needs a network)"
+        )
         self.download_button.clicked.connect(self.download_selected)
         self.download_button.setAutoDefault(False)
         buttons = QDialogButtonBox(QDialogButtonBox.Close)

@@ -1,10 +1,20 @@
 """The paper's Table 1 (methods x noise settings) filled from the ``elr`` runs found in a
 folder, with the paper's numbers beside ours. The table itself is computed in
 :func:`lab.elr.table.table1`; this widget only draws it."""
+
 from __future__ import annotations
 
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from lab.compare import headers_in_folder
 from lab.data.params import DATASETS

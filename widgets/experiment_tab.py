@@ -6,6 +6,7 @@ measured cost (``refresh`` plus the paint that follows it, :data:`widgets.plots.
 divided by :data:`DRAW_SHARE`, never faster than :data:`REDRAW_MS`, so a heavy panel
 takes at most that share of the GUI thread (and of the CPU the run needs). A panel behind
 another tab is not drawn at all; it catches up when shown."""
+
 from __future__ import annotations
 
 import html
@@ -14,8 +15,18 @@ import time
 from typing import Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QMessageBox, QPushButton, QScrollArea,
-                               QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from lab import configs
 from lab.experiments import Experiment, ExperimentLike
@@ -36,19 +47,23 @@ REDRAW_MAX_MS = 500
 DRAW_SHARE = 0.15
 DEFAULTS = "(defaults)"
 #: shown where the panel goes while the tab shows no run
-EMPTY_HINT = ("No run shown yet.\n\nPick a preset (or set the parameters) and press Run (Ctrl+R),\n"
-              "or open a run file (Ctrl+O), pick one in Runs below, or drop a .h5 file here.")
+EMPTY_HINT = (
+    "No run shown yet.\n\nPick a preset (or set the parameters) and press Run (Ctrl+R),\n"
+    "or open a run file (Ctrl+O), pick one in Runs below, or drop a .h5 file here."
+)
 
 
 def viewer_experiment(name: str) -> Experiment:
     """An experiment this Noise Lab does not have (a script's, written with
     :class:`lab.Run`): no parameters to set, nothing to run; its files are drawn by the
     generic panel."""
+
     def refuse(*_args):
         raise RuntimeError(f"'{name}' runs only from the code that wrote its files")
 
-    return Experiment(name=name, title=f"{name}: runs written by a script (view only)", spec=Spec(),
-                      layout=refuse, run=refuse)
+    return Experiment(
+        name=name, title=f"{name}: runs written by a script (view only)", spec=Spec(), layout=refuse, run=refuse
+    )
 
 
 class ExperimentTab(QWidget):
@@ -63,8 +78,13 @@ class ExperimentTab(QWidget):
     #: a panel asks for a run of another experiment (a phase-map cell's trajectory, say)
     run_requested = Signal(str, dict)
 
-    def __init__(self, experiment: ExperimentLike, run_dir: Callable[[], str] = default_run_dir, parent=None,
-                 runnable: bool = True):
+    def __init__(
+        self,
+        experiment: ExperimentLike,
+        run_dir: Callable[[], str] = default_run_dir,
+        parent=None,
+        runnable: bool = True,
+    ):
         super().__init__(parent)
         self.experiment = experiment
         self.runnable = runnable
@@ -79,8 +99,10 @@ class ExperimentTab(QWidget):
         self.form.validity_changed.connect(self._on_validity)
         self.preset_box = QComboBox()
         self.preset_box.addItems([DEFAULTS, *configs.preset_names(experiment)] if runnable else [])
-        self.preset_box.setToolTip("Fill the form with a named preset (paper figures by name; yours from "
-                                   f"{configs.user_preset_dir(experiment.name)})")
+        self.preset_box.setToolTip(
+            "Fill the form with a named preset (paper figures by name; yours from "
+            f"{configs.user_preset_dir(experiment.name)})"
+        )
         self.preset_box.activated.connect(lambda _i: self.apply_preset(self.preset_box.currentText()))
         self.run_button = QPushButton("Run")
         self.run_button.setToolTip("Start a run with these parameters (Ctrl+R); several may run at once")

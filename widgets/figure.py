@@ -11,6 +11,7 @@ The figure is laid out at :data:`LOGICAL_DPI` (Qt's own: a 9 pt font is 12 px), 
 nominal sizes. The run's identity and parameters go into the file's metadata: PNG text
 chunks, the SVG's ``<title>``/``<desc>``, the PDF's title and XMP description.
 """
+
 from __future__ import annotations
 
 import html
@@ -75,9 +76,14 @@ def run_metadata(header) -> dict[str, str]:
     """``{"title", "description"}`` naming a run: file, experiment, status, seed and
     every parameter (JSON), for a figure's metadata."""
     title = f"Noise Lab: {header.experiment} run {os.path.basename(header.path)}"
-    desc = {"run_file": os.path.basename(header.path), "experiment": header.experiment,
-            "status": header.display_status, "seed": header.seed, "created": header.created,
-            "params": header.params}
+    desc = {
+        "run_file": os.path.basename(header.path),
+        "experiment": header.experiment,
+        "status": header.display_status,
+        "seed": header.seed,
+        "created": header.created,
+        "params": header.params,
+    }
     return {"title": title, "description": json.dumps(desc, default=str, sort_keys=True)}
 
 
@@ -181,8 +187,14 @@ def _draw(widget: QWidget, painter: QPainter, region: QRect | None) -> None:
         _export_mode(widget, False)
 
 
-def write_figure(widget: QWidget, path: str, width_mm: float | None = None, dpi: float = 300,
-                 metadata: dict[str, str] | None = None, region: QRect | None = None) -> None:
+def write_figure(
+    widget: QWidget,
+    path: str,
+    width_mm: float | None = None,
+    dpi: float = 300,
+    metadata: dict[str, str] | None = None,
+    region: QRect | None = None,
+) -> None:
     """Write ``widget`` (or its ``region``) to ``path`` (``.png``, ``.svg`` or ``.pdf``),
     ``width_mm`` wide (default: its size at :data:`LOGICAL_DPI`), a PNG at ``dpi``.
     Raises :class:`FigureError` for a bad request, OSError when the file cannot be
@@ -214,8 +226,11 @@ def write_figure(widget: QWidget, path: str, width_mm: float | None = None, dpi:
         img.fill(Qt.white)
         img.setDotsPerMeterX(round(dpi / 0.0254))
         img.setDotsPerMeterY(round(dpi / 0.0254))
-        for key, value in (("Title", meta.get("title", "")), ("Description", meta.get("description", "")),
-                           ("Software", "Noise Lab")):
+        for key, value in (
+            ("Title", meta.get("title", "")),
+            ("Description", meta.get("description", "")),
+            ("Software", "Noise Lab"),
+        ):
             img.setText(key, value)
         painter = QPainter(img)
         painter.setRenderHint(QPainter.Antialiasing)
@@ -226,8 +241,11 @@ def write_figure(widget: QWidget, path: str, width_mm: float | None = None, dpi:
             raise OSError(f"cannot write {path}: check that its folder exists and is writable")
         return
     writer = QPdfWriter(path)
-    writer.setPageLayout(QPageLayout(QPageSize(QSizeF(width_mm, height_mm), QPageSize.Millimeter),
-                                     QPageLayout.Portrait, QMarginsF(0, 0, 0, 0)))
+    writer.setPageLayout(
+        QPageLayout(
+            QPageSize(QSizeF(width_mm, height_mm), QPageSize.Millimeter), QPageLayout.Portrait, QMarginsF(0, 0, 0, 0)
+        )
+    )
     # laid out in pixels at the widget's own resolution: a cosmetic pen of w pixels is
     # w / (px per mm) millimetres wide, as in the SVG
     writer.setResolution(max(1, round(px.width() * 25.4 / width_mm)))
@@ -243,14 +261,16 @@ def write_figure(widget: QWidget, path: str, width_mm: float | None = None, dpi:
 def _xmp(title: str, description: str) -> str:
     """A minimal XMP packet with Dublin Core title, description and creator tool."""
     t, d = html.escape(title), html.escape(description)
-    return ('<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>'
-            '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-            '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
-            'xmlns:xmp="http://ns.adobe.com/xap/1.0/">'
-            f'<dc:title><rdf:Alt><rdf:li xml:lang="x-default">{t}</rdf:li></rdf:Alt></dc:title>'
-            f'<dc:description><rdf:Alt><rdf:li xml:lang="x-default">{d}</rdf:li></rdf:Alt></dc:description>'
-            '<xmp:CreatorTool>Noise Lab</xmp:CreatorTool></rdf:Description></rdf:RDF></x:xmpmeta>'
-            '<?xpacket end="w"?>')
+    return (
+        '<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:xmp="http://ns.adobe.com/xap/1.0/">'
+        f'<dc:title><rdf:Alt><rdf:li xml:lang="x-default">{t}</rdf:li></rdf:Alt></dc:title>'
+        f'<dc:description><rdf:Alt><rdf:li xml:lang="x-default">{d}</rdf:li></rdf:Alt></dc:description>'
+        "<xmp:CreatorTool>Noise Lab</xmp:CreatorTool></rdf:Description></rdf:RDF></x:xmpmeta>"
+        '<?xpacket end="w"?>'
+    )
 
 
 def plot_target(item: pg.PlotItem) -> tuple[QWidget, QRect]:
@@ -264,8 +284,9 @@ def plot_target(item: pg.PlotItem) -> tuple[QWidget, QRect]:
 ASPECT = 0.75
 
 
-def panel_figure(path: str, panel: str | None, out: str, width_mm: float, dpi: float,
-                 height_mm: float | None = None) -> str:
+def panel_figure(
+    path: str, panel: str | None, out: str, width_mm: float, dpi: float, height_mm: float | None = None
+) -> str:
     """Render the run file ``path`` the way its tab shows it, offscreen, to ``out``:
     the whole panel, or its plot named ``panel`` (see :func:`find_plots`). Returns
     what was drawn (for the command line's message)."""
@@ -291,8 +312,9 @@ def panel_figure(path: str, panel: str | None, out: str, width_mm: float, dpi: f
         if panel:
             plots = find_plots(widget)
             if panel not in plots:
-                raise FigureError(f"the {run.header.experiment} panel has no plot '{panel}'; "
-                                  f"it has: {', '.join(plots)}")
+                raise FigureError(
+                    f"the {run.header.experiment} panel has no plot '{panel}'; it has: {', '.join(plots)}"
+                )
             item = plots[panel]
             # a plot alone is drawn at the figure's full size
             view = item.getViewWidget()

@@ -1,5 +1,6 @@
 """The main window: one tab per registered experiment, the run browser dock, menus,
 progress in each tab and messages in the status bar."""
+
 from __future__ import annotations
 
 import importlib
@@ -8,8 +9,7 @@ import os
 
 from PySide6.QtCore import QSettings, Qt, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QMainWindow, QMessageBox,
-                               QTabWidget)
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QInputDialog, QMainWindow, QMessageBox, QTabWidget
 
 from lab import experiments
 from lab.configs import ConfigError
@@ -188,37 +188,64 @@ class MainWindow(QMainWindow):
     def _build_menus(self, dock: QDockWidget) -> None:
         m = self.menuBar().addMenu("&File")
         self._action(m, "&Open run…", self.open_run_dialog, QKeySequence.Open, "Open a run file into its panel")
-        self._action(m, "Open s&weep…", self.open_sweep_dialog, "Ctrl+Shift+O",
-                     "Open a sweep file (sweep.json) into its sweep view")
+        self._action(
+            m,
+            "Open s&weep…",
+            self.open_sweep_dialog,
+            "Ctrl+Shift+O",
+            "Open a sweep file (sweep.json) into its sweep view",
+        )
         self.recent_menu = m.addMenu("Open &Recent")
         self._fill_recent()
         self._action(m, "Open runs &folder", self.open_runs_folder, tip="Show the folder of run files")
         m.addSeparator()
-        self.load_config_action = self._action(m, "&Load parameters…", self.load_config_dialog,
-                                               tip="Fill the form from a TOML config file (as 'run --config')")
-        self.save_config_action = self._action(m, "Save &parameters…", self.save_config_dialog,
-                                               tip="Save the form as a TOML config file for 'noiselab run --config'")
+        self.load_config_action = self._action(
+            m,
+            "&Load parameters…",
+            self.load_config_dialog,
+            tip="Fill the form from a TOML config file (as 'run --config')",
+        )
+        self.save_config_action = self._action(
+            m,
+            "Save &parameters…",
+            self.save_config_dialog,
+            tip="Save the form as a TOML config file for 'noiselab run --config'",
+        )
         m.addSeparator()
         self.export_figure_action = self._action(
-            m, "Export &figure…", self.export_figure_dialog, "Ctrl+E",
-            f"Save the shown panel as a PNG, SVG or PDF figure {FIGURE_WIDTH_MM:g} mm wide")
-        self.export_plot_action = self._action(m, "Export &plot…", self.export_plot_dialog,
-                                               tip="Save one plot of the panel as PNG, SVG or PDF")
-        self.export_csv_action = self._action(m, "Export &data…", self.export_data_dialog,
-                                              tip="Save a dataset of the shown run (a series, the phase map, "
-                                                  "theory) or all its series as CSV or NPY")
+            m,
+            "Export &figure…",
+            self.export_figure_dialog,
+            "Ctrl+E",
+            f"Save the shown panel as a PNG, SVG or PDF figure {FIGURE_WIDTH_MM:g} mm wide",
+        )
+        self.export_plot_action = self._action(
+            m, "Export &plot…", self.export_plot_dialog, tip="Save one plot of the panel as PNG, SVG or PDF"
+        )
+        self.export_csv_action = self._action(
+            m,
+            "Export &data…",
+            self.export_data_dialog,
+            tip="Save a dataset of the shown run (a series, the phase map, theory) or all its series as CSV or NPY",
+        )
         m.addSeparator()
         self._action(m, "&Quit", self.close, QKeySequence.Quit)
         m = self.menuBar().addMenu("&Run")
         self.run_action = self._action(m, "&Run", self.run_current, "Ctrl+R", "Start a run with the form's values")
-        self.sweep_action = self._action(m, "S&weep…", self.sweep_current, "Ctrl+Shift+R",
-                                         "Run the experiment over a list or range of one parameter's values")
+        self.sweep_action = self._action(
+            m,
+            "S&weep…",
+            self.sweep_current,
+            "Ctrl+Shift+R",
+            "Run the experiment over a list or range of one parameter's values",
+        )
         self.cancel_action = self._action(m, "&Cancel", self.cancel_current, Qt.Key_Escape, "Stop the run shown")
         m = self.menuBar().addMenu("&View")
         m.addAction(dock.toggleViewAction())
         m = self.menuBar().addMenu("&Tools")
-        self.data_action = self._action(m, "&Data…", self.open_data_dialog,
-                                        tip="Data sets: folders, formats and label corruption")
+        self.data_action = self._action(
+            m, "&Data…", self.open_data_dialog, tip="Data sets: folders, formats and label corruption"
+        )
         self.data_action.setEnabled(importlib.util.find_spec("widgets.data_dialog") is not None)
 
     def _update_actions(self) -> None:
@@ -258,9 +285,18 @@ class MainWindow(QMainWindow):
         dialog = SweepDialog(tab.name, tab.experiment.spec, base, self.browser.folder, self)
         if dialog.exec() != SweepDialog.Accepted:
             return None
-        return self._show_sweep(SweepWindow.start(tab.name, base, dialog.space(), dialog.folder(),
-                                                  preset=tab.preset_tag(base), seeds=dialog.seeds(),
-                                                  backend=dialog.backend(), parent=self))
+        return self._show_sweep(
+            SweepWindow.start(
+                tab.name,
+                base,
+                dialog.space(),
+                dialog.folder(),
+                preset=tab.preset_tag(base),
+                seeds=dialog.seeds(),
+                backend=dialog.backend(),
+                parent=self,
+            )
+        )
 
     def _show_sweep(self, window: SweepWindow) -> SweepWindow:
         self.sweep_windows.append(window)
@@ -284,8 +320,9 @@ class MainWindow(QMainWindow):
 
     # -- opening ----------------------------------------------------------------------------
     def open_run_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open run", self.browser.folder,
-                                              "Run files (*.h5 *.hdf5);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open run", self.browser.folder, "Run files (*.h5 *.hdf5);;All files (*)"
+        )
         if path:
             self.open_run(path)
 
@@ -338,8 +375,9 @@ class MainWindow(QMainWindow):
                 QMessageBox.critical(self, "Cannot load parameters", str(e))
 
     def open_sweep_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open sweep", self.browser.folder,
-                                              "Sweep files (sweep.json *.json);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open sweep", self.browser.folder, "Sweep files (sweep.json *.json);;All files (*)"
+        )
         if path:
             self.open_sweep(path)
 
@@ -411,8 +449,9 @@ class MainWindow(QMainWindow):
         names = export_names(run)
         if not names:
             return
-        name, ok = QInputDialog.getItem(self, "Export data", "Dataset ('series': every series, a row per step)",
-                                        names, 0, False)
+        name, ok = QInputDialog.getItem(
+            self, "Export data", "Dataset ('series': every series, a row per step)", names, 0, False
+        )
         if not ok:
             return
         stem = os.path.splitext(os.path.basename(tab.current.path))[0] + "-" + name.replace("/", "-") + ".csv"
@@ -433,9 +472,11 @@ class MainWindow(QMainWindow):
         sweeps = [w for w in self.sweep_windows if w.running]
         if running or sweeps:
             answer = QMessageBox.question(
-                self, "Runs in progress",
+                self,
+                "Runs in progress",
                 f"{len(running)} run(s) and {len(sweeps)} sweep(s) are still going. Cancel them and quit?\n"
-                "What they wrote so far is kept, with status 'cancelled'.")
+                "What they wrote so far is kept, with status 'cancelled'.",
+            )
             if answer != QMessageBox.Yes:
                 event.ignore()
                 return

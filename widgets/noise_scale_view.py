@@ -3,6 +3,7 @@
 validation accuracy and the test accuracy against the noise scale, each with the
 teacher's level as a dashed reference line. Three :class:`SweepView` s, one per quantity;
 a running sweep is reread every second, so the figure fills in as its runs finish."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,9 +15,11 @@ from lab.sweep import SweepData, SweepError, read_sweep
 from .sweep_view import FOLLOW_INTERVAL_MS, SweepView
 
 #: (student summary key, teacher summary key, title)
-QUANTITIES = (("grad_norm", "teacher_grad_norm", "Gradient norm"),
-              ("val_acc", "teacher_val_acc", "Validation accuracy"),
-              ("test_acc", "teacher_test_acc", "Test accuracy"))
+QUANTITIES = (
+    ("grad_norm", "teacher_grad_norm", "Gradient norm"),
+    ("val_acc", "teacher_val_acc", "Validation accuracy"),
+    ("test_acc", "teacher_test_acc", "Test accuracy"),
+)
 
 
 def teacher_level(sweep: SweepData, key: str) -> float | None:

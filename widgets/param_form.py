@@ -5,13 +5,26 @@ on every keystroke with :meth:`Param.parse` (a bad value turns red and its toolt
 carries the :class:`ParamError` message with the allowed range); choices are combo
 boxes, booleans check boxes, paths a line edit with a browse button.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QLineEdit, QMenu, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from lab.params import Param, ParamError, Spec
 

@@ -6,6 +6,7 @@ transparent, so a map filling in row by row can be redrawn as it grows.
 Axes may be logarithmic; the grid must then be evenly spaced in log10 (as
 ``numpy.geomspace`` makes it), else evenly spaced.
 """
+
 from __future__ import annotations
 
 from typing import Mapping, Sequence
@@ -84,7 +85,9 @@ class PhaseMapView(QWidget):
         self._origin, self._step = (cx[0] - dx / 2, cy[0] - dy / 2), (dx, dy)
         self._rect = QRectF(self._origin[0], self._origin[1], dx * len(cx), dy * len(cy))
 
-    def set_codes(self, codes: np.ndarray, names: Sequence[str], values: Mapping[str, np.ndarray] | None = None) -> None:
+    def set_codes(
+        self, codes: np.ndarray, names: Sequence[str], values: Mapping[str, np.ndarray] | None = None
+    ) -> None:
         """Phase codes ``(n_y, n_x)`` (0 = pending), their names, and extra per-cell
         values shown in the hover readout."""
         self.codes, self.names = np.asarray(codes, dtype=int), list(names)
@@ -97,10 +100,15 @@ class PhaseMapView(QWidget):
         self.image.setRect(self._rect)  # after setImage: the scale depends on the image's size
         self._set_markers()
         counts = np.bincount(self.codes.ravel(), minlength=len(self.names))
-        self.legend.setText("  ".join(
-            f"<span style='color: rgb{tuple(int(c) for c in colours[i][:3])}; font-size: 14pt'>■</span>"
-            f" {SYMBOLS[(i - 1) % len(SYMBOLS)][1]} {n} ({counts[i]})"
-            for i, n in enumerate(self.names) if i > 0) + (f"  · {counts[0]} pending" if counts[0] else ""))
+        self.legend.setText(
+            "  ".join(
+                f"<span style='color: rgb{tuple(int(c) for c in colours[i][:3])}; font-size: 14pt'>■</span>"
+                f" {SYMBOLS[(i - 1) % len(SYMBOLS)][1]} {n} ({counts[i]})"
+                for i, n in enumerate(self.names)
+                if i > 0
+            )
+            + (f"  · {counts[0]} pending" if counts[0] else "")
+        )
 
     def _set_markers(self) -> None:
         """A black marker per computed cell, its shape naming the code."""
@@ -109,8 +117,11 @@ class PhaseMapView(QWidget):
             self.markers.clear()
             return
         codes = self.codes[rows, cols]
-        self.markers.setData(self._origin[0] + (cols + 0.5) * self._step[0], self._origin[1] + (rows + 0.5) * self._step[1],
-                             symbol=[SYMBOLS[(c - 1) % len(SYMBOLS)][0] for c in codes])
+        self.markers.setData(
+            self._origin[0] + (cols + 0.5) * self._step[0],
+            self._origin[1] + (rows + 0.5) * self._step[1],
+            symbol=[SYMBOLS[(c - 1) % len(SYMBOLS)][0] for c in codes],
+        )
 
     def set_curve(self, name: str, x, y, color=(0, 0, 0), style_index: int = 0) -> None:
         """A curve over the map (a theory boundary), kept and updated by name."""

@@ -6,13 +6,14 @@ peak downsampling with ``clipToView`` (or log-spaced decimation for log axes); a
 of more than :data:`SCATTER_MAX` points becomes a 2-D histogram image updated
 incrementally, with only the most recent points drawn as symbols.
 """
+
 from __future__ import annotations
 
 import time
 
 import numpy as np
 import pyqtgraph as pg
-import pyqtgraph.exporters  # noqa: F401  (registers ImageExporter)
+import pyqtgraph.exporters
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QGraphicsItem, QSizePolicy, QWidget
 
@@ -53,7 +54,7 @@ class Axis(pg.AxisItem):
         self._span = np.inf
         self._labelled: set[int] = set()
 
-    def logTickValues(self, minVal, maxVal, size, stdTicks):  # noqa: N802 (pyqtgraph's name)
+    def logTickValues(self, minVal, maxVal, size, stdTicks):
         self._span = maxVal - minVal
         if not (np.isfinite(minVal) and np.isfinite(maxVal)):
             return super().logTickValues(minVal, maxVal, size, stdTicks)
@@ -66,10 +67,12 @@ class Axis(pg.AxisItem):
             k = max(1, int(np.ceil(self._span * LOG_LABEL_PX / max(size, 1.0))))
             self._labelled = {int(round(x)) for x in v[whole] if int(round(x)) % k == 0}
             if self._span > MINOR_DECADES:  # 2..9 x 10^k would draw a wall of grid lines
-                return [(1.0, [x for x in v[whole] if int(round(x)) in self._labelled]),
-                        (None, [x for x in v[whole] if int(round(x)) not in self._labelled])]
+                return [
+                    (1.0, [x for x in v[whole] if int(round(x)) in self._labelled]),
+                    (None, [x for x in v[whole] if int(round(x)) not in self._labelled]),
+                ]
             return [(1.0, v[whole].tolist()), (None, v[~whole].tolist())]
-        lo, hi = 10.0 ** minVal, 10.0 ** maxVal
+        lo, hi = 10.0**minVal, 10.0**maxVal
         levels, taken = [], np.zeros(0)
         for spacing, offset in self.tickSpacing(lo, hi, size)[:2]:
             v = np.arange(np.ceil((lo - offset) / spacing), np.floor((hi - offset) / spacing) + 1) * spacing + offset
@@ -78,9 +81,9 @@ class Axis(pg.AxisItem):
             levels.append((None, np.log10(v).tolist()))
         return levels
 
-    def logTickStrings(self, values, scale, spacing):  # noqa: N802
+    def logTickStrings(self, values, scale, spacing):
         if self._span < NARROW_DECADES:
-            return [f"{10.0 ** v * scale:.4g}" for v in values]
+            return [f"{10.0**v * scale:.4g}" for v in values]
         v = np.asarray(values, float)
         mantissa = np.round(10.0 ** (v % 1.0), 6)
         decade = np.isclose(mantissa, 1.0) & np.isin(np.round(v).astype(int), list(self._labelled))
@@ -129,8 +132,15 @@ class MeteredPlotWidget(pg.PlotWidget):
         PAINT_CLOCK.seconds += time.perf_counter() - t0
 
 
-def make_plot(x_label: str, y_label: str, x_units: str = "", y_units: str = "", title: str = "",
-              log_x: bool = False, log_y: bool = False) -> pg.PlotWidget:
+def make_plot(
+    x_label: str,
+    y_label: str,
+    x_units: str = "",
+    y_units: str = "",
+    title: str = "",
+    log_x: bool = False,
+    log_y: bool = False,
+) -> pg.PlotWidget:
     """A plot with labelled :class:`Axis` axes, a light grid, and optional log axes."""
     w = MeteredPlotWidget(title=title or None, axisItems=axes())
     item = w.getPlotItem()
@@ -293,7 +303,7 @@ class DensityCloud:
             return
         recent = xy[-RECENT:]
         self.scatter.setData(recent[:, 0], recent[:, 1])
-        if self.hist is None or n >= 2 * self.n_built or self._add(xy[self.n:n]) > 0.01:
+        if self.hist is None or n >= 2 * self.n_built or self._add(xy[self.n : n]) > 0.01:
             self._build(xy)
         self.n = n
         counts = np.log1p(self.hist)
@@ -318,8 +328,8 @@ class DensityCloud:
 
     def _build(self, xy: np.ndarray) -> None:
         finite = xy[np.isfinite(xy).all(axis=1)]
-        tail = finite[len(finite) // 2:]
-        tail = tail[::max(1, len(tail) // 100_000)]  # percentiles of a subsample suffice
+        tail = finite[len(finite) // 2 :]
+        tail = tail[:: max(1, len(tail) // 100_000)]  # percentiles of a subsample suffice
         lo, hi = np.percentile(tail, [0.5, 99.5], axis=0)
         span = np.maximum(hi - lo, 1e-12 + 1e-9 * np.abs(hi))
         lo, hi = lo - 0.5 * span, hi + 0.5 * span

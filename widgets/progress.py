@@ -1,4 +1,5 @@
 """A progress bar with the run's rate and estimated time left."""
+
 from __future__ import annotations
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget

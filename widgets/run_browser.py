@@ -8,6 +8,7 @@ index at once and new or changed files arrive as they are read, each updating it
 Files that a worker of this window is writing are never opened: their row comes from
 ``live_status`` (the window's own bookkeeping).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -16,8 +17,21 @@ import time
 from typing import Callable
 
 from PySide6.QtCore import QCoreApplication, QItemSelectionModel, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QInputDialog,
-                               QLabel, QLineEdit, QMessageBox, QPushButton, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from lab import experiments
 from lab.library.catalog import ARCHIVE, TRASH, Moved
@@ -84,7 +98,8 @@ class RunBrowser(QWidget):
         self.model.modelReset.connect(self._size_columns)
         self.table.doubleClicked.connect(self._on_double_click)
         self.table.selectionModel().selectionChanged.connect(
-            lambda *_: self.selection_changed.emit(self.selected_paths()))
+            lambda *_: self.selection_changed.emit(self.selected_paths())
+        )
         self.model.annotated.connect(self._annotate)
 
         self.folder_label = QLabel()
@@ -94,9 +109,11 @@ class RunBrowser(QWidget):
         self.filter_box = QLineEdit()
         self.filter_box.setClearButtonEnabled(True)
         self.filter_box.setPlaceholderText("filter: words, key=value, metric>x, tag=good …")
-        self.filter_box.setToolTip("Words are searched in names, tags, notes and parameters; key=value, "
-                                   "key!=value, key>x, key<=x, key~text test a parameter, a summary value or "
-                                   "experiment / status / tag / note / sweep. All terms must hold.")
+        self.filter_box.setToolTip(
+            "Words are searched in names, tags, notes and parameters; key=value, "
+            "key!=value, key>x, key<=x, key~text test a parameter, a summary value or "
+            "experiment / status / tag / note / sweep. All terms must hold."
+        )
         self._filter_timer = QTimer(self)
         self._filter_timer.setSingleShot(True)
         self._filter_timer.setInterval(200)
@@ -110,7 +127,8 @@ class RunBrowser(QWidget):
         self.status_box.addItems([ALL, *STATUSES_SHOWN])
         self.status_box.setToolTip("Only runs with this status")
         self.status_box.currentTextChanged.connect(
-            lambda s: self.proxy.set_status("" if s == ALL else s) or self._update_count())
+            lambda s: self.proxy.set_status("" if s == ALL else s) or self._update_count()
+        )
         self.count_label = QLabel()
 
         def button(text, tip, slot):
@@ -119,18 +137,25 @@ class RunBrowser(QWidget):
             b.clicked.connect(lambda _checked=False: slot())
             return b
 
-        self.compare_button = button("Compare", "Overlay a series of the selected runs (select two or more)",
-                                     self.compare_selected)
+        self.compare_button = button(
+            "Compare", "Overlay a series of the selected runs (select two or more)", self.compare_selected
+        )
         self.compare_button.setEnabled(False)
         self.selection_changed.connect(lambda paths: self.compare_button.setEnabled(len(paths) >= 2))
-        self.tag_button = button("Tag…", "Add tags to the selected runs (edit a Tags or Note cell with F2)",
-                                 self.tag_selected)
-        self.export_button = button("Export CSV…", "Parameters and summaries of the selected runs, one row each",
-                                    self.export_selected)
-        self.archive_button = button("Archive", "Move the selected runs into .archive/ in the runs folder",
-                                     lambda: self.move_selected(ARCHIVE))
-        self.delete_button = button("Delete", "Move the selected runs into .trash/ in the runs folder (Undo brings "
-                                    "them back)", lambda: self.move_selected(TRASH))
+        self.tag_button = button(
+            "Tag…", "Add tags to the selected runs (edit a Tags or Note cell with F2)", self.tag_selected
+        )
+        self.export_button = button(
+            "Export CSV…", "Parameters and summaries of the selected runs, one row each", self.export_selected
+        )
+        self.archive_button = button(
+            "Archive", "Move the selected runs into .archive/ in the runs folder", lambda: self.move_selected(ARCHIVE)
+        )
+        self.delete_button = button(
+            "Delete",
+            "Move the selected runs into .trash/ in the runs folder (Undo brings them back)",
+            lambda: self.move_selected(TRASH),
+        )
         self.undo_button = button("Undo", "Bring back the runs deleted or archived last", self.undo)
         self.undo_button.setEnabled(False)
 
@@ -143,8 +168,14 @@ class RunBrowser(QWidget):
         bar.addWidget(self.experiment_box)
         bar.addWidget(self.status_box)
         bar.addWidget(self.count_label)
-        for b in (self.compare_button, self.tag_button, self.export_button, self.archive_button,
-                  self.delete_button, self.undo_button):
+        for b in (
+            self.compare_button,
+            self.tag_button,
+            self.export_button,
+            self.archive_button,
+            self.delete_button,
+            self.undo_button,
+        ):
             bar.addWidget(b)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -379,8 +410,9 @@ class RunBrowser(QWidget):
         rels = [rel for rel in self.selected_rels() if rel in self.model.records]
         if not rels:
             return
-        text, ok = QInputDialog.getText(self, "Tag runs", f"Tags to add to {len(rels)} run(s), comma-separated "
-                                        "(a leading - removes one):")
+        text, ok = QInputDialog.getText(
+            self, "Tag runs", f"Tags to add to {len(rels)} run(s), comma-separated (a leading - removes one):"
+        )
         if not ok:
             return
         words = parse_tags(text)
@@ -393,8 +425,9 @@ class RunBrowser(QWidget):
         """Write the selected runs (all shown if none is selected) to one CSV."""
         rels = self.selected_rels() or [k for k in self.keys() if not k.endswith(GROUP_SUFFIX)]
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Export runs", os.path.join(self.folder, "runs.csv"),
-                                                  "CSV (*.csv)")
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Export runs", os.path.join(self.folder, "runs.csv"), "CSV (*.csv)"
+            )
             if not path:
                 return 0
         try:
@@ -406,8 +439,11 @@ class RunBrowser(QWidget):
     def move_selected(self, where: str = TRASH) -> None:
         """Delete (to ``.trash/``) or archive the selected runs; runs still written are kept."""
         live = self._live()
-        rels = [rel for rel in self.selected_rels()
-                if rel not in live and rel in self.model.records and not self.model.records[rel].writing]
+        rels = [
+            rel
+            for rel in self.selected_rels()
+            if rel not in live and rel in self.model.records and not self.model.records[rel].writing
+        ]
         if rels:
             self._move.emit(rels, where)
 

@@ -8,6 +8,7 @@ the Python ``data()`` twice per comparison, seconds for 10,000 rows. The proxy f
 from a set of accepted keys computed in one pass, so a keystroke costs one pass over the
 records and no per-row Python call beyond a set lookup.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,6 +25,8 @@ NAME, EXPERIMENT, STATUS, DATE, DURATION, PARAMS, TAGS, NOTE = range(len(FIXED))
 #: the model's role for a row's key: a run's relative path, or a sweep folder + "/"
 KeyRole = Qt.UserRole + 1
 GROUP_SUFFIX = "/"
+#: the invisible root of the table (Qt's default parent of every row)
+ROOT = QModelIndex()
 _RED, _ORANGE, _GREY = QColor(176, 0, 0), QColor(190, 100, 0), QColor(110, 110, 110)
 _BOLD = QFont()
 _BOLD.setBold(True)
@@ -63,8 +66,8 @@ class RunTableModel(QAbstractTableModel):
         self.live: dict[str, tuple[str, str]] = {}
         self.experiment = ""
         self.metrics: list[str] = []
-        self.keys: list[str] = []          # row order
-        self._row: dict[str, int] = {}     # key -> row
+        self.keys: list[str] = []  # row order
+        self._row: dict[str, int] = {}  # key -> row
         self._groups: dict[str, list[str]] = {}
         self._placeholders: set[str] = set()  # live runs listed before their file is indexed
         self._text: dict[str, list] = {}  # key -> display texts of its row, made when first shown
@@ -144,8 +147,10 @@ class RunTableModel(QAbstractTableModel):
         old_keys = [self.keys[i.row()] for i in old]
         change()
         self._rebuild()
-        self.changePersistentIndexList(old, [self.index(self._row[k], i.column()) if k in self._row else QModelIndex()
-                                             for i, k in zip(old, old_keys)])
+        self.changePersistentIndexList(
+            old,
+            [self.index(self._row[k], i.column()) if k in self._row else QModelIndex() for i, k in zip(old, old_keys)],
+        )
         self.before_publish()
         self.layoutChanged.emit()
 
@@ -199,8 +204,11 @@ class RunTableModel(QAbstractTableModel):
         for g, rels in self._groups.items():
             ks = [own[rel] for rel in rels]
             own[g + GROUP_SUFFIX] = max(ks) if rev else min(ks)  # a sweep sorts by its first run
-        tops = sorted([rel for rel, r in self.records.items() if not r.group] + [g + GROUP_SUFFIX for g in self._groups],
-                      key=own.__getitem__, reverse=rev)
+        tops = sorted(
+            [rel for rel, r in self.records.items() if not r.group] + [g + GROUP_SUFFIX for g in self._groups],
+            key=own.__getitem__,
+            reverse=rev,
+        )
         keys = []
         for k in tops:
             keys.append(k)
@@ -275,10 +283,10 @@ class RunTableModel(QAbstractTableModel):
         return self._row.get(key, -1)
 
     # -- QAbstractTableModel ----------------------------------------------------------------
-    def rowCount(self, parent=QModelIndex()) -> int:
+    def rowCount(self, parent=ROOT) -> int:
         return 0 if parent.isValid() else len(self.keys)
 
-    def columnCount(self, parent=QModelIndex()) -> int:
+    def columnCount(self, parent=ROOT) -> int:
         return 0 if parent.isValid() else len(FIXED) + len(self.metrics)
 
     def headerData(self, section, orientation, role=Qt.DisplayRole):
@@ -314,15 +322,27 @@ class RunTableModel(QAbstractTableModel):
             r = self.records[key]
             v = self._value(r, column)
             if role == Qt.ToolTipRole:
-                return r.rel if column == NAME else (r.error or self.status(r)) if column == STATUS else \
-                    (str(v) if v not in ("", None) and not isinstance(v, float) else None)
+                return (
+                    r.rel
+                    if column == NAME
+                    else (r.error or self.status(r))
+                    if column == STATUS
+                    else (str(v) if v not in ("", None) and not isinstance(v, float) else None)
+                )
             return v if column in (TAGS, NOTE) else None
         if role == Qt.TextAlignmentRole:
             return int(Qt.AlignRight | Qt.AlignVCenter) if column >= len(FIXED) or column == DURATION else None
         if role == Qt.ForegroundRole and column == STATUS and not group:
             s = self.records[key].display_status
-            return _RED if s.startswith(UNREADABLE) or s == "failed" else _ORANGE if s in ("interrupted", "diverged") \
-                else _GREY if s == "cancelled" else None
+            return (
+                _RED
+                if s.startswith(UNREADABLE) or s == "failed"
+                else _ORANGE
+                if s in ("interrupted", "diverged")
+                else _GREY
+                if s == "cancelled"
+                else None
+            )
         if role == Qt.FontRole and group:
             return _BOLD
         return None
@@ -390,8 +410,11 @@ class RunFilterProxy(QSortFilterProxyModel):
         self.recompute()
 
     def _passes(self, r: Record) -> bool:
-        return ((not self.experiment or r.experiment == self.experiment)
-                and (not self.status or self.model_.status(r).startswith(self.status)) and self._test(r))
+        return (
+            (not self.experiment or r.experiment == self.experiment)
+            and (not self.status or self.model_.status(r).startswith(self.status))
+            and self._test(r)
+        )
 
     def recompute(self) -> None:
         """Filter again (the filter changed)."""
@@ -428,4 +451,3 @@ class RunFilterProxy(QSortFilterProxyModel):
 
     def runs(self) -> int:
         return sum(1 for k in self._accepted if not k.endswith(GROUP_SUFFIX))
-

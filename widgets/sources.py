@@ -2,6 +2,7 @@
 another process is still writing (followed with :class:`lab.runfile.RunFollower`), or
 a finished file. Panels draw ``source.run`` and never know which (DESIGN.md, contract 5).
 """
+
 from __future__ import annotations
 
 import os
@@ -10,7 +11,6 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 import numpy as np
-
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from lab.live import RunGrower
@@ -135,10 +135,24 @@ class LiveRun(RunSource):
         self.result = result
         self.thread.wait()
         if self.run is None:  # the run never started (refused parameters): no layout, no file
-            self.run = RunData(RunHeader(path=self.path, experiment=self.experiment, status=result.status,
-                                         params=dict(self.values), seed=-1, created="", finished="", device="",
-                                         summary=result.summary, error=result.error, diverged_step=-1,
-                                         versions={}, last_heartbeat=None, attrs={}))
+            self.run = RunData(
+                RunHeader(
+                    path=self.path,
+                    experiment=self.experiment,
+                    status=result.status,
+                    params=dict(self.values),
+                    seed=-1,
+                    created="",
+                    finished="",
+                    device="",
+                    summary=result.summary,
+                    error=result.error,
+                    diverged_step=-1,
+                    versions={},
+                    last_heartbeat=None,
+                    attrs={},
+                )
+            )
         h = self.run.header
         try:
             fresh = read_header(self.path)  # the writer has closed the file by now

@@ -10,6 +10,7 @@ the transform and the attribute: every renderer then strokes the same device-uni
 width. Elements it cannot rewrite (images, text) keep the matrix on themselves.
 Qt's clip paths (``<clipPath>``, written in device coordinates) are left as they are.
 """
+
 from __future__ import annotations
 
 import re

@@ -3,6 +3,7 @@ its values (``v1,v2,...``, ``lin:lo:hi:n`` or ``log:lo:hi:n``, checked as typed 
 :class:`lab.sweep.Space`), a grid or N random points, seeds per point, the backend
 (local processes, or a Ray cluster at an address) and the folder for ``sweep.json``
 and the run files."""
+
 from __future__ import annotations
 
 import html
@@ -11,8 +12,21 @@ import uuid
 from datetime import datetime
 from typing import Any, Mapping
 
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from lab.params import Param, ParamError, Spec
 from lab.sweep import SWEEP_FILE, Backend, Space, SweepError, make_backend
@@ -82,8 +96,9 @@ class SweepDialog(QDialog):
         add.clicked.connect(lambda: self.add_row())
         self.mode_box = QComboBox()
         self.mode_box.addItems(["grid", "random"])
-        self.mode_box.setToolTip("grid: every combination; random: N points drawn from the ranges "
-                                 "(log-uniform for log:)")
+        self.mode_box.setToolTip(
+            "grid: every combination; random: N points drawn from the ranges (log-uniform for log:)"
+        )
         self.random_box = QSpinBox()
         self.random_box.setRange(1, 100_000)
         self.random_box.setValue(20)
@@ -118,8 +133,14 @@ class SweepDialog(QDialog):
         bl = QHBoxLayout(backend_row)
         bl.setContentsMargins(0, 0, 0, 0)
         self.local_opts = [QLabel("jobs"), self.jobs_box]
-        self.ray_opts = [QLabel("address"), self.address_edit, QLabel("CPUs/run"), self.cpus_box,
-                         QLabel("GPUs/run"), self.gpus_box]
+        self.ray_opts = [
+            QLabel("address"),
+            self.address_edit,
+            QLabel("CPUs/run"),
+            self.cpus_box,
+            QLabel("GPUs/run"),
+            self.gpus_box,
+        ]
         for w in (self.backend_box, *self.local_opts, *self.ray_opts):
             bl.addWidget(w)
         self.folder_edit = QLineEdit()
@@ -147,10 +168,18 @@ class SweepDialog(QDialog):
         form.addRow(self.buttons)
         self.setMinimumWidth(760)
         self._auto_folder = ""
-        for sig in (self.mode_box.currentIndexChanged, self.random_box.valueChanged, self.sample_seed_box.valueChanged,
-                    self.seeds_box.valueChanged, self.backend_box.currentIndexChanged, self.jobs_box.valueChanged,
-                    self.address_edit.textChanged, self.cpus_box.valueChanged, self.gpus_box.valueChanged,
-                    self.folder_edit.textChanged):
+        for sig in (
+            self.mode_box.currentIndexChanged,
+            self.random_box.valueChanged,
+            self.sample_seed_box.valueChanged,
+            self.seeds_box.valueChanged,
+            self.backend_box.currentIndexChanged,
+            self.jobs_box.valueChanged,
+            self.address_edit.textChanged,
+            self.cpus_box.valueChanged,
+            self.gpus_box.valueChanged,
+            self.folder_edit.textChanged,
+        ):
             sig.connect(self._check)
         self.add_row()
 
@@ -240,8 +269,9 @@ class SweepDialog(QDialog):
     def space(self) -> Space:
         """The rows as a sweep space; raises :class:`ParamError`."""
         random = self.random_box.value() if self.mode_box.currentText() == "random" else 0
-        return Space.parse(self.spec, [r.item() for r in self.rows], random=random,
-                           sample_seed=self.sample_seed_box.value())
+        return Space.parse(
+            self.spec, [r.item() for r in self.rows], random=random, sample_seed=self.sample_seed_box.value()
+        )
 
     def grid(self) -> dict[str, list]:
         return {a.name: a.grid() for a in self.space().axes}
@@ -255,10 +285,13 @@ class SweepDialog(QDialog):
     def backend(self) -> Backend:
         """The chosen backend; raises :class:`ParamError` or :class:`SweepError` (Ray missing)."""
         ray = self.backend_box.currentText() == "ray"
-        return make_backend(self.backend_box.currentText(), jobs=1 if ray else self.jobs(),
-                            address=self.address_edit.text().strip() if ray else "",
-                            num_cpus=self.cpus_box.value() if ray else None,
-                            num_gpus=self.gpus_box.value() if ray else None)
+        return make_backend(
+            self.backend_box.currentText(),
+            jobs=1 if ray else self.jobs(),
+            address=self.address_edit.text().strip() if ray else "",
+            num_cpus=self.cpus_box.value() if ray else None,
+            num_gpus=self.gpus_box.value() if ray else None,
+        )
 
     def folder(self) -> str:
         return self.folder_edit.text().strip()

@@ -3,6 +3,7 @@
 cells, or coloured dots for random points) and parallel coordinates for more (one line
 per point across the parameters, scaled to [0, 1], ending at the summary). A click on
 a cell, dot or line asks for the point's first run (``run_clicked``)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,8 +38,10 @@ def colours(values: np.ndarray) -> list:
         finite = np.log10(finite)
     lo, hi = (finite.min(), finite.max()) if len(finite) else (0.0, 1.0)
     t = (values - lo) / (hi - lo) if hi > lo else np.full_like(values, 0.5)
-    return [pg.mkBrush(200, 200, 200) if not np.isfinite(v) else pg.mkBrush(COLOURMAP.map(float(v), mode="qcolor"))
-            for v in t]
+    return [
+        pg.mkBrush(200, 200, 200) if not np.isfinite(v) else pg.mkBrush(COLOURMAP.map(float(v), mode="qcolor"))
+        for v in t
+    ]
 
 
 class SweepMap(QWidget):
@@ -129,15 +132,19 @@ class HeatMapView(SweepMap):
         y, yl, ygrid = axis_positions(self.sweep, yn)
         m = self.means()
         size = 1.0 if xgrid and ygrid else 0.03 * max(np.ptp(x) or 1, np.ptp(y) or 1)
-        self.cells.setData(x=x, y=y, size=size, brush=colours(m), data=list(range(len(x))),
-                           symbol="s" if xgrid and ygrid else "o")
+        self.cells.setData(
+            x=x, y=y, size=size, brush=colours(m), data=list(range(len(x))), symbol="s" if xgrid and ygrid else "o"
+        )
         self.item.setLabel("bottom", xn)
         self.item.setLabel("left", yn)
         self._ticks("bottom", xl)
         self._ticks("left", yl)
         fin = m[np.isfinite(m)]
-        self.info.setText(f"{self.metric()}: {fin.min():.4g} (dark) .. {fin.max():.4g} (yellow)" if len(fin) else
-                          "no finished runs yet")
+        self.info.setText(
+            f"{self.metric()}: {fin.min():.4g} (dark) .. {fin.max():.4g} (yellow)"
+            if len(fin)
+            else "no finished runs yet"
+        )
 
 
 class ParallelView(SweepMap):

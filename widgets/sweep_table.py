@@ -1,6 +1,7 @@
 """A sweep's runs as a table: index, status (as shown: a run a killed sweep left going is
 ``interrupted``), progress, the swept values and seed, and every numeric summary. A
 double click on a row asks for its run (``run_clicked``)."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
@@ -35,8 +36,13 @@ class RunTable(QTableWidget):
         for row, r in enumerate(sweep.runs):
             done, total = r.get("progress", [0, 0])
             ended = r["status"] not in ("pending", "running")
-            cells = [r["index"], sweep.run_status(r), "100%" if ended else f"{100 * done / total:.0f}%" if total else "",
-                     *(r["values"].get(k, "") for k in values), *(r["summary"].get(k, "") for k in summaries)]
+            cells = [
+                r["index"],
+                sweep.run_status(r),
+                "100%" if ended else f"{100 * done / total:.0f}%" if total else "",
+                *(r["values"].get(k, "") for k in values),
+                *(r["summary"].get(k, "") for k in summaries),
+            ]
             for col, v in enumerate(cells):
                 item = self.item(row, col)
                 if item is None:

@@ -3,6 +3,7 @@ against sigma_eps): per point the mean over seeds with a ±1 sd bar (computed in
 :class:`lab.sweep.SweepData`), every replicate as a faint dot, optional shaded bands of
 a categorical summary (the phase each run ended in) and a horizontal reference line.
 A click on a point or dot asks for its run (``run_clicked``)."""
+
 from __future__ import annotations
 
 import html
@@ -74,8 +75,13 @@ class SweepView(QWidget):
         self.timer = QTimer(self)
         self.timer.setInterval(FOLLOW_INTERVAL_MS)
         self.timer.timeout.connect(self.reread)
-        for sig in (self.x_box.currentIndexChanged, self.band_box.currentIndexChanged, self.y_list.itemSelectionChanged,
-                    self.log_x.toggled, self.log_y.toggled):
+        for sig in (
+            self.x_box.currentIndexChanged,
+            self.band_box.currentIndexChanged,
+            self.y_list.itemSelectionChanged,
+            self.log_x.toggled,
+            self.log_y.toggled,
+        ):
             sig.connect(self.redraw)
 
     def load(self, sweep: SweepData | str, y_keys=(), band_key: str = "phase", log_x: bool = True) -> None:
@@ -142,9 +148,13 @@ class SweepView(QWidget):
             self.item.removeItem(self.reference)
             self.reference = None
         if y is not None:
-            self.reference = pg.InfiniteLine(pos=np.log10(y) if self.log_y.isChecked() else y, angle=0,
-                                             pen=pg.mkPen((0, 0, 0), style=Qt.DashLine), label=label,
-                                             labelOpts={"position": 0.05, "color": "k", "anchors": [(0, 1), (0, 1)]})
+            self.reference = pg.InfiniteLine(
+                pos=np.log10(y) if self.log_y.isChecked() else y,
+                angle=0,
+                pen=pg.mkPen((0, 0, 0), style=Qt.DashLine),
+                label=label,
+                labelOpts={"position": 0.05, "color": "k", "anchors": [(0, 1), (0, 1)]},
+            )
             self.reference.setZValue(5)
             self.item.addItem(self.reference)
 
@@ -171,10 +181,18 @@ class SweepView(QWidget):
         for i, k in enumerate(self.selected_keys()):
             if k not in self.curves:
                 c = PALETTE[i % len(PALETTE)]
-                self.curves[k] = self.item.plot([], [], pen=pg.mkPen(c, width=2), symbol=SYMBOLS[i % len(SYMBOLS)],
-                                                symbolBrush=c, symbolPen=None, name=k)
-                self.repeats[k] = self.item.plot([], [], pen=None, symbol="o", symbolSize=5, symbolPen=None,
-                                                 symbolBrush=pg.mkBrush(*c, 110))
+                self.curves[k] = self.item.plot(
+                    [],
+                    [],
+                    pen=pg.mkPen(c, width=2),
+                    symbol=SYMBOLS[i % len(SYMBOLS)],
+                    symbolBrush=c,
+                    symbolPen=None,
+                    name=k,
+                )
+                self.repeats[k] = self.item.plot(
+                    [], [], pen=None, symbol="o", symbolSize=5, symbolPen=None, symbolBrush=pg.mkBrush(*c, 110)
+                )
                 self.errors[k] = pg.ErrorBarItem(x=np.zeros(0), y=np.zeros(0), pen=pg.mkPen(c), beam=0)
                 self.item.addItem(self.errors[k])
                 for item in (self.curves[k], self.repeats[k]):
@@ -186,8 +204,11 @@ class SweepView(QWidget):
             y = self.sweep.column(k)
             each = np.isfinite(y) & ((y > 0) if ly else True) & ((x > 0) if lx else True)
             several = self.sweep.seeds > 1
-            self.repeats[k].setData(x[each] if several else [], y[each] if several else [],
-                                    data=list(np.flatnonzero(each)) if several else None)
+            self.repeats[k].setData(
+                x[each] if several else [],
+                y[each] if several else [],
+                data=list(np.flatnonzero(each)) if several else None,
+            )
             bar = ok & np.isfinite(ss)
             if ly:  # a log axis draws log10(y): the bar spans log10(mean ± sd), clipped above zero
                 lo, hi = np.log10(np.maximum(ms[bar] - ss[bar], ms[bar] * 1e-3)), np.log10(ms[bar] + ss[bar])
@@ -197,9 +218,10 @@ class SweepView(QWidget):
                 self.errors[k].setData(x=tx(xs[bar]), y=ms[bar], height=2 * ss[bar])
         bands = self._draw_bands(xk, self.band_box.currentText(), lx)
         n_done = sum(r["status"] not in ("pending", "running") for r in self.sweep.runs)
-        self.info.setText(f"{self.sweep.experiment} sweep · {n_done}/{len(self.sweep.runs)} runs · "
-                          f"{self.sweep.display_status}"
-                          + (f" · {bands}" if bands else ""))
+        self.info.setText(
+            f"{self.sweep.experiment} sweep · {n_done}/{len(self.sweep.runs)} runs · "
+            f"{self.sweep.display_status}" + (f" · {bands}" if bands else "")
+        )
 
     def _clicked(self, _item, points, *_) -> None:
         if len(points):

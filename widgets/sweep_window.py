@@ -5,6 +5,7 @@ of runs below it, and a progress bar and Cancel while the sweep runs in this win
 The plots follow a running sweep file themselves; this window loads the file once it
 exists, picks a first summary to plot and keeps the table in step. A click on a point,
 cell, line or row asks for that run (``run_requested``)."""
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,17 @@ import time
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton,
-                               QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from lab import experiments
 from lab.sweep import Space, SweepData, SweepError, read_sweep
@@ -77,7 +87,7 @@ class SweepWindow(QMainWindow):
         self.view = view_class(experiment, n_swept)()
         self.table = RunTable()
         self.table.run_clicked.connect(self.run_requested)
-        for v in (self.view.views.values() if isinstance(self.view, NoiseScaleView) else [self.view]):
+        for v in self.view.views.values() if isinstance(self.view, NoiseScaleView) else [self.view]:
             v.run_clicked.connect(self.run_requested)
         self.shown = None  # the sweep data the table shows
         self.worker = self.thread = None
@@ -128,13 +138,25 @@ class SweepWindow(QMainWindow):
         return w
 
     @classmethod
-    def start(cls, experiment: str, base: dict, space, out_dir: str, *, preset: str = "", jobs: int = 1,
-              seeds: int = 1, backend=None, parent=None) -> SweepWindow:
+    def start(
+        cls,
+        experiment: str,
+        base: dict,
+        space,
+        out_dir: str,
+        *,
+        preset: str = "",
+        jobs: int = 1,
+        seeds: int = 1,
+        backend=None,
+        parent=None,
+    ) -> SweepWindow:
         """Run a sweep (``space``: a :class:`Space` or a ``{name: values}`` grid) on a worker
         thread and show it filling in."""
         space = Space.of(space)
-        worker, thread = start_sweep_worker(experiment, base, space, out_dir, preset=preset, jobs=jobs, seeds=seeds,
-                                            backend=backend)
+        worker, thread = start_sweep_worker(
+            experiment, base, space, out_dir, preset=preset, jobs=jobs, seeds=seeds, backend=backend
+        )
         w = cls(worker.path, experiment, len(space.axes), parent)
         w.worker, w.thread = worker, thread
         worker.progress.connect(w._on_progress)
@@ -154,12 +176,18 @@ class SweepWindow(QMainWindow):
     # -- following --------------------------------------------------------------------------
     def show_sweep(self, sweep: SweepData) -> None:
         if isinstance(self.view, (HeatMapView, ParallelView)):
-            self.view.load(sweep, metric=next(iter(default_y([k for k in sweep.summary_keys() if k not in sweep.swept],
-                                                            sweep.experiment)), ""))
+            self.view.load(
+                sweep,
+                metric=next(
+                    iter(default_y([k for k in sweep.summary_keys() if k not in sweep.swept], sweep.experiment)), ""
+                ),
+            )
         elif isinstance(self.view, SweepView):
-            self.view.load(sweep, y_keys=default_y([k for k in sweep.summary_keys() if k not in sweep.swept],
-                                                 sweep.experiment),
-                           log_x=log_x(sweep))
+            self.view.load(
+                sweep,
+                y_keys=default_y([k for k in sweep.summary_keys() if k not in sweep.swept], sweep.experiment),
+                log_x=log_x(sweep),
+            )
         else:
             self.view.load(sweep, log_x=log_x(sweep))
 
@@ -236,8 +264,11 @@ class SweepWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         if self.running:
-            answer = QMessageBox.question(self, "Sweep in progress", "The sweep is still going. Cancel it?\n"
-                                          "Runs that ended are kept; the sweep file says 'cancelled'.")
+            answer = QMessageBox.question(
+                self,
+                "Sweep in progress",
+                "The sweep is still going. Cancel it?\nRuns that ended are kept; the sweep file says 'cancelled'.",
+            )
             if answer != QMessageBox.Yes:
                 event.ignore()
                 return

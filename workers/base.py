@@ -1,5 +1,6 @@
 """What every worker shares: a cooperative cancel flag, a throttle for its signals, and
 the move onto a fresh QThread."""
+
 from __future__ import annotations
 
 import threading

@@ -6,6 +6,7 @@ The window sends requests as queued signals (``sync``, ``annotate``, ``move_out`
 files is read in steps of :data:`STEP_S` seconds, each step's records sent at once, so
 the table fills while the indexer works.
 """
+
 from __future__ import annotations
 
 import os

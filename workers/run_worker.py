@@ -7,6 +7,7 @@ most every ``emit_interval`` seconds, so a run that appends thousands of blocks 
 second costs the GUI thread ~15 signals a second. Cancel is cooperative: the window
 sets a ``threading.Event`` that the experiment checks between blocks.
 """
+
 from __future__ import annotations
 
 import os
@@ -76,8 +77,13 @@ class ChunkBuffer:
             self._appends, self._saves, self._progress, self._start = {}, [], None, None
             children = dict(self._children)
         taken = {path: buf.take() for path, buf in children.items()}
-        return Batch({k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in appends.items()},
-                     saves, progress, start, {path: b for path, b in taken.items() if b})
+        return Batch(
+            {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in appends.items()},
+            saves,
+            progress,
+            start,
+            {path: b for path, b in taken.items() if b},
+        )
 
 
 class RunWorker(ThreadWorker):
@@ -91,8 +97,7 @@ class RunWorker(ThreadWorker):
     chunks = Signal(object)
     finished = Signal(object)
 
-    def __init__(self, experiment: str, values: Mapping[str, Any], path: str,
-                 emit_interval: float = 1.0 / EMIT_HZ):
+    def __init__(self, experiment: str, values: Mapping[str, Any], path: str, emit_interval: float = 1.0 / EMIT_HZ):
         super().__init__(emit_interval)
         self.experiment, self.values, self.path = experiment, dict(values), path
         self._buffer = ChunkBuffer()
@@ -105,9 +110,14 @@ class RunWorker(ThreadWorker):
     @Slot()
     def run(self) -> None:
         try:
-            result = run_experiment(self.experiment, self.values, path=self.path,
-                                    cancel_event=self.cancel_event, listeners=[self._listen],
-                                    command="window")
+            result = run_experiment(
+                self.experiment,
+                self.values,
+                path=self.path,
+                cancel_event=self.cancel_event,
+                listeners=[self._listen],
+                command="window",
+            )
         except Exception:  # the run never started: forwarded to the window as a failed result
             result = RunResult(self.path, "failed", {}, error=traceback.format_exc(limit=2))
         rest = self._buffer.take()

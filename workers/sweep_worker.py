@@ -4,6 +4,7 @@ the sweep file, which the window rereads. Progress as runs done / total (at most
 ``EMIT_HZ`` signals a second, the last one always), one ``finished`` at the end, and a
 cancel through a ``threading.Event`` (queued runs never start, running ones end
 ``cancelled``)."""
+
 from __future__ import annotations
 
 import os
@@ -26,9 +27,18 @@ class SweepWorker(ThreadWorker):
     progress = Signal(int, int)
     finished = Signal(str, str)
 
-    def __init__(self, experiment: str, base: Mapping[str, Any], space: Space, out_dir: str, preset: str = "",
-                 jobs: int = 1, seeds: int = 1, backend: Backend | None = None,
-                 emit_interval: float = 1.0 / EMIT_HZ):
+    def __init__(
+        self,
+        experiment: str,
+        base: Mapping[str, Any],
+        space: Space,
+        out_dir: str,
+        preset: str = "",
+        jobs: int = 1,
+        seeds: int = 1,
+        backend: Backend | None = None,
+        emit_interval: float = 1.0 / EMIT_HZ,
+    ):
         super().__init__(emit_interval)
         self.experiment, self.base, self.space = experiment, dict(base), Space.of(space)
         self.out_dir, self.preset, self.jobs, self.seeds, self.backend = out_dir, preset, jobs, seeds, backend
@@ -44,8 +54,18 @@ class SweepWorker(ThreadWorker):
     def run(self) -> None:
         error = ""
         try:
-            run_sweep(self.experiment, self.base, self.space, self.out_dir, preset=self.preset, jobs=self.jobs,
-                      seeds=self.seeds, backend=self.backend, cancel_event=self.cancel_event, on_run=self._on_run)
+            run_sweep(
+                self.experiment,
+                self.base,
+                self.space,
+                self.out_dir,
+                preset=self.preset,
+                jobs=self.jobs,
+                seeds=self.seeds,
+                backend=self.backend,
+                cancel_event=self.cancel_event,
+                on_run=self._on_run,
+            )
         except (SweepError, ParamError, OSError) as e:
             error = str(e)
         except Exception:  # a sweep that broke down: forwarded to the window, which shows it

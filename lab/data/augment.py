@@ -2,6 +2,7 @@
 as torchvision's ``RandomCrop(H, padding=4)`` then ``RandomHorizontalFlip()``, done for a
 whole batch at once: every crop window is a strided view of the padded batch
 (``unfold``), one indexed copy picks each image's window."""
+
 from __future__ import annotations
 
 import torch
@@ -21,8 +22,9 @@ def crop_flip_at(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: torc
     return torch.where(flip[:, None, None, None], out.flip(3), out)
 
 
-def random_crop_flip(x: torch.Tensor, *, crop: bool, flip: bool, pad: int = 4,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+def random_crop_flip(
+    x: torch.Tensor, *, crop: bool, flip: bool, pad: int = 4, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Random offsets uniform in [0, 2 pad] (when ``crop``) and flips with probability 1/2
     (when ``flip``), drawn on ``x``'s device."""
     if not (crop or flip):

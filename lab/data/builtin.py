@@ -1,4 +1,5 @@
 """Data that ships with the install, so every experiment runs offline and in CI."""
+
 from __future__ import annotations
 
 from functools import lru_cache

@@ -26,6 +26,7 @@ Conventions:
   probability r from its clean label (a transition matrix); this follows the paper's text
   (the true CIFAR-100 superclasses) and exact counts, so ``exact`` is the mode for it.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,26 +40,26 @@ CIFAR10_ASYMMETRIC = {9: 1, 2: 0, 4: 7, 3: 5, 5: 3}
 
 #: the 20 CIFAR-100 superclasses (coarse labels 0..19, alphabetical) as fine-label indices
 CIFAR100_SUPERCLASSES = (
-    (4, 30, 55, 72, 95),    # aquatic mammals
-    (1, 32, 67, 73, 91),    # fish
-    (54, 62, 70, 82, 92),   # flowers
-    (9, 10, 16, 28, 61),    # food containers
-    (0, 51, 53, 57, 83),    # fruit and vegetables
-    (22, 39, 40, 86, 87),   # household electrical devices
-    (5, 20, 25, 84, 94),    # household furniture
-    (6, 7, 14, 18, 24),     # insects
-    (3, 42, 43, 88, 97),    # large carnivores
-    (12, 17, 37, 68, 76),   # large man-made outdoor things
-    (23, 33, 49, 60, 71),   # large natural outdoor scenes
-    (15, 19, 21, 31, 38),   # large omnivores and herbivores
-    (34, 63, 64, 66, 75),   # medium mammals
-    (26, 45, 77, 79, 99),   # non-insect invertebrates
-    (2, 11, 35, 46, 98),    # people
-    (27, 29, 44, 78, 93),   # reptiles
-    (36, 50, 65, 74, 80),   # small mammals
-    (47, 52, 56, 59, 96),   # trees
-    (8, 13, 48, 58, 90),    # vehicles 1
-    (41, 69, 81, 85, 89),   # vehicles 2
+    (4, 30, 55, 72, 95),  # aquatic mammals
+    (1, 32, 67, 73, 91),  # fish
+    (54, 62, 70, 82, 92),  # flowers
+    (9, 10, 16, 28, 61),  # food containers
+    (0, 51, 53, 57, 83),  # fruit and vegetables
+    (22, 39, 40, 86, 87),  # household electrical devices
+    (5, 20, 25, 84, 94),  # household furniture
+    (6, 7, 14, 18, 24),  # insects
+    (3, 42, 43, 88, 97),  # large carnivores
+    (12, 17, 37, 68, 76),  # large man-made outdoor things
+    (23, 33, 49, 60, 71),  # large natural outdoor scenes
+    (15, 19, 21, 31, 38),  # large omnivores and herbivores
+    (34, 63, 64, 66, 75),  # medium mammals
+    (26, 45, 77, 79, 99),  # non-insect invertebrates
+    (2, 11, 35, 46, 98),  # people
+    (27, 29, 44, 78, 93),  # reptiles
+    (36, 50, 65, 74, 80),  # small mammals
+    (47, 52, 56, 59, 96),  # trees
+    (8, 13, 48, 58, 90),  # vehicles 1
+    (41, 69, 81, 85, 89),  # vehicles 2
 )
 
 
@@ -111,8 +112,9 @@ def asymmetric_noise(labels: np.ndarray, rate: float, mapping: dict[int, int], r
     return noisy
 
 
-def official_asymmetric_noise(labels: np.ndarray, rate: float, mapping: dict[int, int], num_classes: int,
-                              rng: np.random.Generator) -> np.ndarray:
+def official_asymmetric_noise(
+    labels: np.ndarray, rate: float, mapping: dict[int, int], num_classes: int, rng: np.random.Generator
+) -> np.ndarray:
     """The official ELR loop (module docstring): classes in turn, from the current labels."""
     noisy = labels.copy()
     for c in range(num_classes):
@@ -127,8 +129,17 @@ def official_asymmetric_noise(labels: np.ndarray, rate: float, mapping: dict[int
 ASYM_MODES = ("official", "exact")
 
 
-def corrupt_labels(labels: np.ndarray, noise_type: str, rate: float, num_classes: int, *,
-                   dataset: str = "", pairs: str = "", seed: int = 0, asym_mode: str = "exact") -> np.ndarray:
+def corrupt_labels(
+    labels: np.ndarray,
+    noise_type: str,
+    rate: float,
+    num_classes: int,
+    *,
+    dataset: str = "",
+    pairs: str = "",
+    seed: int = 0,
+    asym_mode: str = "exact",
+) -> np.ndarray:
     """The noisy labels for ``noise_type`` none | symmetric | asymmetric, seeded;
     ``asym_mode`` official | exact chooses the asymmetric procedure (module docstring)."""
     labels = np.asarray(labels, dtype=np.int64)
@@ -147,8 +158,9 @@ def corrupt_labels(labels: np.ndarray, noise_type: str, rate: float, num_classes
     raise ParamError("noise_type", noise_type, "none, symmetric or asymmetric")
 
 
-def randomise_labels(y: torch.Tensor, rate: float, num_classes: int,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+def randomise_labels(
+    y: torch.Tensor, rate: float, num_classes: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Per-batch fresh label randomisation (Messy Collaboration): each label independently,
     with probability ``rate``, becomes a uniformly random class (the true one included).
     Call it on every batch for fresh noise; ``y`` is not modified."""

@@ -1,6 +1,7 @@
 """From parameters to device-resident splits: read the source, split train/validation
 (seeded by ``data_seed``), corrupt the training labels, standardise with statistics of
 the training split, and serve batches."""
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,14 @@ def load_source(params: Mapping[str, Any]) -> Source:
     if name == "digits":
         return digits()
     if name == "gaussian":
-        return gaussian_mixture(params["gaussian_train"], params["gaussian_test"], params["gaussian_classes"],
-                                params["gaussian_dim"], params["gaussian_separation"], params["data_seed"])
+        return gaussian_mixture(
+            params["gaussian_train"],
+            params["gaussian_test"],
+            params["gaussian_classes"],
+            params["gaussian_dim"],
+            params["gaussian_separation"],
+            params["data_seed"],
+        )
     return read_folder(name, params["data_root"])
 
 
@@ -76,10 +83,12 @@ def data_layout(params: Mapping[str, Any]) -> list[Dataset]:
     (uint8, 1 where the label was changed), plus ``data/train_index`` (position of each
     training sample in the source's training set)."""
     n_train = split_sizes(params)[0]
-    return [Dataset("data/labels_clean", (n_train,), "i8", growable=False),
-            Dataset("data/labels_noisy", (n_train,), "i8", growable=False),
-            Dataset("data/noise_mask", (n_train,), "u1", growable=False),
-            Dataset("data/train_index", (n_train,), "i8", growable=False)]
+    return [
+        Dataset("data/labels_clean", (n_train,), "i8", growable=False),
+        Dataset("data/labels_noisy", (n_train,), "i8", growable=False),
+        Dataset("data/noise_mask", (n_train,), "u1", growable=False),
+        Dataset("data/train_index", (n_train,), "i8", growable=False),
+    ]
 
 
 class Data:
@@ -96,17 +105,28 @@ class Data:
         tr, va = np.sort(order[:n_train]), np.sort(order[n_train:])
         self.train_index = tr
         clean = source.y_train[tr]
-        noisy = corrupt_labels(clean, params["noise_type"], params["noise_rate"], self.num_classes,
-                               dataset=source.name, pairs=params["noise_pairs"], seed=params["data_seed"],
-                               asym_mode=params["asym_mode"])
+        noisy = corrupt_labels(
+            clean,
+            params["noise_type"],
+            params["noise_rate"],
+            self.num_classes,
+            dataset=source.name,
+            pairs=params["noise_pairs"],
+            seed=params["data_seed"],
+            asym_mode=params["asym_mode"],
+        )
         self.noise_type, self.noise_rate = params["noise_type"], params["noise_rate"]
         dev = self.device
-        self.x = {"train": torch.as_tensor(source.x_train[tr], device=dev),
-                  "val": torch.as_tensor(source.x_train[va], device=dev),
-                  "test": torch.tensor(source.x_test, device=dev)}
-        self.y = {"train": torch.as_tensor(noisy, device=dev),
-                  "val": torch.as_tensor(source.y_train[va], device=dev),
-                  "test": torch.tensor(source.y_test, device=dev)}
+        self.x = {
+            "train": torch.as_tensor(source.x_train[tr], device=dev),
+            "val": torch.as_tensor(source.x_train[va], device=dev),
+            "test": torch.tensor(source.x_test, device=dev),
+        }
+        self.y = {
+            "train": torch.as_tensor(noisy, device=dev),
+            "val": torch.as_tensor(source.y_train[va], device=dev),
+            "test": torch.tensor(source.y_test, device=dev),
+        }
         self.labels_clean = torch.as_tensor(clean, device=dev)
         self.noise_mask = self.y["train"] != self.labels_clean
         augment = source.augment if params["augment"] == "auto" else params["augment"]
@@ -143,17 +163,28 @@ class Data:
         """Raw inputs -> standardised float32 ``(x - mean) / std`` (a new tensor)."""
         return torch.addcmul(self._shift, x.float(), self._scale)
 
-    def train_loader(self, batch: int, seed: int = 0, channels_last: bool = False,
-                     augment: bool = True) -> DeviceLoader:
+    def train_loader(
+        self, batch: int, seed: int = 0, channels_last: bool = False, augment: bool = True
+    ) -> DeviceLoader:
         """Shuffled, augmented batches ``(x, y_noisy, idx)`` of the training split."""
-        return DeviceLoader(self.x["train"], self.y["train"], batch, self.normalise,
-                            crop=augment and self.crop, flip=augment and self.flip, seed=seed,
-                            channels_last=channels_last)
+        return DeviceLoader(
+            self.x["train"],
+            self.y["train"],
+            batch,
+            self.normalise,
+            crop=augment and self.crop,
+            flip=augment and self.flip,
+            seed=seed,
+            channels_last=channels_last,
+        )
 
     def batches(self, split: str, batch: int, channels_last: bool = False) -> Iterator:
         """Batches ``(x, y, idx)`` of ``split`` in order, without augmentation."""
-        return iter(DeviceLoader(self.x[split], self.y[split], batch, self.normalise, shuffle=False,
-                                 channels_last=channels_last))
+        return iter(
+            DeviceLoader(
+                self.x[split], self.y[split], batch, self.normalise, shuffle=False, channels_last=channels_last
+            )
+        )
 
     def save_labels(self, ctx) -> None:
         """Write the datasets of :func:`data_layout` and the realised noise rate."""
@@ -162,8 +193,11 @@ class Data:
         ctx.save("data/noise_mask", self.noise_mask.cpu().numpy().astype(np.uint8))
         ctx.save("data/train_index", self.train_index)
         ctx.summary["noise_realised_rate"] = self.realised_noise_rate
-        ctx.attr("data_normalisation", f"mean {self.mean.flatten().tolist()[:8]}, std "
-                                       f"{self.std.flatten().tolist()[:8]} (training split, raw units)")
+        ctx.attr(
+            "data_normalisation",
+            f"mean {self.mean.flatten().tolist()[:8]}, std "
+            f"{self.std.flatten().tolist()[:8]} (training split, raw units)",
+        )
 
 
 def load_data(params: Mapping[str, Any], device: torch.device | str) -> Data:

@@ -6,6 +6,7 @@ and SVHN (MATLAB ``.mat``). Each is read once and cached as uint8 arrays in
 sizes and modification times, so replacing a file invalidates it. Downloading happens
 only when asked (:func:`download`), through torchvision.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -41,8 +42,11 @@ class FolderFormat:
         suffix = "[.gz]" if self.gz_ok else ""
         lines = [f"DATA_ROOT/{self.folders[0]}/"] + [f"    {f}{suffix}" for f in self.files]
         if len(self.folders) > 1:
-            lines.append("(also accepted: " + ", ".join("DATA_ROOT/" + ("" if f == "." else f + "/")
-                                                        for f in self.folders[1:]) + ")")
+            lines.append(
+                "(also accepted: "
+                + ", ".join("DATA_ROOT/" + ("" if f == "." else f + "/") for f in self.folders[1:])
+                + ")"
+            )
         return "\n".join(lines)
 
 
@@ -59,27 +63,32 @@ def read_idx(path: str) -> np.ndarray:
     ndim = raw[3]
     if len(raw) < 4 + 4 * ndim:
         raise DataError(f"{path}: IDX header is truncated")
-    dims = struct.unpack(f">{ndim}I", raw[4: 4 + 4 * ndim])
+    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
     body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(dims)):
-        raise DataError(f"{path}: IDX header announces shape {dims} ({int(np.prod(dims))} bytes) "
-                        f"but the file holds {body.size} bytes of data (truncated?)")
+        raise DataError(
+            f"{path}: IDX header announces shape {dims} ({int(np.prod(dims))} bytes) "
+            f"but the file holds {body.size} bytes of data (truncated?)"
+        )
     return body.reshape(dims)
 
 
 def _idx_pair(images: str, labels: str, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     x, y = read_idx(images), read_idx(labels)
     if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
-        raise DataError(f"{images} / {labels}: expected images (N, 28, 28) and labels (N,), "
-                        f"found {x.shape} and {y.shape}")
+        raise DataError(
+            f"{images} / {labels}: expected images (N, 28, 28) and labels (N,), found {x.shape} and {y.shape}"
+        )
     if len(y) and y.max() >= num_classes:
         raise DataError(f"{labels}: labels outside [0, {num_classes - 1}] (found {int(y.max())})")
     return x[:, None].copy(), y.astype(np.int64)
 
 
 def _read_fashion(paths: dict) -> tuple:
-    return (*_idx_pair(paths["train-images-idx3-ubyte"], paths["train-labels-idx1-ubyte"], 10),
-            *_idx_pair(paths["t10k-images-idx3-ubyte"], paths["t10k-labels-idx1-ubyte"], 10))
+    return (
+        *_idx_pair(paths["train-images-idx3-ubyte"], paths["train-labels-idx1-ubyte"], 10),
+        *_idx_pair(paths["t10k-images-idx3-ubyte"], paths["t10k-labels-idx1-ubyte"], 10),
+    )
 
 
 class Refused(pickle.UnpicklingError):
@@ -111,17 +120,21 @@ class CifarUnpickler(pickle.Unpickler):
     and numpy integer arrays. Any other global (``eval``, ``os.system``, ...) is refused
     before it is called, so a crafted batch cannot run code."""
 
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-               ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-               ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): _plain_dtype,
-               ("_codecs", "encode"): _latin1_encode}
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): _plain_dtype,
+        ("_codecs", "encode"): _latin1_encode,
+    }
 
     def find_class(self, module, name):
         try:
             return self.ALLOWED[(module, name)]
         except KeyError:
-            raise Refused(f"refused to load {module}.{name}: a CIFAR batch holds only "
-                                         "dicts, lists, strings and integer arrays") from None
+            raise Refused(
+                f"refused to load {module}.{name}: a CIFAR batch holds only dicts, lists, strings and integer arrays"
+            ) from None
 
 
 def _unpickle(path: str, keys: tuple[str, ...]) -> dict:
@@ -130,8 +143,19 @@ def _unpickle(path: str, keys: tuple[str, ...]) -> dict:
             d = CifarUnpickler(f, encoding="latin1").load()
     except Refused as e:
         raise DataError(f"{path}: refused: {e}") from None
-    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, ImportError, IndexError,
-            KeyError, MemoryError, RecursionError) as e:
+    except (
+        OSError,
+        EOFError,
+        pickle.UnpicklingError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        KeyError,
+        MemoryError,
+        RecursionError,
+    ) as e:
         raise DataError(f"{path}: not a CIFAR python pickle batch ({type(e).__name__}: {e})") from None
     if not isinstance(d, dict) or any(k not in d for k in keys):
         raise DataError(f"{path}: a pickle, but not a CIFAR batch: expected a dict with keys {list(keys)}")
@@ -144,8 +168,10 @@ def _cifar_batches(paths: list[str], label_key: str, num_classes: int) -> tuple[
         d = _unpickle(p, ("data", label_key))
         x, y = np.asarray(d["data"]), np.asarray(d[label_key], dtype=np.int64)
         if x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072 or len(y) != len(x):
-            raise DataError(f"{p}: expected 'data' uint8 (N, 3072) and {len(x)} '{label_key}', "
-                            f"found {x.dtype} {x.shape} and {len(y)} labels")
+            raise DataError(
+                f"{p}: expected 'data' uint8 (N, 3072) and {len(x)} '{label_key}', "
+                f"found {x.dtype} {x.shape} and {len(y)} labels"
+            )
         if len(y) and (y.min() < 0 or y.max() >= num_classes):
             raise DataError(f"{p}: labels outside [0, {num_classes - 1}]")
         xs.append(x.reshape(-1, 3, 32, 32))
@@ -161,8 +187,7 @@ def _read_cifar10(paths: dict) -> tuple:
 
 def _read_cifar100(paths: dict) -> tuple:
     _unpickle(paths["meta"], ("fine_label_names",))
-    return (*_cifar_batches([paths["train"]], "fine_labels", 100),
-            *_cifar_batches([paths["test"]], "fine_labels", 100))
+    return (*_cifar_batches([paths["train"]], "fine_labels", 100), *_cifar_batches([paths["test"]], "fine_labels", 100))
 
 
 def _read_svhn_mat(path: str) -> tuple[np.ndarray, np.ndarray]:
@@ -174,8 +199,10 @@ def _read_svhn_mat(path: str) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"{path}: not a readable MATLAB .mat file ({e})") from None
     x, y = m.get("X"), m.get("y")
     if x is None or y is None or x.ndim != 4 or x.shape[:3] != (32, 32, 3) or y.size != x.shape[3]:
-        raise DataError(f"{path}: expected 'X' uint8 (32, 32, 3, N) and 'y' (N, 1) as in SVHN's "
-                        f"*_32x32.mat, found {None if x is None else x.shape} and {None if y is None else y.shape}")
+        raise DataError(
+            f"{path}: expected 'X' uint8 (32, 32, 3, N) and 'y' (N, 1) as in SVHN's "
+            f"*_32x32.mat, found {None if x is None else x.shape} and {None if y is None else y.shape}"
+        )
     y = y.reshape(-1).astype(np.int64) % 10  # SVHN stores the digit 0 as label 10
     return np.ascontiguousarray(x.transpose(3, 2, 0, 1), dtype=np.uint8), y
 
@@ -184,16 +211,30 @@ def _read_svhn(paths: dict) -> tuple:
     return (*_read_svhn_mat(paths["train_32x32.mat"]), *_read_svhn_mat(paths["test_32x32.mat"]))
 
 
-FORMATS = {f.name: f for f in (
-    FolderFormat("fashion-mnist", ("FashionMNIST/raw", "FashionMNIST", "fashion-mnist"),
-                 ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                  "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"), 10, "none", _read_fashion, gz_ok=True),
-    FolderFormat("cifar10", ("cifar-10-batches-py",),
-                 tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta"),
-                 10, "crop+flip", _read_cifar10),
-    FolderFormat("cifar100", ("cifar-100-python",), ("train", "test", "meta"), 100, "crop+flip", _read_cifar100),
-    FolderFormat("svhn", ("svhn", "SVHN", "."), ("train_32x32.mat", "test_32x32.mat"), 10, "crop", _read_svhn),
-)}
+FORMATS = {
+    f.name: f
+    for f in (
+        FolderFormat(
+            "fashion-mnist",
+            ("FashionMNIST/raw", "FashionMNIST", "fashion-mnist"),
+            ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+            10,
+            "none",
+            _read_fashion,
+            gz_ok=True,
+        ),
+        FolderFormat(
+            "cifar10",
+            ("cifar-10-batches-py",),
+            tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta"),
+            10,
+            "crop+flip",
+            _read_cifar10,
+        ),
+        FolderFormat("cifar100", ("cifar-100-python",), ("train", "test", "meta"), 100, "crop+flip", _read_cifar100),
+        FolderFormat("svhn", ("svhn", "SVHN", "."), ("train_32x32.mat", "test_32x32.mat"), 10, "crop", _read_svhn),
+    )
+}
 
 
 # ================================================================ locating ======
@@ -259,8 +300,9 @@ def read_folder(name: str, root: str, use_cache: bool = True) -> Source:
         if use_cache:
             try:
                 tmp = cache + ".tmp.npz"
-                np.savez(tmp, key=np.asarray(key), x_train=arrays[0], y_train=arrays[1],
-                         x_test=arrays[2], y_test=arrays[3])
+                np.savez(
+                    tmp, key=np.asarray(key), x_train=arrays[0], y_train=arrays[1], x_test=arrays[2], y_test=arrays[3]
+                )
                 os.replace(tmp, cache)
             except OSError:
                 pass  # a read-only data folder: read from the sources every time
@@ -308,8 +350,15 @@ def scan(root: str) -> list[FolderStatus]:
         try:
             s = read_folder(name, root)
         except DataError as e:
-            out.append(FolderStatus(name, "malformed", num_classes=fmt.num_classes, folder=folder,
-                                    problem=f"{e}\nExpected layout:\n{fmt.layout()}"))
+            out.append(
+                FolderStatus(
+                    name,
+                    "malformed",
+                    num_classes=fmt.num_classes,
+                    folder=folder,
+                    problem=f"{e}\nExpected layout:\n{fmt.layout()}",
+                )
+            )
             continue
         out.append(FolderStatus(name, "found", len(s.y_train), len(s.y_test), fmt.num_classes, folder))
     return out
@@ -335,5 +384,7 @@ def download(name: str, root: str) -> None:
         else:
             raise DataError(f"{name} is built in; there is nothing to download")
     except (OSError, RuntimeError) as e:  # URLError is an OSError; torchvision raises RuntimeError
-        raise DataError(f"downloading {name} failed ({type(e).__name__}: {e}). Without a network, copy the "
-                        f"files by hand into this layout:\n{FORMATS[name].layout()}") from None
+        raise DataError(
+            f"downloading {name} failed ({type(e).__name__}: {e}). Without a network, copy the "
+            f"files by hand into this layout:\n{FORMATS[name].layout()}"
+        ) from None

@@ -1,6 +1,7 @@
 """GPU-resident loading: the training split lives on the device as one tensor (uint8 for
 images); each epoch is a permutation of the indices; each batch is gathered, augmented
 and normalised on the device and carries its sample indices."""
+
 from __future__ import annotations
 
 from typing import Callable, Iterator
@@ -19,9 +20,19 @@ class DeviceLoader:
     (batch norm cannot train on a batch of one).
     """
 
-    def __init__(self, xs: torch.Tensor, ys: torch.Tensor, batch: int, normalise: Callable, *,
-                 crop: bool = False, flip: bool = False, seed: int = 0, shuffle: bool = True,
-                 channels_last: bool = False):
+    def __init__(
+        self,
+        xs: torch.Tensor,
+        ys: torch.Tensor,
+        batch: int,
+        normalise: Callable,
+        *,
+        crop: bool = False,
+        flip: bool = False,
+        seed: int = 0,
+        shuffle: bool = True,
+        channels_last: bool = False,
+    ):
         self.xs, self.ys, self.batch, self.normalise = xs, ys, int(batch), normalise
         self.crop, self.flip, self.shuffle = crop, flip, shuffle
         self.channels_last = channels_last and xs.ndim == 4
@@ -41,8 +52,7 @@ class DeviceLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         n, dev = len(self.xs), self.xs.device
-        order = (torch.randperm(n, device=dev, generator=self.generator) if self.shuffle
-                 else torch.arange(n, device=dev))
+        order = torch.randperm(n, device=dev, generator=self.generator) if self.shuffle else torch.arange(n, device=dev)
         for start, stop in self.bounds():
             idx = order[start:stop]
             x = self.xs[idx]

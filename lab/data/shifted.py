@@ -13,6 +13,7 @@ Labels follow CIFAR-10's indices, mapped from the class folder names (not their 
 on disk). Images come back as uint8 ``(..., 3, 32, 32)`` tensors, the raw format of the
 ``cifar10`` data set, so a model's training normalisation applies unchanged.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,12 +28,20 @@ from .source import DataError
 SEVERITIES = 5
 LABELS = "labels.npy"
 
-CIFAR10C = FolderFormat("CIFAR-10-C", ("CIFAR-10-C", "."),
-                        ("<corruption>.npy  (uint8 (5*10000, 32, 32, 3): severities 1..5 in order), one per "
-                         "corruption", LABELS + "  (the 5*10000 labels, integers 0..9)"),
-                        10, "none", read=None)  # layouts for messages; read by the functions below
-CINIC10 = FolderFormat("CINIC-10", ("CINIC-10", "."),
-                       tuple(f"test/{c}/*.png  (RGB 32x32)" for c in CIFAR10_CLASSES), 10, "none", read=None)
+CIFAR10C = FolderFormat(
+    "CIFAR-10-C",
+    ("CIFAR-10-C", "."),
+    (
+        "<corruption>.npy  (uint8 (5*10000, 32, 32, 3): severities 1..5 in order), one per corruption",
+        LABELS + "  (the 5*10000 labels, integers 0..9)",
+    ),
+    10,
+    "none",
+    read=None,
+)  # layouts for messages; read by the functions below
+CINIC10 = FolderFormat(
+    "CINIC-10", ("CINIC-10", "."), tuple(f"test/{c}/*.png  (RGB 32x32)" for c in CIFAR10_CLASSES), 10, "none", read=None
+)
 
 
 def _fail(fmt: FolderFormat, param: str, problem: str) -> DataError:
@@ -97,8 +106,11 @@ def read_cifar10c(root: str, corruption: str, index: np.ndarray | None = None) -
         raise _fail(CIFAR10C, "cifar10c_root", f"{folder} lacks {corruption}.npy")
     x = _load_npy(path)
     if x.dtype != np.uint8 or x.shape[1:] != (32, 32, 3) or len(x) != len(y):
-        raise _fail(CIFAR10C, "cifar10c_root", f"{path}: expected uint8 ({len(y)}, 32, 32, 3) like {LABELS}, "
-                                               f"found {x.dtype} {x.shape}")
+        raise _fail(
+            CIFAR10C,
+            "cifar10c_root",
+            f"{path}: expected uint8 ({len(y)}, 32, 32, 3) like {LABELS}, found {x.dtype} {x.shape}",
+        )
     n = len(y) // SEVERITIES
     index = np.arange(n) if index is None else np.asarray(index)
     rows = (np.arange(SEVERITIES)[:, None] * n + index[None, :]).reshape(-1)
@@ -115,8 +127,11 @@ def cinic10_files(root: str, imagenet_only: bool = True) -> tuple[list[str], np.
         raise _fail(CINIC10, "cinic10_root", f"{folder} lacks the class folders {', '.join(missing)}")
     paths, labels = [], []
     for label, name in enumerate(CIFAR10_CLASSES):  # CIFAR-10's index of each class, by name
-        files = sorted(f for f in os.listdir(os.path.join(folder, name))
-                       if f.lower().endswith(".png") and not (imagenet_only and f.startswith("cifar10")))
+        files = sorted(
+            f
+            for f in os.listdir(os.path.join(folder, name))
+            if f.lower().endswith(".png") and not (imagenet_only and f.startswith("cifar10"))
+        )
         paths += [os.path.join(folder, name, f) for f in files]
         labels += [label] * len(files)
     if not paths:
@@ -137,8 +152,9 @@ def _read_png(path: str) -> np.ndarray:
     return a
 
 
-def read_cinic10(root: str, samples: int = 0, seed: int = 0,
-                 imagenet_only: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def read_cinic10(
+    root: str, samples: int = 0, seed: int = 0, imagenet_only: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """CINIC-10 test images, uint8 ``(k, 3, 32, 32)``, and labels ``(k,)``: a seeded
     subset of ``samples`` images (all when 0)."""
     paths, labels = cinic10_files(root, imagenet_only)

@@ -1,4 +1,5 @@
 """A data set as read from its source, before splitting, corruption and moving to a device."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -7,6 +7,7 @@ summed over the L outputs, i.e. the squared Frobenius norm of each sample's Jaco
 functional call, in chunks to bound memory, with the network in evaluation mode (the
 function ``f`` is the network as it predicts; BatchNorm uses its running statistics).
 """
+
 from __future__ import annotations
 
 import torch
@@ -28,7 +29,7 @@ def per_sample_grad_norms(model: nn.Module, x: torch.Tensor, chunk: int = 32) ->
     try:
         out = []
         for start in range(0, len(x), chunk):
-            jac = jac_fn(params, x[start:start + chunk])
+            jac = jac_fn(params, x[start : start + chunk])
             out.append(sum(j.pow(2).flatten(1).sum(1) for j in jac.values()))
     finally:
         for m, training in modes.items():

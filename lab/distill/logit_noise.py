@@ -15,6 +15,7 @@ invariant under relabelling the dimensions, so given that ``l`` moves, ``s(l)`` 
 over the other ``L-1`` dimensions; ``l`` moves iff it is selected and at least one other
 dimension is, ``P = q (1 - (1-q)^(L-1))``, and ``q`` is solved so that ``P = p`` exactly.
 """
+
 from __future__ import annotations
 
 import torch
@@ -22,11 +23,10 @@ import torch
 NOISES = ("gaussian", "symmetric")
 
 
-def gaussian_logit_noise(logits: torch.Tensor, sigma2: float,
-                         generator: torch.Generator | None = None) -> torch.Tensor:
+def gaussian_logit_noise(logits: torch.Tensor, sigma2: float, generator: torch.Generator | None = None) -> torch.Tensor:
     """``logits + N(0, sigma2 I_L)``, a fresh draw per call."""
     noise = torch.randn(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
-    return logits + sigma2 ** 0.5 * noise
+    return logits + sigma2**0.5 * noise
 
 
 def selection_rate(p: float, n_classes: int) -> float:
@@ -49,8 +49,7 @@ def selection_rate(p: float, n_classes: int) -> float:
     return 0.5 * (lo + hi)
 
 
-def symmetric_logit_swap(logits: torch.Tensor, p: float,
-                         generator: torch.Generator | None = None) -> torch.Tensor:
+def symmetric_logit_swap(logits: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
     """Swap logit values between dimensions, each value moving with probability ``p``
     to a uniformly chosen other dimension (module docstring); rows are independent."""
     b, n = logits.shape
@@ -69,8 +68,9 @@ def symmetric_logit_swap(logits: torch.Tensor, p: float,
     return out
 
 
-def noisy_logits(logits: torch.Tensor, noise: str, scale: float,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+def noisy_logits(
+    logits: torch.Tensor, noise: str, scale: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Dispatch on ``noise``: ``scale`` is sigma2 for ``gaussian``, p for ``symmetric``."""
     if noise == "gaussian":
         return gaussian_logit_noise(logits, scale, generator)

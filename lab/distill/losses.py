@@ -1,12 +1,14 @@
 """Distillation losses on logits, averaged over the mini-batch."""
+
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
 
-def kd_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor,
-            alpha: float = 0.9, tau: float = 4.0) -> torch.Tensor:
+def kd_loss(
+    student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor, alpha: float = 0.9, tau: float = 4.0
+) -> torch.Tensor:
     """Hinton et al. (2015): ``(1 - alpha) CE(S, y) + alpha tau^2 KL(softmax(T/tau) || softmax(S/tau))``.
 
     ``student`` and ``teacher`` are logits ``(B, L)``; the KL is summed over classes and

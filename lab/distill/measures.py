@@ -2,6 +2,7 @@
 teacher and the per-sample gradient norm every epoch, robustness to Gaussian input noise
 and PGD at the end (in pixel space, [0, 1] images: grey levels / 255, digits / 16), and
 accuracy on natural shifts (CIFAR-10-C, CINIC-10)."""
+
 from __future__ import annotations
 
 import math
@@ -80,9 +81,17 @@ def robustness(model, data, params: Mapping[str, Any], generator) -> dict:
     accs = noise_accuracy(forward, x, y, sigmas, generator, bounds)
     pgd = math.nan
     if params["pgd_steps"] > 0:
-        pgd = pgd_accuracy(forward, x, y, eps=params["pgd_eps"], step=params["pgd_step"],
-                           n_steps=params["pgd_steps"], restarts=params["pgd_restarts"],
-                           generator=generator, bounds=bounds)
+        pgd = pgd_accuracy(
+            forward,
+            x,
+            y,
+            eps=params["pgd_eps"],
+            step=params["pgd_step"],
+            n_steps=params["pgd_steps"],
+            restarts=params["pgd_restarts"],
+            generator=generator,
+            bounds=bounds,
+        )
     return {"noise_acc_per_sigma": accs, "pgd_acc": pgd}
 
 
@@ -97,8 +106,15 @@ def shift_accuracy(model, data, params: Mapping[str, Any], ctx) -> dict:
     out = {}
     k, seed = int(params["shift_samples"]), int(params["data_seed"])
     if params["cifar10c_root"]:
-        res = cifar10c_accuracy(forward, params["cifar10c_root"], k, seed, (data.x["test"], data.y["test"]),
-                                ctx.device, before_each=ctx.check_cancel)
+        res = cifar10c_accuracy(
+            forward,
+            params["cifar10c_root"],
+            k,
+            seed,
+            (data.x["test"], data.y["test"]),
+            ctx.device,
+            before_each=ctx.check_cancel,
+        )
         ctx.save("robust/cifar10c_acc", res.acc)
         ctx.save("robust/cifar10c_cond_acc", res.cond_acc)
         ctx.attr("cifar10c_corruptions", ",".join(res.corruptions))

@@ -18,6 +18,7 @@ Input noise is defined in pixel units (images in [0, 1]); batches arrive normali
 per channel, ``(x - mean) / std``, so ``delta / std`` is added to the normalised batch.
 Training images are not clamped after the noise (the papers' Gaussian augmentation).
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -31,8 +32,7 @@ from ..training import Hooks
 from .logit_noise import noisy_logits
 from .losses import kd_loss, logit_mse
 
-METHODS = ("kd", "noisy-logits", "fickle-teacher", "soft-randomization", "gaussian-augmentation",
-           "messy-collaboration")
+METHODS = ("kd", "noisy-logits", "fickle-teacher", "soft-randomization", "gaussian-augmentation", "messy-collaboration")
 #: methods that train the student without a teacher
 TEACHERLESS = ("gaussian-augmentation",)
 
@@ -45,9 +45,16 @@ class DistillHooks(Hooks):
     randomisation; ``epoch_measure(trainer, epoch, evals)`` adds the per-epoch scalars.
     """
 
-    def __init__(self, method: str, params: dict, teacher: nn.Module | None, pixel_std: torch.Tensor,
-                 generator: torch.Generator, relabel: Callable | None = None,
-                 epoch_measure: Callable | None = None):
+    def __init__(
+        self,
+        method: str,
+        params: dict,
+        teacher: nn.Module | None,
+        pixel_std: torch.Tensor,
+        generator: torch.Generator,
+        relabel: Callable | None = None,
+        epoch_measure: Callable | None = None,
+    ):
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
         if teacher is None and method not in TEACHERLESS:

@@ -5,23 +5,25 @@ pixels to logits (it applies the data set's normalisation itself), so ``eps`` me
 it says (8/255 is eight grey levels) and perturbed images are clamped to ``bounds``
 = [0, 1]. Inputs that are not images (feature vectors) pass ``bounds=None``.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
-Bounds = Optional[Tuple[float, float]]
+Bounds = tuple[float, float] | None
 
 
 def _clamp(x: torch.Tensor, bounds: Bounds) -> torch.Tensor:
     return x if bounds is None else x.clamp(*bounds)
 
 
-def gaussian_input_noise(x: torch.Tensor, sigma: float, generator: torch.Generator | None = None,
-                         bounds: Bounds = (0.0, 1.0)) -> torch.Tensor:
+def gaussian_input_noise(
+    x: torch.Tensor, sigma: float, generator: torch.Generator | None = None, bounds: Bounds = (0.0, 1.0)
+) -> torch.Tensor:
     """``clamp(x + delta, 0, 1)``, ``delta ~ N(0, sigma^2)`` per pixel: noisy but valid images."""
     noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     return _clamp(x + sigma * noise, bounds)
@@ -30,7 +32,7 @@ def gaussian_input_noise(x: torch.Tensor, sigma: float, generator: torch.Generat
 @torch.no_grad()
 def correct(forward: Forward, x: torch.Tensor, y: torch.Tensor, batch: int = 512) -> torch.Tensor:
     """Boolean ``argmax forward(x) == y`` per sample, evaluated in batches of ``batch``."""
-    hits = [forward(x[i:i + batch]).argmax(1) == y[i:i + batch] for i in range(0, len(x), batch)]
+    hits = [forward(x[i : i + batch]).argmax(1) == y[i : i + batch] for i in range(0, len(x), batch)]
     return torch.cat(hits) if hits else torch.zeros(0, dtype=torch.bool, device=y.device)
 
 
@@ -38,16 +40,29 @@ def accuracy(forward: Forward, x: torch.Tensor, y: torch.Tensor, batch: int = 51
     return int(correct(forward, x, y, batch).sum()) / max(len(x), 1)
 
 
-def noise_accuracy(forward: Forward, x: torch.Tensor, y: torch.Tensor, sigmas: Sequence[float],
-                   generator: torch.Generator | None = None, bounds: Bounds = (0.0, 1.0)) -> list[float]:
+def noise_accuracy(
+    forward: Forward,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    sigmas: Sequence[float],
+    generator: torch.Generator | None = None,
+    bounds: Bounds = (0.0, 1.0),
+) -> list[float]:
     """Accuracy on ``gaussian_input_noise(x, sigma)`` for each sigma (one draw each)."""
     return [accuracy(forward, gaussian_input_noise(x, s, generator, bounds), y) for s in sigmas]
 
 
-def pgd_attack(forward: Forward, x: torch.Tensor, y: torch.Tensor, eps: float = 8 / 255,
-               step: float = 2 / 255, n_steps: int = 20, restarts: int = 1,
-               generator: torch.Generator | None = None,
-               bounds: Bounds = (0.0, 1.0)) -> tuple[torch.Tensor, torch.Tensor]:
+def pgd_attack(
+    forward: Forward,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float = 8 / 255,
+    step: float = 2 / 255,
+    n_steps: int = 20,
+    restarts: int = 1,
+    generator: torch.Generator | None = None,
+    bounds: Bounds = (0.0, 1.0),
+) -> tuple[torch.Tensor, torch.Tensor]:
     """PGD-N in l_inf (Madry et al. 2018), the worst of ``restarts`` random starts.
 
     Each start draws ``x + U(-eps, eps)``, then ``n_steps`` times ascends the
@@ -76,6 +91,7 @@ def pgd_attack(forward: Forward, x: torch.Tensor, y: torch.Tensor, eps: float = 
 
 def pgd_accuracy(forward: Forward, x: torch.Tensor, y: torch.Tensor, batch: int = 256, **kw) -> float:
     """Fraction of samples that survive :func:`pgd_attack` (batched)."""
-    kept = sum(int(pgd_attack(forward, x[i:i + batch], y[i:i + batch], **kw)[1].sum())
-               for i in range(0, len(x), batch))
+    kept = sum(
+        int(pgd_attack(forward, x[i : i + batch], y[i : i + batch], **kw)[1].sum()) for i in range(0, len(x), batch)
+    )
     return kept / max(len(x), 1)

@@ -9,6 +9,7 @@ the accuracy on corrupted images whose clean image the model classifies correctl
 ``P(correct on corrupted x_i | correct on clean x_i)``, computed when the clean CIFAR-10
 test set the corruptions were made from is given.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,8 +23,9 @@ from ..data.shifted import SEVERITIES, cifar10c_corruptions, cifar10c_labels, re
 from .robustness import Forward, correct
 
 
-def severity_accuracy(forward: Forward, x: torch.Tensor, y: torch.Tensor,
-                      clean_correct: torch.Tensor | None = None, batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
+def severity_accuracy(
+    forward: Forward, x: torch.Tensor, y: torch.Tensor, clean_correct: torch.Tensor | None = None, batch: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
     """Images ``x`` ``(S, k, ...)`` with labels ``y`` ``(S, k)`` -> accuracy per severity
     ``(S,)`` and the same among the samples where ``clean_correct`` ``(k,)`` holds (NaN
     without it, or when no clean image is classified correctly)."""
@@ -55,10 +57,16 @@ class CorruptionAccuracy:
         return float(np.mean(self.cond_acc))
 
 
-def cifar10c_accuracy(forward: Forward, root: str, samples: int = 0, seed: int = 0,
-                      clean: tuple[torch.Tensor, torch.Tensor] | None = None,
-                      device: torch.device | str = "cpu", batch: int = 512,
-                      before_each: Callable[[], None] = lambda: None) -> CorruptionAccuracy:
+def cifar10c_accuracy(
+    forward: Forward,
+    root: str,
+    samples: int = 0,
+    seed: int = 0,
+    clean: tuple[torch.Tensor, torch.Tensor] | None = None,
+    device: torch.device | str = "cpu",
+    batch: int = 512,
+    before_each: Callable[[], None] = lambda: None,
+) -> CorruptionAccuracy:
     """Accuracy on every corruption in ``root`` at every severity, on the same seeded
     subset of ``samples`` test positions for each (all when 0). ``before_each`` runs
     before every corruption (a run's cancel check).
@@ -83,8 +91,9 @@ def cifar10c_accuracy(forward: Forward, root: str, samples: int = 0, seed: int =
     return CorruptionAccuracy(names, acc, cond, len(index))
 
 
-def cinic10_accuracy(forward: Forward, root: str, samples: int = 0, seed: int = 0,
-                     device: torch.device | str = "cpu", batch: int = 512) -> float:
+def cinic10_accuracy(
+    forward: Forward, root: str, samples: int = 0, seed: int = 0, device: torch.device | str = "cpu", batch: int = 512
+) -> float:
     """Accuracy on a seeded subset of ``samples`` CINIC-10 ImageNet test images (all when 0)."""
     x, y = read_cinic10(root, samples, seed)
     return int(correct(forward, x.to(device), y.to(device), batch).sum()) / max(len(y), 1)

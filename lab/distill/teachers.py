@@ -6,6 +6,7 @@ A student records the teacher's absolute path and the SHA-256 of its weights (ro
 attributes ``teacher_path`` and ``teacher_sha256``), so the chain teacher -> student can
 always be traced; :func:`verify_teacher` re-checks it when the student is reopened.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -59,19 +60,24 @@ class Teacher:
 
 def _teacher_header(path: str) -> tuple[str, RunHeader]:
     if not path:
-        raise TeacherError("no teacher given: set teacher=FILE.h5 to a finished run with final weights "
-                           "(a 'supervised' or 'distill' run), or leave it empty to train one first")
+        raise TeacherError(
+            "no teacher given: set teacher=FILE.h5 to a finished run with final weights "
+            "(a 'supervised' or 'distill' run), or leave it empty to train one first"
+        )
     path = os.path.abspath(os.path.expanduser(path))
     if not os.path.exists(path):
-        raise TeacherError(f"teacher file {path} does not exist; choose a finished 'supervised' or "
-                           "'distill' run file")
+        raise TeacherError(f"teacher file {path} does not exist; choose a finished 'supervised' or 'distill' run file")
     header = read_header(path)
     if header.status not in ("completed", "cancelled"):
-        raise TeacherError(f"teacher file {path} holds no final weights (status '{header.display_status}'); "
-                           "choose a run that completed")
+        raise TeacherError(
+            f"teacher file {path} holds no final weights (status '{header.display_status}'); "
+            "choose a run that completed"
+        )
     if not header.attrs.get(f"{PREFIX}_keys"):
-        raise TeacherError(f"teacher file {path} is a '{header.experiment}' run, which saves no network "
-                           "weights; choose a 'supervised' or 'distill' run")
+        raise TeacherError(
+            f"teacher file {path} is a '{header.experiment}' run, which saves no network "
+            "weights; choose a 'supervised' or 'distill' run"
+        )
     return path, header
 
 
@@ -86,18 +92,25 @@ def check_teacher_fits(path: str, teacher_params: Mapping[str, Any], params: Map
     needs it (``fickle-teacher``); raises :class:`TeacherError` saying what differs."""
     tp = teacher_params
     if tp.get("dataset") != params["dataset"]:
-        raise TeacherError(f"teacher {path} was trained on '{tp.get('dataset')}', the student uses "
-                           f"'{params['dataset']}'; choose a teacher of the same data set")
+        raise TeacherError(
+            f"teacher {path} was trained on '{tp.get('dataset')}', the student uses "
+            f"'{params['dataset']}'; choose a teacher of the same data set"
+        )
     keys = SAME_INPUTS.get(params["dataset"], IMAGE_INPUTS)
     defaults = {p.name: p.default for p in DATA_PARAMS}
-    differ = [f"{k}={tp.get(k, defaults[k])!r} (student: {params[k]!r})" for k in keys
-              if tp.get(k, defaults[k]) != params[k]]
+    differ = [
+        f"{k}={tp.get(k, defaults[k])!r} (student: {params[k]!r})" for k in keys if tp.get(k, defaults[k]) != params[k]
+    ]
     if differ:
-        raise TeacherError(f"teacher {path} saw other inputs than the student: {', '.join(differ)}; "
-                           "set these as the teacher had them, or leave teacher empty to train a matching one")
+        raise TeacherError(
+            f"teacher {path} saw other inputs than the student: {', '.join(differ)}; "
+            "set these as the teacher had them, or leave teacher empty to train a matching one"
+        )
     if params["method"] == "fickle-teacher" and not float(tp.get("dropout", 0.0)) > 0:
-        raise TeacherError(f"fickle-teacher needs a teacher with dropout; {path} has none "
-                           "(train it with dropout > 0, or leave teacher empty and set teacher_dropout)")
+        raise TeacherError(
+            f"fickle-teacher needs a teacher with dropout; {path} has none "
+            "(train it with dropout > 0, or leave teacher empty and set teacher_dropout)"
+        )
 
 
 def check_teacher_file(params: Mapping[str, Any]) -> None:
@@ -152,15 +165,19 @@ def verify_teacher(student: RunData) -> Teacher | None:
     if not path:
         return None
     if not os.path.exists(path):
-        raise TeacherError(f"the teacher of {student.header.path} was {path}, which is missing now; "
-                           "the student's own curves are intact, but the link to its teacher is broken "
-                           "(restore the file or move it back to that path)")
+        raise TeacherError(
+            f"the teacher of {student.header.path} was {path}, which is missing now; "
+            "the student's own curves are intact, but the link to its teacher is broken "
+            "(restore the file or move it back to that path)"
+        )
     try:
         teacher = load_teacher(path)
     except RunFileError as e:
         raise TeacherError(f"the teacher of {student.header.path} ({path}) cannot be read any more: {e}") from None
     if teacher.sha256 != recorded:
-        raise TeacherError(f"the teacher file {path} changed since {student.header.path} was distilled from it: "
-                           f"its weights hash to {teacher.sha256[:12]}..., the student recorded "
-                           f"{recorded[:12]}...; the file was overwritten or edited")
+        raise TeacherError(
+            f"the teacher file {path} changed since {student.header.path} was distilled from it: "
+            f"its weights hash to {teacher.sha256[:12]}..., the student recorded "
+            f"{recorded[:12]}...; the file was overwritten or edited"
+        )
     return teacher

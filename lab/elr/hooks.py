@@ -19,6 +19,7 @@ its own mixup draw), which is the same update for each network but lets the othe
 network's averaged weights move within the epoch. The CIFAR-100 variant of the official
 code, which also reweights the labels by the targets, is not included.
 """
+
 from __future__ import annotations
 
 import math
@@ -59,8 +60,9 @@ class MemorizationHooks(Hooks):
         row: dict = {}
         if "train" in evals:
             ev = evals["train"]
-            row.update(memorization_stats(ev.logits, ev.labels, trainer.data.labels_clean,
-                                          self.metric_targets(), self.lam))
+            row.update(
+                memorization_stats(ev.logits, ev.labels, trainer.data.labels_clean, self.metric_targets(), self.lam)
+            )
         row["test_acc_best"] = math.nan
         if "test" in evals and epoch > 0:
             acc = evals["test"].acc
@@ -98,12 +100,26 @@ class ElrPlusHooks(ElrHooks):
     #: what :meth:`predict` averages: the two networks, or their weight averages
     PREDICT = ("raw", "averaged")
 
-    def __init__(self, lam: float, beta: float, num_classes: int, gamma: float, alpha: float, seed: int,
-                 rampup: int = 0, predict: str = "raw"):
+    def __init__(
+        self,
+        lam: float,
+        beta: float,
+        num_classes: int,
+        gamma: float,
+        alpha: float,
+        seed: int,
+        rampup: int = 0,
+        predict: str = "raw",
+    ):
         super().__init__(lam, beta, num_classes)
         if predict not in self.PREDICT:
             raise ValueError(f"predict must be one of {self.PREDICT}, not {predict!r}")
-        self.gamma, self.alpha, self.rampup, self.use_avg = float(gamma), float(alpha), int(rampup), predict == "averaged"
+        self.gamma, self.alpha, self.rampup, self.use_avg = (
+            float(gamma),
+            float(alpha),
+            int(rampup),
+            predict == "averaged",
+        )
         self.rng = np.random.default_rng(seed)
         self.avg: list[WeightAverage] = []
         self.both: list[ElrTargets] = []
@@ -111,8 +127,7 @@ class ElrPlusHooks(ElrHooks):
     def setup(self, trainer: Trainer) -> None:
         nets = self.nets(trainer)
         self.avg = [WeightAverage(n, self.gamma, self.rampup) for n in nets]
-        self.both = [ElrTargets(trainer.data.n_train, self.num_classes, self.beta, trainer.device)
-                     for _ in nets]
+        self.both = [ElrTargets(trainer.data.n_train, self.num_classes, self.beta, trainer.device) for _ in nets]
         self.targets = self.both[0]  # network 1's targets are the ones measured
 
     @staticmethod

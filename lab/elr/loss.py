@@ -14,6 +14,7 @@ Conventions (those of the official implementation, ``ELR/model/loss.py``):
 - The targets of the batch's examples are updated *before* the loss of that batch, with
   that batch's own (training-mode) predictions; targets start at zero.
 """
+
 from __future__ import annotations
 
 import torch
@@ -41,8 +42,9 @@ def elr_regulariser(probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return torch.log(1.0 - (targets * probs).sum(1)).mean()
 
 
-def elr_loss(logits: torch.Tensor, y: torch.Tensor, targets: torch.Tensor, lam: float
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def elr_loss(
+    logits: torch.Tensor, y: torch.Tensor, targets: torch.Tensor, lam: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(CE + lam * reg, CE, reg)`` for a batch whose targets are ``targets`` (already
     updated, and mixed like ``y`` under mixup)."""
     ce = soft_cross_entropy(logits, y)
@@ -58,8 +60,7 @@ def lemma2_g(probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return probs / (1.0 - pt) * (pt - targets * probs.sum(1, keepdim=True))
 
 
-def lemma2_coefficient(probs: torch.Tensor, y_onehot: torch.Tensor, targets: torch.Tensor,
-                       lam: float) -> torch.Tensor:
+def lemma2_coefficient(probs: torch.Tensor, y_onehot: torch.Tensor, targets: torch.Tensor, lam: float) -> torch.Tensor:
     """The per-example gradient of the ELR loss at the logits, ``p - y + lam g``
     (Lemma 2, Eq. 7; times 1/|B| for the batch mean)."""
     return probs - y_onehot + lam * lemma2_g(probs, targets)
@@ -84,8 +85,9 @@ class ElrTargets:
         self.t[index] = rows
         return rows
 
-    def step_loss(self, index: torch.Tensor, logits: torch.Tensor, y: torch.Tensor, lam: float
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def step_loss(
+        self, index: torch.Tensor, logits: torch.Tensor, y: torch.Tensor, lam: float
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One ELR batch as the official code does it: update the batch's targets from
         its clamped predictions, then return :func:`elr_loss`."""
         rows = self.update(index, clamped_probs(logits))

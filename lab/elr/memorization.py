@@ -13,6 +13,7 @@ separately:
 Everything stays on the device; :func:`to_host` brings a whole dict back in one
 synchronisation. An empty subset (no noise) gives NaN.
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,11 +24,21 @@ from .loss import lemma2_g
 SUBSETS = ("clean", "noisy")
 #: the measured names, ``<subset>_<what>``, in a fixed order
 KEYS = (
-    "clean_correct", "clean_other",
-    "noisy_correct", "noisy_memorized", "noisy_other",
-    "clean_p_true", "noisy_p_true",
-    "clean_coef", "noisy_coef", "clean_coef_std", "noisy_coef_std",
-    "clean_ce_term", "noisy_ce_term", "clean_reg_term", "noisy_reg_term",
+    "clean_correct",
+    "clean_other",
+    "noisy_correct",
+    "noisy_memorized",
+    "noisy_other",
+    "clean_p_true",
+    "noisy_p_true",
+    "clean_coef",
+    "noisy_coef",
+    "clean_coef_std",
+    "noisy_coef_std",
+    "clean_ce_term",
+    "noisy_ce_term",
+    "clean_reg_term",
+    "noisy_reg_term",
 )
 
 
@@ -36,8 +47,9 @@ def _mean(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def memorization_stats(logits: torch.Tensor, given: torch.Tensor, true: torch.Tensor,
-                       targets: torch.Tensor | None, lam: float) -> dict[str, torch.Tensor]:
+def memorization_stats(
+    logits: torch.Tensor, given: torch.Tensor, true: torch.Tensor, targets: torch.Tensor | None, lam: float
+) -> dict[str, torch.Tensor]:
     """The :data:`KEYS` as 0-d tensors from the training-set logits (n x C), the given
     (possibly corrupted) and true labels and the ELR targets (``None`` or ``lam = 0``:
     plain CE, ``g`` drops out)."""

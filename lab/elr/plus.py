@@ -18,6 +18,7 @@ Conventions (official ``ELR_plus/trainer/trainer.py`` unless stated):
   can be evaluated in eval mode; the official averaged networks instead keep their own
   statistics, updated by their train-mode forward passes.
 """
+
 from __future__ import annotations
 
 import copy
@@ -28,8 +29,14 @@ import torch
 from torch import nn
 
 
-def mixup(x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, alpha: float,
-          rng: np.random.Generator, perm: torch.Tensor | None = None):
+def mixup(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    t: torch.Tensor,
+    alpha: float,
+    rng: np.random.Generator,
+    perm: torch.Tensor | None = None,
+):
     """``(x~, y~, t~, l')`` with ``l' = max(l, 1-l)``, ``l ~ Beta(alpha, alpha)`` and
     ``u~ = l' u + (1 - l') u[perm]`` for ``u`` in ``x, y, t``. ``perm`` defaults to a
     random permutation drawn on ``x``'s device."""
@@ -37,7 +44,7 @@ def mixup(x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, alpha: float,
     l = max(l, 1.0 - l)
     if perm is None:
         perm = torch.from_numpy(rng.permutation(len(x))).to(x.device, non_blocking=True)
-    mix = lambda u: l * u + (1.0 - l) * u[perm]  # noqa: E731
+    mix = lambda u: l * u + (1.0 - l) * u[perm]
     return mix(x), mix(y), mix(t), l
 
 

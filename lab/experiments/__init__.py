@@ -5,6 +5,7 @@ Each public module of this package defines ``EXPERIMENT``, an
 Modules are discovered, so adding a family never edits a shared list; the registry
 refuses, with a message, a module whose ``EXPERIMENT`` does not meet the contract.
 """
+
 from __future__ import annotations
 
 from ..params import ParamError
@@ -25,8 +26,10 @@ def _discover() -> dict[str, ExperimentLike]:
         if short in _NOT_FAMILIES:
             continue
         if not hasattr(mod, "EXPERIMENT"):
-            raise ExperimentError(f"{mod.__name__} defines no EXPERIMENT (an lab.experiments.Experiment); "
-                                  "shared helpers belong in a module whose name starts with '_'")
+            raise ExperimentError(
+                f"{mod.__name__} defines no EXPERIMENT (an lab.experiments.Experiment); "
+                "shared helpers belong in a module whose name starts with '_'"
+            )
         exp = conform(mod.EXPERIMENT, mod.__name__)
         if exp.name in found:
             raise ExperimentError(f"{mod.__name__}: a second experiment named {exp.name!r}")

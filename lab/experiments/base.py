@@ -11,6 +11,7 @@ The runner, the window's form, the command line and sweeps use it in the same or
 ``check`` holds every test that involves more than one parameter or the world outside
 (data folders, teacher files, CUDA); ``layout`` and ``run`` may then assume valid input.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -98,8 +99,23 @@ class Experiment:
 def conform(obj: Any, where: str) -> ExperimentLike:
     """``obj`` if it meets the contract, else :class:`ExperimentError` saying what is missing."""
     if not isinstance(obj, ExperimentLike):
-        missing = [n for n in ("name", "title", "spec", "presets", "preset_notes", "order", "check", "layout",
-                               "run", "validate", "resolve") if not hasattr(obj, n)]
+        missing = [
+            n
+            for n in (
+                "name",
+                "title",
+                "spec",
+                "presets",
+                "preset_notes",
+                "order",
+                "check",
+                "layout",
+                "run",
+                "validate",
+                "resolve",
+            )
+            if not hasattr(obj, n)
+        ]
         raise ExperimentError(f"{where}: {obj!r} is not an experiment; it lacks {', '.join(missing)}")
     problems = []
     if not (isinstance(obj.name, str) and obj.name):

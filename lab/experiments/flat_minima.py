@@ -21,6 +21,7 @@ Rademacher vectors), ``trace_exact`` (closed form, sparse only), ``top_eigenvalu
 theory's prediction beside the measurement: the same quantities of GD on ``L + lambda R``
 with this run's lambda (``theory_*``). NaN marks what a model does not have.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -47,8 +48,14 @@ MAX_BLOCK = 50_000
 
 GM, GN, GT, GP = "Model", "Network", "Training", "Measurement"
 SPEC = Spec(
-    Param("model", "choice", "sparse-quadratic", choices=MODELS, group=GM,
-          help="sparse-quadratic: f(x) = <u*u - v*v, x>; otherwise a registry network on the data set below."),
+    Param(
+        "model",
+        "choice",
+        "sparse-quadratic",
+        choices=MODELS,
+        group=GM,
+        help="sparse-quadratic: f(x) = <u*u - v*v, x>; otherwise a registry network on the data set below.",
+    ),
     Param("d", "int", 100, low=1, high=100_000, group=GM, help="Sparse model: input dimension."),
     Param("n", "int", 40, low=1, high=100_000, group=GM, help="Sparse model: training samples (n < d)."),
     Param("k", "int", 5, low=0, high=100_000, group=GM, help="Sparse model: non-zero entries (ones) of theta*."),
@@ -57,34 +64,91 @@ SPEC = Spec(
     *DATA_PARAMS,
     *NOISE_PARAMS,
     *(p for p in MODEL_PARAMS[1:] if p.name != "dropout"),
-    Param("loss", "choice", "mse", choices=("mse", "ce"), group=GN,
-          help="Network: mse = 1/2 sum over outputs (f - y)^2; ce = cross-entropy."),
-    Param("targets", "choice", "onehot", choices=("onehot", "scalar"), group=GN,
-          help="Network mse targets: one-hot classes, or the standardised class index (one output)."),
-    Param("method", "choice", "label-noise", choices=sparse.METHODS, group=GT,
-          help="gd (full batch), sgd (mini-batch), label-noise (fresh label noise every step), "
-               "explicit (GD on L + lambda R_small, lambda = lr sigma^2 / batch)."),
+    Param(
+        "loss",
+        "choice",
+        "mse",
+        choices=("mse", "ce"),
+        group=GN,
+        help="Network: mse = 1/2 sum over outputs (f - y)^2; ce = cross-entropy.",
+    ),
+    Param(
+        "targets",
+        "choice",
+        "onehot",
+        choices=("onehot", "scalar"),
+        group=GN,
+        help="Network mse targets: one-hot classes, or the standardised class index (one output).",
+    ),
+    Param(
+        "method",
+        "choice",
+        "label-noise",
+        choices=sparse.METHODS,
+        group=GT,
+        help="gd (full batch), sgd (mini-batch), label-noise (fresh label noise every step), "
+        "explicit (GD on L + lambda R_small, lambda = lr sigma^2 / batch).",
+    ),
     Param("lr", "float", 0.01, low=1e-8, high=10.0, log=True, group=GT, help="Step size eta."),
     Param("steps", "int", 1_000_000, low=1, high=1_000_000_000, unit="steps", group=GT, help="Training steps."),
-    Param("batch", "int", 40, low=1, high=10_000_000, group=GT,
-          help="Mini-batch of sgd and label-noise (distinct samples per step); sets lambda of explicit."),
-    Param("delta", "float", 1.0, low=0.0, high=1e6, log=True, group=GT,
-          help="Regression label noise: std of the Gaussian, or the size of +-delta (sigma^2 = delta^2)."),
-    Param("noise_form", "choice", "gaussian", choices=sparse.NOISE_FORMS, group=GT,
-          help="gaussian: eps ~ N(0, delta^2); pm: eps = +-delta with equal chance (the paper's form)."),
-    Param("flip", "float", 0.2, low=0.0, high=1.0, group=GT,
-          help="Cross-entropy label noise: chance that a label is replaced by a uniformly random class."),
+    Param(
+        "batch",
+        "int",
+        40,
+        low=1,
+        high=10_000_000,
+        group=GT,
+        help="Mini-batch of sgd and label-noise (distinct samples per step); sets lambda of explicit.",
+    ),
+    Param(
+        "delta",
+        "float",
+        1.0,
+        low=0.0,
+        high=1e6,
+        log=True,
+        group=GT,
+        help="Regression label noise: std of the Gaussian, or the size of +-delta (sigma^2 = delta^2).",
+    ),
+    Param(
+        "noise_form",
+        "choice",
+        "gaussian",
+        choices=sparse.NOISE_FORMS,
+        group=GT,
+        help="gaussian: eps ~ N(0, delta^2); pm: eps = +-delta with equal chance (the paper's form).",
+    ),
+    Param(
+        "flip",
+        "float",
+        0.2,
+        low=0.0,
+        high=1.0,
+        group=GT,
+        help="Cross-entropy label noise: chance that a label is replaced by a uniformly random class.",
+    ),
     Param("log_points", "int", 60, low=2, high=100_000, group=GP, help="Log-spaced steps measured."),
     Param("probes", "int", 10, low=1, high=10_000, group=GP, help="Rademacher vectors for Hutchinson / SLQ."),
     Param("lanczos_steps", "int", 12, low=1, high=1000, group=GP, help="Lanczos steps per probe."),
     *RUN_PARAMS,
 )
 
-_SPARSE = {"model": "sparse-quadratic", "d": 100, "n": 40, "k": 5, "alpha": 1.0, "lr": 0.01, "delta": 1.0,
-           "seed": 0}
+_SPARSE = {"model": "sparse-quadratic", "d": 100, "n": 40, "k": 5, "alpha": 1.0, "lr": 0.01, "delta": 1.0, "seed": 0}
 _QUICK = {**_SPARSE, "lr": 0.02, "steps": 300_000}
-_DIGITS = {"model": "mlp", "dataset": "digits", "mlp_widths": [64], "loss": "mse", "targets": "onehot",
-           "lr": 0.1, "steps": 4000, "batch": 32, "delta": 0.5, "log_points": 30, "probes": 8, "lanczos_steps": 10}
+_DIGITS = {
+    "model": "mlp",
+    "dataset": "digits",
+    "mlp_widths": [64],
+    "loss": "mse",
+    "targets": "onehot",
+    "lr": 0.1,
+    "steps": 4000,
+    "batch": 32,
+    "delta": 0.5,
+    "log_points": 30,
+    "probes": 8,
+    "lanczos_steps": 10,
+}
 PRESETS = {
     # the paper's sparse setting (d 100, n 40, k 5, alpha 1), full-batch label noise, 10^6 steps
     "paper-sparse": {**_SPARSE, "method": "label-noise", "batch": 40, "steps": 1_000_000},
@@ -98,8 +162,19 @@ PRESETS = {
     "mlp-digits-ce-label-noise": {**_DIGITS, "loss": "ce", "method": "label-noise", "flip": 0.2, "lr": 0.5},
 }
 
-MEASURED = ("train_loss", "test_loss", "R", "R_estimate", "R_estimate_se", "R_small", "trace_hessian",
-            "trace_hessian_se", "trace_exact", "top_eigenvalue", "top_eigenvalue_exact")
+MEASURED = (
+    "train_loss",
+    "test_loss",
+    "R",
+    "R_estimate",
+    "R_estimate_se",
+    "R_small",
+    "trace_hessian",
+    "trace_hessian_se",
+    "trace_exact",
+    "top_eigenvalue",
+    "top_eigenvalue_exact",
+)
 SPARSE_ONLY = ("dist_to_truth", "l1_norm", "n_large")
 THEORY = ("theory_train_loss", "theory_test_loss", "theory_R", "theory_dist_to_truth")
 
@@ -114,8 +189,9 @@ def check(p: Mapping[str, Any]) -> None:
         if p["k"] > p["d"]:
             raise ParamError("k", p["k"], f"an integer in [0, d={p['d']}] (non-zeros of theta*)")
         if p["n"] >= p["d"]:
-            raise ParamError("n", p["n"], f"an integer in [1, d-1={p['d'] - 1}]: the model must be "
-                                          "overparameterised (n < d)")
+            raise ParamError(
+                "n", p["n"], f"an integer in [1, d-1={p['d'] - 1}]: the model must be overparameterised (n < d)"
+            )
         if p["method"] in ("sgd", "label-noise") and p["batch"] > p["n"]:
             raise ParamError("batch", p["batch"], f"an integer in [1, n={p['n']}]")
     else:
@@ -128,10 +204,12 @@ def layout(p: Mapping[str, Any]) -> list[Dataset]:
     out += [Dataset(f"theory/{k}", (), growable=False) for k in ("lambda", "sigma2", "stability_edge", "R_sparsest")]
     if is_sparse(p):
         d = p["d"]
-        out += [Dataset("series/beta", (d,), attrs={"description": "learnt u*u - v*v at series/step"}),
-                Dataset("data/theta_star", (d,), growable=False),
-                Dataset("data/x", (p["n"], d), growable=False),
-                Dataset("data/y", (p["n"],), growable=False)]
+        out += [
+            Dataset("series/beta", (d,), attrs={"description": "learnt u*u - v*v at series/step"}),
+            Dataset("data/theta_star", (d,), growable=False),
+            Dataset("data/x", (p["n"], d), growable=False),
+            Dataset("data/y", (p["n"],), growable=False),
+        ]
     else:
         out += data_layout(p)
     return out
@@ -152,10 +230,13 @@ def _store_theory(p, ctx, lam: float, sigma2: float, r_sparsest: float) -> None:
     for k, v in (("lambda", lam), ("sigma2", sigma2), ("stability_edge", 2.0 / p["lr"]), ("R_sparsest", r_sparsest)):
         ctx.save(f"theory/{k}", v)
     ctx.attr("R_definition", regulariser.R_DEFINITION)
-    ctx.attr("conventions", "step theta <- theta - lr * batch mean of the per-sample gradient; label noise redrawn "
-                            "every step for every batch member; iid batches of distinct samples; explicit = "
-                            "full-batch GD on L + lambda R_small; Hessian probes of the expected training "
-                            "objective; test loss on fresh samples")
+    ctx.attr(
+        "conventions",
+        "step theta <- theta - lr * batch mean of the per-sample gradient; label noise redrawn "
+        "every step for every batch member; iid batches of distinct samples; explicit = "
+        "full-batch GD on L + lambda R_small; Hessian probes of the expected training "
+        "objective; test loss on fresh samples",
+    )
     ctx.summary.update({"lambda": lam, "sigma2": sigma2, "stability_edge": 2.0 / p["lr"]})
 
 
@@ -174,16 +255,37 @@ def _sparse_row(theta: np.ndarray, prob: sparse.SparseProblem, p, gen: torch.Gen
     beta = u * u - v * v
     r, top = sparse.regulariser_exact(theta, prob.x, prob.y, p["lr"])
     trace = sparse.trace_hessian(theta, prob.s)
-    row = {"train_loss": sparse.loss(theta, prob.x, prob.y), "test_loss": sparse.loss(theta, prob.x_test, prob.y_test),
-           "R": r, "R_small": trace / 4, "trace_exact": trace, "top_eigenvalue_exact": top,
-           "dist_to_truth": float(np.linalg.norm(beta - prob.theta_star)), "l1_norm": float(np.abs(beta).sum()),
-           "n_large": float((np.abs(beta) > 0.1).sum()), "beta": beta}
+    row = {
+        "train_loss": sparse.loss(theta, prob.x, prob.y),
+        "test_loss": sparse.loss(theta, prob.x_test, prob.y_test),
+        "R": r,
+        "R_small": trace / 4,
+        "trace_exact": trace,
+        "top_eigenvalue_exact": top,
+        "dist_to_truth": float(np.linalg.norm(beta - prob.theta_star)),
+        "l1_norm": float(np.abs(beta).sum()),
+        "n_large": float((np.abs(beta) > 0.1).sum()),
+        "beta": beta,
+    }
     if gen is not None:
         x, y = torch.as_tensor(prob.x), torch.as_tensor(prob.y)
-        est = probe(lambda th: sparse.loss_torch(th, x, y), torch.as_tensor(theta), p["lr"], p["probes"],
-                    p["lanczos_steps"], gen)
-        row.update({"R_estimate": est.R, "R_estimate_se": est.R_se, "trace_hessian": est.trace,
-                    "trace_hessian_se": est.trace_se, "top_eigenvalue": est.top_eigenvalue})
+        est = probe(
+            lambda th: sparse.loss_torch(th, x, y),
+            torch.as_tensor(theta),
+            p["lr"],
+            p["probes"],
+            p["lanczos_steps"],
+            gen,
+        )
+        row.update(
+            {
+                "R_estimate": est.R,
+                "R_estimate_se": est.R_se,
+                "trace_hessian": est.trace,
+                "trace_hessian_se": est.trace_se,
+                "top_eigenvalue": est.top_eigenvalue,
+            }
+        )
     return row
 
 
@@ -211,8 +313,11 @@ def _sparse_chains(p, ctx, lam: float) -> dict:
             for (m, theta), dr, reg in zip(chains, draws, regs):
                 blown = sparse.run_block(theta, prob, p["lr"], reg, dr, block)
                 if blown >= 0 and m == p["method"]:
-                    raise Diverged(done + blown, f"|u| or |v| passed {sparse.BLOW_UP:g} (lr {p['lr']:g} is above "
-                                                 f"the stability edge of the steps taken)")
+                    raise Diverged(
+                        done + blown,
+                        f"|u| or |v| passed {sparse.BLOW_UP:g} (lr {p['lr']:g} is above "
+                        f"the stability edge of the steps taken)",
+                    )
             done += block
             ctx.progress(done, p["steps"])
             ctx.check_cancel()
@@ -236,10 +341,14 @@ def one_thread():
 def _emit(ctx, step: int, row: dict, theory: dict | None) -> None:
     scalars = {k: row.get(k, math.nan) for k in (*MEASURED, *SPARSE_ONLY)}
     nan = math.nan
-    scalars.update({"theory_train_loss": theory["train_loss"] if theory else nan,
-                    "theory_test_loss": theory["test_loss"] if theory else nan,
-                    "theory_R": theory["R"] if theory else nan,
-                    "theory_dist_to_truth": theory.get("dist_to_truth", nan) if theory else nan})
+    scalars.update(
+        {
+            "theory_train_loss": theory["train_loss"] if theory else nan,
+            "theory_test_loss": theory["test_loss"] if theory else nan,
+            "theory_R": theory["R"] if theory else nan,
+            "theory_dist_to_truth": theory.get("dist_to_truth", nan) if theory else nan,
+        }
+    )
     bad = [k for k in ("train_loss", "trace_hessian") if not math.isfinite(scalars[k])]
     ctx.log(step, **scalars)
     if "beta" in row:
@@ -249,8 +358,18 @@ def _emit(ctx, step: int, row: dict, theory: dict | None) -> None:
 
 
 def _headline(ctx, row: dict) -> None:
-    keys = ("train_loss", "test_loss", "trace_hessian", "trace_hessian_se", "top_eigenvalue", "R", "R_small",
-            "dist_to_truth", "l1_norm", "n_large")
+    keys = (
+        "train_loss",
+        "test_loss",
+        "trace_hessian",
+        "trace_hessian_se",
+        "top_eigenvalue",
+        "R",
+        "R_small",
+        "dist_to_truth",
+        "l1_norm",
+        "n_large",
+    )
     ctx.summary.update({k: float(row[k]) for k in keys if k in row})
 
 
@@ -278,9 +397,17 @@ def _run_network(p, ctx, lam: float) -> dict:
         with torch.no_grad():
             train, test = float(prob.train_objective(theta)), float(prob.test_loss(theta))
         est = probe(prob.train_objective, theta, p["lr"], p["probes"], p["lanczos_steps"], probe_gen)
-        row = {"train_loss": train, "test_loss": test, "R": est.R, "R_estimate": est.R, "R_estimate_se": est.R_se,
-               "R_small": est.trace / 4, "trace_hessian": est.trace, "trace_hessian_se": est.trace_se,
-               "top_eigenvalue": est.top_eigenvalue}
+        row = {
+            "train_loss": train,
+            "test_loss": test,
+            "R": est.R,
+            "R_estimate": est.R,
+            "R_estimate_se": est.R_se,
+            "R_small": est.trace / 4,
+            "trace_hessian": est.trace,
+            "trace_hessian_se": est.trace_se,
+            "top_eigenvalue": est.top_eigenvalue,
+        }
         _emit(ctx, int(target), row, None)
         _headline(ctx, row)
     return dict(ctx.summary)
@@ -289,4 +416,10 @@ def _run_network(p, ctx, lam: float) -> dict:
 EXPERIMENT = Experiment(
     name="flat-minima",
     title="Label-noise SGD prefers flat minima: the implicit regulariser R (Damian, Ma & Lee 2021)",
-    spec=SPEC, presets=PRESETS, checks=(check,), layout=layout, run=run, order=15)
+    spec=SPEC,
+    presets=PRESETS,
+    checks=(check,),
+    layout=layout,
+    run=run,
+    order=15,
+)

@@ -21,13 +21,13 @@ Read this way the next layer's curvature along the injected noise is about
 ``sigma_eps^2 N_w / d``, so its stability limit scales as ``d_in / (N_w lr)``, the scaling
 of Table 1's MSE levels.
 """
+
 from __future__ import annotations
 
 import math
 from typing import Any, Mapping
 
 import numpy as np
-import torch
 
 from ..context import Diverged
 from ..data import DATA_PARAMS, NOISE_PARAMS, load_data
@@ -40,8 +40,17 @@ from ._common import RUN_PARAMS
 from .base import Experiment
 
 #: vanilla SGD and the paper's Figs. 2-3 settings as defaults
-DEFAULTS = {"lr": 0.01, "momentum": 0.0, "weight_decay": 0.0, "schedule": "constant", "batch": 1000,
-            "epochs": 100, "mlp_widths": [1024], "init": "normal", "train_fraction": 0.6}
+DEFAULTS = {
+    "lr": 0.01,
+    "momentum": 0.0,
+    "weight_decay": 0.0,
+    "schedule": "constant",
+    "batch": 1000,
+    "epochs": 100,
+    "mlp_widths": [1024],
+    "init": "normal",
+    "train_fraction": 0.6,
+}
 
 
 G = "Noise injection"
@@ -49,16 +58,48 @@ SPEC = Spec(
     *with_defaults(DATA_PARAMS, DEFAULTS),
     *NOISE_PARAMS,
     *with_defaults((p for p in MODEL_PARAMS if p.name != "model"), DEFAULTS),
-    Param("nin_layer", "int", 0, low=0, high=63, group=G, help="Hidden layer (0 = first) whose preactivations get W_NI eps."),
-    Param("loss", "choice", "mse", choices=("mse", "ce"), group=G,
-          help="Training objective: mse (Keras: mean over outputs of (f - onehot)^2) or ce (cross-entropy)."),
-    Param("phase", "choice", "custom", choices=("custom", *TABLE1["ce"]), group=G,
-          help="custom: use sigma_eps; otherwise the paper's Table 1 noise level for that phase."),
+    Param(
+        "nin_layer",
+        "int",
+        0,
+        low=0,
+        high=63,
+        group=G,
+        help="Hidden layer (0 = first) whose preactivations get W_NI eps.",
+    ),
+    Param(
+        "loss",
+        "choice",
+        "mse",
+        choices=("mse", "ce"),
+        group=G,
+        help="Training objective: mse (Keras: mean over outputs of (f - onehot)^2) or ce (cross-entropy).",
+    ),
+    Param(
+        "phase",
+        "choice",
+        "custom",
+        choices=("custom", *TABLE1["ce"]),
+        group=G,
+        help="custom: use sigma_eps; otherwise the paper's Table 1 noise level for that phase.",
+    ),
     Param("sigma_eps", "float", 1.0, low=0.0, high=1e6, log=True, group=G, help="Noise scale when phase = custom."),
-    Param("noise_timing", "choice", "redraw", choices=("redraw", "fixed"), group=G,
-          help="redraw: fresh eps every time a sample is used; fixed: one eps per training sample."),
-    Param("nin_init", "choice", "fan_in", choices=("fan_in", "unit"), group=G,
-          help="W_NI(0) per unit: fan_in = N(0, 1/d) with d the fan-in of the NIN layer (App. B), unit = N(0, 1)."),
+    Param(
+        "noise_timing",
+        "choice",
+        "redraw",
+        choices=("redraw", "fixed"),
+        group=G,
+        help="redraw: fresh eps every time a sample is used; fixed: one eps per training sample.",
+    ),
+    Param(
+        "nin_init",
+        "choice",
+        "fan_in",
+        choices=("fan_in", "unit"),
+        group=G,
+        help="W_NI(0) per unit: fan_in = N(0, 1/d) with d the fan-in of the NIN layer (App. B), unit = N(0, 1).",
+    ),
     *with_defaults(TRAINING_PARAMS, DEFAULTS),
     *RUN_PARAMS,
 )
@@ -72,21 +113,42 @@ _FASHION = {"dataset": "fashion-mnist"}
 #: >= 150; MSE decoupled <= 14, catapult 16-18.5, divergent >= 19; MSE shows no decay phase
 #: here: its NIW decay stalls below the noise that spikes the loss)
 _DIGITS = {"dataset": "digits", "mlp_widths": [128], "batch": 64, "lr": 0.05, "epochs": 40, "phase": "custom"}
-DIGITS_SIGMA = {"ce": {"decoupled": 1.0, "decay": 30.0, "catapult": 55.0, "divergent": 200.0},
-                "mse": {"decoupled": 1.0, "catapult": 17.5, "divergent": 30.0}}
+DIGITS_SIGMA = {
+    "ce": {"decoupled": 1.0, "decay": 30.0, "catapult": 55.0, "divergent": 200.0},
+    "mse": {"decoupled": 1.0, "catapult": 17.5, "divergent": 30.0},
+}
 PRESETS = {
-    "fig1": {**_FASHION, "mlp_widths": [1024, 1024, 1024], "loss": "ce", "batch": 128, "lr": 0.05, "epochs": 300,
-             "stop_train_acc": 1.0, "phase": "decay"},  # paper: trained to 100% train accuracy
+    "fig1": {
+        **_FASHION,
+        "mlp_widths": [1024, 1024, 1024],
+        "loss": "ce",
+        "batch": 128,
+        "lr": 0.05,
+        "epochs": 300,
+        "stop_train_acc": 1.0,
+        "phase": "decay",
+    },  # paper: trained to 100% train accuracy
     **{f"fig2-mse-{ph}": {**_FASHION, "loss": "mse", "phase": ph} for ph in TABLE1["mse"]},
     **{f"fig3-ce-{ph}": {**_FASHION, "loss": "ce", "phase": ph} for ph in TABLE1["ce"]},
-    **{f"digits-{loss}-{ph}": {**_DIGITS, "loss": loss, "sigma_eps": s}
-       for loss, levels in DIGITS_SIGMA.items() for ph, s in levels.items()},
+    **{
+        f"digits-{loss}-{ph}": {**_DIGITS, "loss": loss, "sigma_eps": s}
+        for loss, levels in DIGITS_SIGMA.items()
+        for ph, s in levels.items()
+    },
 }
 PRESET_NOTES = {
-    **{name: "the paper's FashionMNIST setting (Table 1 noise level); on the built-in digits it ends in "
-             "another phase, use the digits-* presets there" for name in PRESETS if name.startswith("fig")},
-    **{name: "calibrated on the built-in digits to end in the phase it is named for (a stand-in for "
-             "the paper's FashionMNIST)" for name in PRESETS if name.startswith("digits")},
+    **{
+        name: "the paper's FashionMNIST setting (Table 1 noise level); on the built-in digits it ends in "
+        "another phase, use the digits-* presets there"
+        for name in PRESETS
+        if name.startswith("fig")
+    },
+    **{
+        name: "calibrated on the built-in digits to end in the phase it is named for (a stand-in for "
+        "the paper's FashionMNIST)"
+        for name in PRESETS
+        if name.startswith("digits")
+    },
 }
 
 EXTRA = ("niw_norm", "next_norm", "train_objective", "test_objective")
@@ -96,8 +158,11 @@ def hidden_widths(p: Mapping[str, Any]) -> list[int]:
     """The MLP's hidden widths; a :class:`ParamError` unless ``nin_layer`` is one of them."""
     widths = list(p["mlp_widths"])
     if p["nin_layer"] >= len(widths):
-        raise ParamError("nin_layer", p["nin_layer"], f"a hidden layer 0..{len(widths) - 1} of mlp_widths="
-                                                      f"{','.join(map(str, widths))} (or add hidden layers)")
+        raise ParamError(
+            "nin_layer",
+            p["nin_layer"],
+            f"a hidden layer 0..{len(widths) - 1} of mlp_widths={','.join(map(str, widths))} (or add hidden layers)",
+        )
     return widths
 
 
@@ -125,16 +190,31 @@ def run(p: Mapping[str, Any], ctx) -> dict:
     widths = hidden_widths(p)
     fan_in = ([d_in] + widths)[p["nin_layer"]]
     init_std = 1 / math.sqrt(fan_in) if p["nin_init"] == "fan_in" else 1.0
-    model = model_from_params({**p, "model": "mlp"}, data, nin_layer=p["nin_layer"], nin_sigma=sigma,
-                              nin_init_std=init_std).to(ctx.device)
+    model = model_from_params(
+        {**p, "model": "mlp"}, data, nin_layer=p["nin_layer"], nin_sigma=sigma, nin_init_std=init_std
+    ).to(ctx.device)
     held_out = "val" if data.size("val") > 0 else "test"
-    ctx.summary.update({"n_parameters": n_parameters(model), "sigma_eps": sigma, "sigma_eps2": sigma ** 2,
-                        "d_in": d_in, "nin_width": widths[p["nin_layer"]], "held_out_split": held_out})
-    ctx.attr("conventions", f"objective {p['loss']} (lab/nin/mlp.py); test metrics with eps = 0; "
-                            f"test_objective on the {held_out} split; vanilla SGD as set by momentum/weight_decay"
-             + ("; data: the built-in digits, a stand-in for the paper's FashionMNIST (the digits-* presets "
-                "are calibrated to their phases here, the fig* presets are FashionMNIST's)"
-                if p["dataset"] == "digits" else ""))
+    ctx.summary.update(
+        {
+            "n_parameters": n_parameters(model),
+            "sigma_eps": sigma,
+            "sigma_eps2": sigma**2,
+            "d_in": d_in,
+            "nin_width": widths[p["nin_layer"]],
+            "held_out_split": held_out,
+        }
+    )
+    ctx.attr(
+        "conventions",
+        f"objective {p['loss']} (lab/nin/mlp.py); test metrics with eps = 0; "
+        f"test_objective on the {held_out} split; vanilla SGD as set by momentum/weight_decay"
+        + (
+            "; data: the built-in digits, a stand-in for the paper's FashionMNIST (the digits-* presets "
+            "are calibrated to their phases here, the fig* presets are FashionMNIST's)"
+            if p["dataset"] == "digits"
+            else ""
+        ),
+    )
     hooks = NINHooks(p["loss"], p["noise_timing"], sigma, held_out)
     diverged = None
     try:
@@ -143,23 +223,39 @@ def run(p: Mapping[str, Any], ctx) -> dict:
         diverged = e
     h = hooks.history
     ctx.summary["phase"] = classify_run(
-        diverged=diverged is not None, wni0=float(hooks.wni0), wni_max=float(hooks.wni_max),
+        diverged=diverged is not None,
+        wni0=float(hooks.wni0),
+        wni_max=float(hooks.wni_max),
         wni_final=h[-1]["niw_norm"] if h else math.nan,
         loss_first=float(hooks.loss_first) if hooks.loss_first is not None else math.nan,
-        loss_max=float(hooks.loss_max), objective0=h[0]["train_objective"] if h else math.nan,
-        objective_final=h[-1]["train_objective"] if h else math.nan)
-    ctx.summary.update({"niw_norm_initial": float(hooks.wni0), "niw_norm_max": float(hooks.wni_max),
-                        "niw_norm_final": h[-1]["niw_norm"] if h else math.nan})
+        loss_max=float(hooks.loss_max),
+        objective0=h[0]["train_objective"] if h else math.nan,
+        objective_final=h[-1]["train_objective"] if h else math.nan,
+    )
+    ctx.summary.update(
+        {
+            "niw_norm_initial": float(hooks.wni0),
+            "niw_norm_max": float(hooks.wni_max),
+            "niw_norm_final": h[-1]["niw_norm"] if h else math.nan,
+        }
+    )
     if diverged is not None:
         raise diverged
     fits, curves = fit_decays(h)
     for key, curve in curves.items():
-        ctx.save(f"fit/{key}", curve, index=np.s_[:len(curve)])
+        ctx.save(f"fit/{key}", curve, index=np.s_[: len(curve)])
     ctx.summary.update(fits)
     return dict(ctx.summary)
 
 
 EXPERIMENT = Experiment(
-    name="nin-mlp", title="Noise injection nodes in an MLP: NIW decay, phases and time-scales (paper Figs. 1-3)",
-    spec=SPEC, presets=PRESETS, checks=(check_network, check_nin_layer), layout=layout, run=run, order=12,
-    preset_notes=PRESET_NOTES)
+    name="nin-mlp",
+    title="Noise injection nodes in an MLP: NIW decay, phases and time-scales (paper Figs. 1-3)",
+    spec=SPEC,
+    presets=PRESETS,
+    checks=(check_network, check_nin_layer),
+    layout=layout,
+    run=run,
+    order=12,
+    preset_notes=PRESET_NOTES,
+)

@@ -11,6 +11,7 @@ estimate ``sigma_eps2_div_uv``), the paper's ``phase_map/paper_phase`` and the b
 ``theory/sigma_eps2_*`` per row. Rows are written as their block finishes
 (``series/rows_done`` counts them), so a viewer fills the map in live.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,8 @@ import numpy as np
 
 from ..memory import refuse_over
 from ..nin.params import MODEL_PARAMS
-from ..nin.toy import CHUNK
 from ..nin.phase_map import SUMMARIES, Y_PARAMS, draws_for, run_block
+from ..nin.toy import CHUNK
 from ..params import Param, ParamError, Spec
 from ..runfile import Dataset
 from ..theory.nin import PHASE_CODE, PHASES, boundaries, paper_phase, theory_phase
@@ -32,7 +33,9 @@ from .base import Experiment
 MAP = "Map"
 SPEC = Spec(
     *MODEL_PARAMS,
-    Param("sigma_eps_min", "float", 1e-3, low=1e-8, high=1e6, group=MAP, log=True, help="Smallest sigma_eps (log axis)."),
+    Param(
+        "sigma_eps_min", "float", 1e-3, low=1e-8, high=1e6, group=MAP, log=True, help="Smallest sigma_eps (log axis)."
+    ),
     Param("sigma_eps_max", "float", 1e3, low=1e-8, high=1e6, group=MAP, log=True, help="Largest sigma_eps (log axis)."),
     Param("n_sigma", "int", 100, low=2, high=2000, group=MAP, help="Grid points along sigma_eps (columns)."),
     Param("y_param", "choice", "lr", choices=Y_PARAMS, group=MAP, help="The second axis (rows)."),
@@ -40,8 +43,15 @@ SPEC = Spec(
     Param("y_max", "float", 1e-1, low=-1e6, high=1e6, group=MAP, help="Last value of the second axis."),
     Param("n_y", "int", 100, low=1, high=2000, group=MAP, help="Grid points along the second axis (rows)."),
     Param("y_log", "bool", True, group=MAP, help="Log-spaced second axis (needs y_min, y_max > 0)."),
-    Param("rows_per_block", "int", 25, low=1, high=2000, group=MAP,
-          help="Rows trained together in one tensor program; the map is written block by block."),
+    Param(
+        "rows_per_block",
+        "int",
+        25,
+        low=1,
+        high=2000,
+        group=MAP,
+        help="Rows trained together in one tensor program; the map is written block by block.",
+    ),
     *RUN_PARAMS,
 )
 
@@ -90,18 +100,26 @@ def memory_estimate(p: dict) -> float:
 
 
 def layout(p: dict) -> list[Dataset]:
-    refuse_over("y_max" if p["y_param"] == "batch" else "batch", p["y_max"] if p["y_param"] == "batch"
-                else p["batch"], memory_estimate(p), f"{CHUNK} steps of draws for batches up to that size")
+    refuse_over(
+        "y_max" if p["y_param"] == "batch" else "batch",
+        p["y_max"] if p["y_param"] == "batch" else p["batch"],
+        memory_estimate(p),
+        f"{CHUNK} steps of draws for batches up to that size",
+    )
     ny, ns = p["n_y"], p["n_sigma"]
     names = {"names": json.dumps(PHASES)}
-    return ([Dataset("series/rows_done", (), "i8"),
-             Dataset("phase_map/sigma_eps", (ns,), growable=False, attrs={"unit": "", "log": True}),
-             Dataset("phase_map/y", (ny,), growable=False, attrs={"name": p["y_param"], "log": p["y_log"]}),
-             Dataset("phase_map/phase", (ny, ns), "i1", growable=False, attrs=names),
-             Dataset("phase_map/theory_phase", (ny, ns), "i1", growable=False, attrs=names),
-             Dataset("phase_map/paper_phase", (ny, ns), "i1", growable=False, attrs=names)]
-            + [Dataset(f"phase_map/{k}", (ny, ns), growable=False) for k in SUMMARIES]
-            + [Dataset(f"theory/{k}", (ny,), growable=False) for k in THEORY])
+    return (
+        [
+            Dataset("series/rows_done", (), "i8"),
+            Dataset("phase_map/sigma_eps", (ns,), growable=False, attrs={"unit": "", "log": True}),
+            Dataset("phase_map/y", (ny,), growable=False, attrs={"name": p["y_param"], "log": p["y_log"]}),
+            Dataset("phase_map/phase", (ny, ns), "i1", growable=False, attrs=names),
+            Dataset("phase_map/theory_phase", (ny, ns), "i1", growable=False, attrs=names),
+            Dataset("phase_map/paper_phase", (ny, ns), "i1", growable=False, attrs=names),
+        ]
+        + [Dataset(f"phase_map/{k}", (ny, ns), growable=False) for k in SUMMARIES]
+        + [Dataset(f"theory/{k}", (ny,), growable=False) for k in THEORY]
+    )
 
 
 def run(p: dict, ctx) -> dict:
@@ -116,18 +134,29 @@ def run(p: dict, ctx) -> dict:
     cells = {k: v[:, None] for k, v in b.items()}
     ctx.save("phase_map/theory_phase", theory_phase(sig[None, :] ** 2, cells))
     ctx.save("phase_map/paper_phase", paper_phase(sig[None, :] ** 2, cells))
-    ctx.attr("conventions", "rows: y values, columns: sigma_eps; thresholds on sigma_eps^2; "
-                            "all points share the seed's draws; theory_phase divergent above sigma_eps2_div_uv "
-                            "= 4/(lr (w1^2 + wNI^2)), paper_phase above the paper's sigma_eps2_div")
+    ctx.attr(
+        "conventions",
+        "rows: y values, columns: sigma_eps; thresholds on sigma_eps^2; "
+        "all points share the seed's draws; theory_phase divergent above sigma_eps2_div_uv "
+        "= 4/(lr (w1^2 + wNI^2)), paper_phase above the paper's sigma_eps2_div",
+    )
     ctx.append("series/rows_done", np.asarray([0]))
     draws = draws_for(p, p["y_param"], y, p["seed"])
     total, t_start = len(y) * p["steps"], time.monotonic()
     counts = np.zeros(len(PHASES), dtype=int)
     for r0 in range(0, len(y), p["rows_per_block"]):
         r1 = min(r0 + p["rows_per_block"], len(y))
-        out = run_block(p, p["y_param"], y[r0:r1], sig, draws, p["steps"], device=ctx.device,
-                        check_cancel=ctx.check_cancel,
-                        on_chunk=lambda done: ctx.progress(r0 * p["steps"] + (r1 - r0) * done, total))
+        out = run_block(
+            p,
+            p["y_param"],
+            y[r0:r1],
+            sig,
+            draws,
+            p["steps"],
+            device=ctx.device,
+            check_cancel=ctx.check_cancel,
+            on_chunk=lambda done, r0=r0, r1=r1: ctx.progress(r0 * p["steps"] + (r1 - r0) * done, total),
+        )
         for k in SUMMARIES + ("phase",):
             ctx.save(f"phase_map/{k}", out[k], index=np.s_[r0:r1])
         ctx.append("series/rows_done", np.asarray([r1]))
@@ -139,5 +168,12 @@ def run(p: dict, ctx) -> dict:
 
 
 EXPERIMENT = Experiment(
-    name="nin-phase-map", title="Noise injection nodes: phase map of the linear model over (sigma_eps, y)",
-    spec=SPEC, presets=PRESETS, checks=(check_axes,), layout=layout, run=run, order=11)
+    name="nin-phase-map",
+    title="Noise injection nodes: phase map of the linear model over (sigma_eps, y)",
+    spec=SPEC,
+    presets=PRESETS,
+    checks=(check_axes,),
+    layout=layout,
+    run=run,
+    order=11,
+)

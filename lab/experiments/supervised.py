@@ -6,6 +6,7 @@ Final weights: ``weights/<state-dict key>`` arrays (parameters and buffers, floa
 floating ones) with the key order in the root attribute ``weights_keys``; the model is
 rebuilt with :func:`lab.training.rebuild_model` (see :func:`load_trained_model`).
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -22,14 +23,41 @@ from .base import Experiment
 
 SPEC = Spec(*DATA_PARAMS, *NOISE_PARAMS, *MODEL_PARAMS, *TRAINING_PARAMS, *RUN_PARAMS)
 PRESETS = {
-    "digits-mlp": {"dataset": "digits", "model": "mlp", "mlp_widths": [256], "lr": 0.05, "weight_decay": 5e-4,
-                   "epochs": 10, "batch": 64, "schedule": "cosine"},
-    "cifar10-resnet56": {"dataset": "cifar10", "model": "resnet56", "lr": 0.1, "momentum": 0.9,
-                         "weight_decay": 1e-4, "epochs": 200, "batch": 64, "schedule": "multistep",
-                         "milestones": [100, 150], "gamma": 0.1, "train_fraction": 0.8},
-    "cifar10-wrn-40-2": {"dataset": "cifar10", "model": "wrn-40-2", "lr": 0.1, "momentum": 0.9,
-                         "weight_decay": 5e-4, "epochs": 200, "batch": 128, "schedule": "multistep",
-                         "milestones": [60, 120, 150], "gamma": 0.2},
+    "digits-mlp": {
+        "dataset": "digits",
+        "model": "mlp",
+        "mlp_widths": [256],
+        "lr": 0.05,
+        "weight_decay": 5e-4,
+        "epochs": 10,
+        "batch": 64,
+        "schedule": "cosine",
+    },
+    "cifar10-resnet56": {
+        "dataset": "cifar10",
+        "model": "resnet56",
+        "lr": 0.1,
+        "momentum": 0.9,
+        "weight_decay": 1e-4,
+        "epochs": 200,
+        "batch": 64,
+        "schedule": "multistep",
+        "milestones": [100, 150],
+        "gamma": 0.1,
+        "train_fraction": 0.8,
+    },
+    "cifar10-wrn-40-2": {
+        "dataset": "cifar10",
+        "model": "wrn-40-2",
+        "lr": 0.1,
+        "momentum": 0.9,
+        "weight_decay": 5e-4,
+        "epochs": 200,
+        "batch": 128,
+        "schedule": "multistep",
+        "milestones": [60, 120, 150],
+        "gamma": 0.2,
+    },
 }
 
 
@@ -58,5 +86,12 @@ def load_trained_model(path: str, data=None, device: str | torch.device = "cpu")
 
 
 EXPERIMENT = Experiment(
-    name="supervised", title="Supervised training (cross-entropy) of any model on any data set",
-    spec=SPEC, presets=PRESETS, checks=(check_network,), layout=layout, run=run, order=40)
+    name="supervised",
+    title="Supervised training (cross-entropy) of any model on any data set",
+    spec=SPEC,
+    presets=PRESETS,
+    checks=(check_network,),
+    layout=layout,
+    run=run,
+    order=40,
+)

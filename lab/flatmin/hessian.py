@@ -12,6 +12,7 @@ From ``P`` Rademacher vectors ``z_p`` and ``m`` Lanczos steps started at each
 * the top eigenvalue: the largest Ritz value over all probes (Lanczos finds the
   extremes of the spectrum first).
 """
+
 from __future__ import annotations
 
 import math
@@ -51,7 +52,9 @@ class Probe:
     R_se: float
 
 
-def lanczos(hvp: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+def lanczos(
+    hvp: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor, steps: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Ritz values ``(P, m)`` and quadrature weights ``(P, m)`` (squared first components
     of ``T_p``'s eigenvectors) of ``m = min(steps, N)`` Lanczos steps from each row of ``z``."""
     p, n = z.shape
@@ -69,20 +72,21 @@ def lanczos(hvp: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor, steps:
         if k == m - 1:
             break
         w = w - a[:, None] * q - b_prev * q_prev
-        w = w - torch.einsum("pk,pkn->pn", torch.einsum("pn,pkn->pk", w, basis[:, :k + 1]), basis[:, :k + 1])
+        w = w - torch.einsum("pk,pkn->pn", torch.einsum("pn,pkn->pk", w, basis[:, : k + 1]), basis[:, : k + 1])
         b = w.norm(dim=1)
-        scale = alpha[:, :k + 1].abs().amax(1).clamp_min(tiny)
+        scale = alpha[:, : k + 1].abs().amax(1).clamp_min(tiny)
         alive = b > 1e3 * tiny * scale  # the Krylov space is exhausted where it is not
         beta[:, k] = torch.where(alive, b, torch.zeros_like(b))
-        q_prev, b_prev = q, beta[:, k:k + 1]
+        q_prev, b_prev = q, beta[:, k : k + 1]
         q = torch.where(alive[:, None], w / b.clamp_min(tiny)[:, None], torch.zeros_like(w))
     t = torch.diag_embed(alpha) + torch.diag_embed(beta, 1) + torch.diag_embed(beta, -1)
     ritz, vecs = torch.linalg.eigh(t)
     return ritz, vecs[:, 0, :] ** 2
 
 
-def probe(loss: LossFn, theta: torch.Tensor, lr: float, probes: int, lanczos_steps: int,
-          generator: torch.Generator) -> Probe:
+def probe(
+    loss: LossFn, theta: torch.Tensor, lr: float, probes: int, lanczos_steps: int, generator: torch.Generator
+) -> Probe:
     """Hutchinson trace, SLQ estimate of R and the top eigenvalue of ``Hess loss(theta)``."""
     theta = theta.detach()
     n = theta.numel()
@@ -107,7 +111,7 @@ def flat_parameters(model: torch.nn.Module) -> tuple[torch.Tensor, Callable[[tor
     def unflatten(th: torch.Tensor) -> dict:
         out, i = {}, 0
         for name, v in named:
-            out[name] = th[i:i + v.numel()].view(v.shape)
+            out[name] = th[i : i + v.numel()].view(v.shape)
             i += v.numel()
         return out
 

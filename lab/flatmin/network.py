@@ -20,6 +20,7 @@ Losses, per sample, meaned over the batch:
 Hutchinson estimate of ``tr Hess L / 4``, differentiated by ``torch.func``), with the
 ``lambda = lr sigma^2 / batch`` of the label-noise run it predicts.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -47,8 +48,19 @@ class NetworkProblem:
         self.num_classes = data.num_classes
         scalar = self.loss_kind == "mse" and p["targets"] == "scalar"
         outputs = 1 if scalar else data.num_classes
-        model = build_model(p["model"], data.input_shape, outputs, widths=list(p["mlp_widths"]),
-                            activation=p["activation"], init=p["init"], dropout=0.0).to(device).eval()
+        model = (
+            build_model(
+                p["model"],
+                data.input_shape,
+                outputs,
+                widths=list(p["mlp_widths"]),
+                activation=p["activation"],
+                init=p["init"],
+                dropout=0.0,
+            )
+            .to(device)
+            .eval()
+        )
         self.model = model
         self.buffers = dict(model.named_buffers())
         self.theta0, self.unflatten = flat_parameters(model)
@@ -94,13 +106,21 @@ class NetworkProblem:
 class NetworkTrainer:
     """One method's steps on a :class:`NetworkProblem`; draws from ``generator``."""
 
-    def __init__(self, prob: NetworkProblem, method: str, lr: float, batch: int, delta: float, noise_form: str,
-                 lam: float, generator: torch.Generator):
+    def __init__(
+        self,
+        prob: NetworkProblem,
+        method: str,
+        lr: float,
+        batch: int,
+        delta: float,
+        noise_form: str,
+        lam: float,
+        generator: torch.Generator,
+    ):
         self.prob, self.method, self.lr, self.lam = prob, method, lr, lam
         self.delta, self.form, self.gen = delta, noise_form, generator
         self.full = method in ("gd", "explicit") or batch >= prob.n_train
-        self.sampler = None if self.full else BatchSampler(prob.n_train, batch, generator=generator,
-                                                           device=prob.device)
+        self.sampler = None if self.full else BatchSampler(prob.n_train, batch, generator=generator, device=prob.device)
         self._idx = torch.empty((0, batch), dtype=torch.int64, device=prob.device)
         self.grad = grad(prob.objective)
 
@@ -132,8 +152,12 @@ class NetworkTrainer:
             return theta - self.lr * self.grad(theta, x, self._noisy(t, labels))
         if self.method == "explicit":
             z = rademacher(1, theta.numel(), self.gen, theta.dtype, theta.device)[0]
-            g = grad(lambda th: p.objective(th, x, p.expected_targets(t))
-                     + self.lam * 0.25 * (z * hvp_fn(p.train_objective, th)(z[None])[0]).sum())(theta)
+            g = grad(
+                lambda th: (
+                    p.objective(th, x, p.expected_targets(t))
+                    + self.lam * 0.25 * (z * hvp_fn(p.train_objective, th)(z[None])[0]).sum()
+                )
+            )(theta)
             return theta - self.lr * g
         return theta - self.lr * self.grad(theta, x, p.expected_targets(t))
 
@@ -148,4 +172,3 @@ def check_network_params(p: Mapping[str, Any]) -> None:
     n_train = split_sizes(p)[0]
     if p["method"] in ("sgd", "label-noise") and p["batch"] > n_train:
         raise ParamError("batch", p["batch"], f"an integer in [1, {n_train}] (the training split's size)")
-

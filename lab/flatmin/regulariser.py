@@ -28,6 +28,7 @@ minimiser the softmax equals that target, so the noise covariance of the logits'
 gradient equals the Hessian of the loss in the logits, i.e. ``sigma^2 = 1``:
 ``lambda = eta / B`` and R as above with the Hessian of the smoothed-label loss.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,9 +37,11 @@ import numpy as np
 import torch
 
 #: stored in every run file
-R_DEFINITION = ("R(theta) = -1/(2 lr) tr log(I - lr/2 Hess L(theta)) (Damian, Ma & Lee 2021, large-lr form); "
-                "R_small = 1/4 tr Hess L (its lr -> 0 limit); lambda = lr sigma^2 / batch; "
-                "L = mean over samples of 1/2 sum over outputs (f - y)^2 (regression)")
+R_DEFINITION = (
+    "R(theta) = -1/(2 lr) tr log(I - lr/2 Hess L(theta)) (Damian, Ma & Lee 2021, large-lr form); "
+    "R_small = 1/4 tr Hess L (its lr -> 0 limit); lambda = lr sigma^2 / batch; "
+    "L = mean over samples of 1/2 sum over outputs (f - y)^2 (regression)"
+)
 
 
 def noise_variance(delta: float) -> float:

@@ -22,6 +22,7 @@ returning to Python; the random draws (batch indices, label noise) are made befo
 with torch generators, so the kernel and the per-step torch loop of
 :func:`reference_steps` (the naive baseline) give the same iterates.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,16 +43,16 @@ BLOW_UP = 1e50
 class SparseProblem:
     """The data of one sparse-regression run (float64 numpy arrays)."""
 
-    x: np.ndarray        # (n, d) training inputs
-    y: np.ndarray        # (n,) noiseless labels
+    x: np.ndarray  # (n, d) training inputs
+    y: np.ndarray  # (n,) noiseless labels
     theta_star: np.ndarray  # (d,) k-sparse truth
-    x_test: np.ndarray   # (n_test, d) fresh inputs
-    y_test: np.ndarray   # (n_test,)
+    x_test: np.ndarray  # (n_test, d) fresh inputs
+    y_test: np.ndarray  # (n_test,)
 
     @property
     def s(self) -> np.ndarray:
         """``s_j = 1/n sum_i x_ij^2``."""
-        return (self.x ** 2).mean(0)
+        return (self.x**2).mean(0)
 
 
 def draw_problem(d: int, n: int, k: int, n_test: int, generator: torch.Generator) -> SparseProblem:
@@ -162,8 +163,7 @@ class Draws:
         self.noise_gen = torch.Generator().manual_seed(seed + 1)
 
     def block(self, steps: int) -> tuple[np.ndarray, np.ndarray]:
-        idx = (np.zeros((0, 0), np.int64) if self.sampler is None
-               else self.sampler.iid(steps).to(torch.int64).numpy())
+        idx = np.zeros((0, 0), np.int64) if self.sampler is None else self.sampler.iid(steps).to(torch.int64).numpy()
         if not self.noisy:
             return idx, np.zeros((0, 0))
         shape = (steps, self.batch)
@@ -179,16 +179,23 @@ def reg_factor(method: str, lam: float, s: np.ndarray) -> np.ndarray:
     return lam * s if method == "explicit" else np.zeros_like(s)
 
 
-def run_block(theta: np.ndarray, prob: SparseProblem, lr: float, reg: np.ndarray, draws: Draws,
-              steps: int) -> int:
+def run_block(theta: np.ndarray, prob: SparseProblem, lr: float, reg: np.ndarray, draws: Draws, steps: int) -> int:
     """Advance ``theta = [u, v]`` (in place) by ``steps``; returns -1 or the blow-up step count."""
     idx, eps = draws.block(steps)
     u, v = split(theta)
     return int(kernel(u, v, prob.x, prob.y, lr, reg, idx, eps, steps, BLOW_UP))
 
 
-def reference_steps(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, lr: float, reg: torch.Tensor,
-                    idx: np.ndarray, eps: np.ndarray, steps: int) -> torch.Tensor:
+def reference_steps(
+    theta: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    lr: float,
+    reg: torch.Tensor,
+    idx: np.ndarray,
+    eps: np.ndarray,
+    steps: int,
+) -> torch.Tensor:
     """The naive per-step torch loop of the same update (tests and the benchmark's baseline)."""
     d = theta.shape[0] // 2
     u, v = theta[:d].clone(), theta[d:].clone()

@@ -5,6 +5,7 @@ new or whose size or modification time changed, every change saved to the index.
 One bad file never stops indexing: whatever reading its header raises, it is listed as
 unreadable with the reason. Files that a writer of this process holds are skipped by the
 caller (``skip``): HDF5 must not open them a second time."""
+
 from __future__ import annotations
 
 import multiprocessing
@@ -64,8 +65,8 @@ def read_record(folder: str, rel: str, mtime_ns: int, size: int) -> Record:
         return from_header(rel, mtime_ns, size, read_header(path))
     except RunFileError as e:
         reason = str(e)
-        return unreadable(rel, mtime_ns, size, reason[len(path) + 2:] if reason.startswith(path + ": ") else reason)
-    except Exception as e:  # noqa: BLE001  any other failure of a hostile file is that file's problem only
+        return unreadable(rel, mtime_ns, size, reason[len(path) + 2 :] if reason.startswith(path + ": ") else reason)
+    except Exception as e:
         return unreadable(rel, mtime_ns, size, f"{type(e).__name__}: {e}")
 
 
@@ -124,7 +125,7 @@ class Catalog:
         over the reading processes when there are many."""
         if self._pool is None or len(items) < POOL_FROM:
             return read_records(self.folder, items)
-        chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
+        chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
         return [r for part in self._pool.map(read_records, [self.folder] * len(chunks), chunks) for r in part]
 
     def path(self, rel: str) -> str:
@@ -141,8 +142,11 @@ class Catalog:
             gone = [rel for rel in self.records if rel not in files]
             for rel in gone:
                 del self.records[rel]
-            self._unread = [(rel, st) for rel, st in files.items()
-                            if rel not in self.records or (self.records[rel].mtime_ns, self.records[rel].size) != st]
+            self._unread = [
+                (rel, st)
+                for rel, st in files.items()
+                if rel not in self.records or (self.records[rel].mtime_ns, self.records[rel].size) != st
+            ]
             self._unread.sort(key=lambda item: item[1][0])  # popped from the end: the newest first
         else:
             gone = []
@@ -152,8 +156,11 @@ class Catalog:
             if self.gate is not None:
                 self.gate.wait()
             step = max(1, self.processes) * CHUNK * 2 if len(self._unread) >= POOL_FROM else len(self._unread)
-            items = [item for item in (self._unread.pop() for _ in range(min(step, len(self._unread))))
-                     if item[0] not in skip]
+            items = [
+                item
+                for item in (self._unread.pop() for _ in range(min(step, len(self._unread))))
+                if item[0] not in skip
+            ]
             start_pool = self.processes and self._pool is None and len(items) >= POOL_FROM
             if start_pool:  # a first part is read here and goes to the window at once
                 self._unread += reversed(items[CHUNK:])
@@ -180,8 +187,9 @@ class Catalog:
         """Set a run's tags and/or note in the index; :meth:`write_back` puts them into
         the file once no writer holds it."""
         r = self.records[rel]
-        r = replace(r, tags=r.tags if tags is None else list(tags), note=r.note if note is None else note,
-                    pending=True).prepared()
+        r = replace(
+            r, tags=r.tags if tags is None else list(tags), note=r.note if note is None else note, pending=True
+        ).prepared()
         self.records[rel] = r
         self.index.put([r])
         return r

@@ -3,6 +3,7 @@
 the index and only files whose size or modification time changed are read again.
 
 A connection belongs to the thread that opened it (the browser's indexer thread)."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,23 @@ from .records import Record
 INDEX_FILE = ".noiselab-index.sqlite"
 #: bumped when the table changes: an index of another version is rebuilt from the files
 SCHEMA_VERSION = 1
-_COLUMNS = ("rel", "mtime_ns", "size", "experiment", "status", "created", "finished", "params", "summary",
-            "error", "writer", "heartbeat", "tags", "note", "pending")
+_COLUMNS = (
+    "rel",
+    "mtime_ns",
+    "size",
+    "experiment",
+    "status",
+    "created",
+    "finished",
+    "params",
+    "summary",
+    "error",
+    "writer",
+    "heartbeat",
+    "tags",
+    "note",
+    "pending",
+)
 _JSON = {"params", "summary", "tags"}
 
 
@@ -48,9 +64,11 @@ class RunIndex:
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version != SCHEMA_VERSION:
             db.execute("DROP TABLE IF EXISTS runs")
-        db.execute("CREATE TABLE IF NOT EXISTS runs (rel TEXT PRIMARY KEY, mtime_ns INTEGER, size INTEGER, "
-                   "experiment TEXT, status TEXT, created TEXT, finished TEXT, params TEXT, summary TEXT, "
-                   "error TEXT, writer TEXT, heartbeat REAL, tags TEXT, note TEXT, pending INTEGER)")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS runs (rel TEXT PRIMARY KEY, mtime_ns INTEGER, size INTEGER, "
+            "experiment TEXT, status TEXT, created TEXT, finished TEXT, params TEXT, summary TEXT, "
+            "error TEXT, writer TEXT, heartbeat REAL, tags TEXT, note TEXT, pending INTEGER)"
+        )
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.commit()
         return db
@@ -72,10 +90,10 @@ class RunIndex:
         return out
 
     def put(self, records: Iterable[Record]) -> None:
-        rows = [tuple(json.dumps(getattr(r, k)) if k in _JSON else getattr(r, k) for k in _COLUMNS)
-                for r in records]
-        self.db.executemany(f"INSERT OR REPLACE INTO runs ({', '.join(_COLUMNS)}) "
-                            f"VALUES ({', '.join('?' * len(_COLUMNS))})", rows)
+        rows = [tuple(json.dumps(getattr(r, k)) if k in _JSON else getattr(r, k) for k in _COLUMNS) for r in records]
+        self.db.executemany(
+            f"INSERT OR REPLACE INTO runs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", rows
+        )
         self.db.commit()
 
     def remove(self, rels: Iterable[str]) -> None:

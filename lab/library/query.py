@@ -12,6 +12,7 @@ A key names a summary value first, then a parameter; ``summary.key`` and ``param
 say which. Quote values with blanks: ``note~"bad seed"``. A run without the key fails
 the term. :func:`parse` raises :class:`FilterError` naming the bad term.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,11 +47,20 @@ def _number(v: Any) -> float | None:
 def _lookup(r: Record, key: str) -> tuple[bool, Any]:
     """``(found, value)`` of ``key`` for run ``r``."""
     if key in _FIELDS:
-        return True, {"experiment": r.experiment, "status": r.display_status, "tag": r.tags, "tags": r.tags,
-                      "note": r.note, "name": r.name, "file": r.name, "sweep": r.group, "group": r.group}[key]
+        return True, {
+            "experiment": r.experiment,
+            "status": r.display_status,
+            "tag": r.tags,
+            "tags": r.tags,
+            "note": r.note,
+            "name": r.name,
+            "file": r.name,
+            "sweep": r.group,
+            "group": r.group,
+        }[key]
     for prefix, source in (("summary.", r.summary), ("params.", r.params)):
         if key.startswith(prefix):
-            return (key[len(prefix):] in source), source.get(key[len(prefix):])
+            return (key[len(prefix) :] in source), source.get(key[len(prefix) :])
     if key in r.summary:
         return True, r.summary[key]
     if key in r.params:

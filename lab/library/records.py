@@ -1,13 +1,14 @@
 """One run of the library as a :class:`Record`: what its header says (or why it cannot
 be read), where it lives in the runs folder, and its tags and note."""
+
 from __future__ import annotations
 
 import csv
 import math
 import os
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime
+from functools import cached_property
 from typing import Iterable
 
 from ..runfile import RunHeader
@@ -56,10 +57,22 @@ class Record:
         return self.header().display_status if self.status == "running" else self.status
 
     def header(self) -> RunHeader:
-        return RunHeader(path=self.rel, experiment=self.experiment, status=self.status, params=self.params,
-                         seed=int(self.params.get("seed", -1)), created=self.created, finished=self.finished,
-                         device="", summary=self.summary, error=self.error, diverged_step=-1, versions={},
-                         last_heartbeat=self.heartbeat, attrs={"writer": self.writer})
+        return RunHeader(
+            path=self.rel,
+            experiment=self.experiment,
+            status=self.status,
+            params=self.params,
+            seed=int(self.params.get("seed", -1)),
+            created=self.created,
+            finished=self.finished,
+            device="",
+            summary=self.summary,
+            error=self.error,
+            diverged_step=-1,
+            versions={},
+            last_heartbeat=self.heartbeat,
+            attrs={"writer": self.writer},
+        )
 
     def prepared(self) -> Record:
         """This record with its derived values computed (on the thread that reads it,
@@ -82,15 +95,27 @@ class Record:
     @cached_property
     def scalars(self) -> dict[str, float]:
         """The summary's scalar numbers (booleans and lists left out)."""
-        return {k: float(v) for k, v in self.summary.items()
-                if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        return {k: float(v) for k, v in self.summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def from_header(rel: str, mtime_ns: int, size: int, h: RunHeader) -> Record:
     """The record of a readable run file; tags and note as the file stores them."""
-    return Record(rel, mtime_ns, size, h.experiment, h.status, h.created, h.finished, h.params, h.summary,
-                  h.error if h.status == "failed" else "", str(h.attrs.get("writer", "")), h.last_heartbeat,
-                  parse_tags(h.attrs.get("tags", "")), str(h.attrs.get("note", "")))
+    return Record(
+        rel,
+        mtime_ns,
+        size,
+        h.experiment,
+        h.status,
+        h.created,
+        h.finished,
+        h.params,
+        h.summary,
+        h.error if h.status == "failed" else "",
+        str(h.attrs.get("writer", "")),
+        h.last_heartbeat,
+        parse_tags(h.attrs.get("tags", "")),
+        str(h.attrs.get("note", "")),
+    )
 
 
 def parse_tags(text) -> list[str]:
@@ -155,11 +180,21 @@ def write_csv(records: Iterable[Record], path: str) -> int:
     metrics = sorted({k for r in records for k in r.scalars})
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["file", "experiment", "status", "created", "tags", "note", *params,
-                    *(f"summary.{k}" for k in metrics)])
+        w.writerow(
+            ["file", "experiment", "status", "created", "tags", "note", *params, *(f"summary.{k}" for k in metrics)]
+        )
         for r in records:
             m = r.scalars
-            w.writerow([r.rel, r.experiment, r.display_status, r.created, ", ".join(r.tags), r.note,
-                        *(fmt_value(r.params[k]) if k in r.params else "" for k in params),
-                        *(repr(m[k]) if k in m else "" for k in metrics)])
+            w.writerow(
+                [
+                    r.rel,
+                    r.experiment,
+                    r.display_status,
+                    r.created,
+                    ", ".join(r.tags),
+                    r.note,
+                    *(fmt_value(r.params[k]) if k in r.params else "" for k in params),
+                    *(repr(m[k]) if k in m else "" for k in metrics),
+                ]
+            )
     return len(records)

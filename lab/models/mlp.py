@@ -9,6 +9,7 @@ It acts only in training mode (test metrics use eps = 0). The caller may pass ``
 per sample (the ``fixed`` mode keeps one eps per training sample, indexed by the batch's
 sample ids); otherwise a fresh eps is drawn on every forward pass.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,9 +43,19 @@ class MLP(nn.Module):
     from N(0, 1/fan_in) and sets biases to 0 (else PyTorch's default); ``dropout`` after
     each hidden activation; a NIN on hidden layer ``nin_layer`` (0-based, -1 = none)."""
 
-    def __init__(self, in_features: int, widths: Sequence[int], num_classes: int, *, activation: str = "relu",
-                 init: str = "default", dropout: float = 0.0, nin_layer: int = -1, nin_sigma: float = 0.0,
-                 nin_init_std: float = 1.0):
+    def __init__(
+        self,
+        in_features: int,
+        widths: Sequence[int],
+        num_classes: int,
+        *,
+        activation: str = "relu",
+        init: str = "default",
+        dropout: float = 0.0,
+        nin_layer: int = -1,
+        nin_sigma: float = 0.0,
+        nin_init_std: float = 1.0,
+    ):
         super().__init__()
         dims = [in_features, *widths]
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))

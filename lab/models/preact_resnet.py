@@ -1,6 +1,7 @@
 """Pre-activation ResNet-18/34 (He et al., "Identity mappings", 2016) for 32x32 inputs:
 a 3x3 stem, four stages of 64/128/256/512 channels, BN-ReLU before each convolution,
 1x1 projection shortcuts, a final BN-ReLU (about 11.2M / 21.3M parameters)."""
+
 from __future__ import annotations
 
 import torch.nn as nn

@@ -1,6 +1,7 @@
 """CIFAR ResNets of He et al. (2016), depth 6n+2: 16/32/64 channels, parameter-free
 shortcuts (option A: subsample and zero-pad channels). ResNet-20/32/56 have about
 0.27M / 0.46M / 0.85M parameters."""
+
 from __future__ import annotations
 
 import torch.nn as nn
@@ -21,7 +22,7 @@ class BasicBlock(nn.Module):
     def shortcut(self, x):
         if self.stride == 1 and self.extra == 0:
             return x
-        x = x[:, :, ::self.stride, ::self.stride]
+        x = x[:, :, :: self.stride, :: self.stride]
         return F.pad(x, (0, 0, 0, 0, self.extra // 2, self.extra - self.extra // 2))
 
     def forward(self, x):

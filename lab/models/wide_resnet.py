@@ -1,6 +1,7 @@
 """Wide ResNet WRN-d-k (Zagoruyko & Komodakis, 2016): (d-4)/6 pre-activation blocks per
 stage, 16k/32k/64k channels, dropout between the two convolutions of a block (the
 paper's place for it). WRN-40-2 has about 2.2M parameters, WRN-16-2 about 0.7M."""
+
 from __future__ import annotations
 
 import torch.nn as nn

@@ -12,6 +12,7 @@ then the tracking of :meth:`lab.nin.toy.MomentStepper._track` (``lr' = 0`` from 
 blow-up on; maxima propagate NaN as ``torch.maximum`` does). A point's state stays in
 registers for a whole chunk of steps instead of one pass over every point's state per op.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,8 +34,9 @@ def _nan_max(current, value):
     return max(current, value)
 
 
-def _run_chunk(m, bidx, M, sx, se, lr, blowup, thr, w0s, w1s, wns, alive, not_decayed, decay_step,
-               alive_steps, loss_max, wn_max):
+def _run_chunk(
+    m, bidx, M, sx, se, lr, blowup, thr, w0s, w1s, wns, alive, not_decayed, decay_step, alive_steps, loss_max, wn_max
+):
     K = m.shape[0]
     for p in range(w0s.shape[0]):
         bi = bidx[p]

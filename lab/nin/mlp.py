@@ -7,6 +7,7 @@ targets averaged over outputs and samples, ``mean_c (f_c - onehot_c)^2`` (no 1/2
 Keras definition, taken because the paper names Keras losses ("Sparse Cross-Entropy").
 The Table 1 levels are used as printed; the phase a run ends in is measured, not assumed.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,8 +20,10 @@ from ..fit import fit_exponential
 from ..training import Hooks
 
 #: Table 1 factors: sigma_eps^2 = f * d_in / (N_w lr) for MSE, f * d_in / lr for CE
-TABLE1 = {"mse": {"decoupled": 1e-4, "decay": 30.0, "catapult": 47.0, "divergent": 50.0},
-          "ce": {"decoupled": 1e-4, "decay": 0.1, "catapult": 1.0, "divergent": 1.8}}
+TABLE1 = {
+    "mse": {"decoupled": 1e-4, "decay": 30.0, "catapult": 47.0, "divergent": 50.0},
+    "ce": {"decoupled": 1e-4, "decay": 0.1, "catapult": 1.0, "divergent": 1.8},
+}
 #: catapult: the NIW norm grows by this factor at some step, or the batch loss by SPIKE
 GROWTH = 1.5
 SPIKE = 2.0
@@ -43,8 +46,17 @@ def objective(logits: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
     return ((logits - target) ** 2).mean()
 
 
-def classify_run(*, diverged: bool, wni0: float, wni_max: float, wni_final: float, loss_first: float,
-                 loss_max: float, objective0: float, objective_final: float) -> str:
+def classify_run(
+    *,
+    diverged: bool,
+    wni0: float,
+    wni_max: float,
+    wni_final: float,
+    loss_first: float,
+    loss_max: float,
+    objective0: float,
+    objective_final: float,
+) -> str:
     """The phase of a run from measured quantities:
 
     * ``divergent``: a non-finite loss, or the noise-free training objective did not fall
@@ -75,8 +87,9 @@ class NINHooks(Hooks):
         self.w_ni, self.w_next = m.nin.weight, m.next_layer().weight
         dev = trainer.device
         g = torch.Generator().manual_seed(trainer.ctx.seed + 1)
-        self.eps_fixed = (torch.randn(trainer.data.n_train, generator=g) * self.sigma).to(dev) \
-            if self.timing == "fixed" else None
+        self.eps_fixed = (
+            (torch.randn(trainer.data.n_train, generator=g) * self.sigma).to(dev) if self.timing == "fixed" else None
+        )
         with torch.no_grad():
             self.wni0 = self.w_ni.norm().detach().clone()
         self.wni_max = self.wni0.clone()
@@ -97,11 +110,15 @@ class NINHooks(Hooks):
         return loss
 
     def epoch_end(self, trainer, epoch, evals) -> dict:
-        row = {"niw_norm": self.w_ni.detach().norm(), "next_norm": self.w_next.detach().norm(),
-               "train_objective": objective(evals["train"].logits, evals["train"].labels, self.loss_kind)}
+        row = {
+            "niw_norm": self.w_ni.detach().norm(),
+            "next_norm": self.w_next.detach().norm(),
+            "train_objective": objective(evals["train"].logits, evals["train"].labels, self.loss_kind),
+        }
         held = evals.get(self.held_out)
-        row["test_objective"] = (objective(held.logits, held.labels, self.loss_kind) if held is not None
-                                 else torch.tensor(math.nan))
+        row["test_objective"] = (
+            objective(held.logits, held.labels, self.loss_kind) if held is not None else torch.tensor(math.nan)
+        )
         self.history.append({"epoch": epoch, **{k: float(v) for k, v in row.items()}})
         return row
 

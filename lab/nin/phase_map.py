@@ -7,6 +7,7 @@ the parameters alone and each point equals the single ``nin-toy`` run with its
 parameters and seed (with ``batch`` on the y axis a point uses the first ``batch``
 columns of the largest batch's draws, so it matches ``nin-toy`` in distribution only).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,15 +40,28 @@ def point_params(base: dict, y_name: str, y_values, sigma_eps) -> dict:
     return p
 
 
-def run_block(base: dict, y_name: str, y_values, sigma_eps, draws: ToyDraws, steps: int,
-              device="cpu", check_cancel=lambda: None, on_chunk=lambda done: None,
-              compiled: bool | None = None) -> dict:
+def run_block(
+    base: dict,
+    y_name: str,
+    y_values,
+    sigma_eps,
+    draws: ToyDraws,
+    steps: int,
+    device="cpu",
+    check_cancel=lambda: None,
+    on_chunk=lambda done: None,
+    compiled: bool | None = None,
+) -> dict:
     """Train every point of ``y_values x sigma_eps``; returns summaries and ``phase``
     shaped ``(len(y_values), len(sigma_eps))``. ``compiled``: see :class:`MomentStepper`."""
     p = point_params(base, y_name, y_values, sigma_eps)
     G = p["sigma_eps"].size
-    cfg = ToyConfig(*(torch.as_tensor(p[k], dtype=DTYPE) if np.ndim(p[k]) else float(p[k])
-                      for k in ("M", "sigma_x", "sigma_eps", "lr")))
+    cfg = ToyConfig(
+        *(
+            torch.as_tensor(p[k], dtype=DTYPE) if np.ndim(p[k]) else float(p[k])
+            for k in ("M", "sigma_x", "sigma_eps", "lr")
+        )
+    )
     st = MomentStepper(cfg, tuple(p[k] for k in ("w0_0", "w1_0", "w_NI0")), G, device=device, compiled=compiled)
     batches = np.unique(np.asarray(p["batch"], dtype=int))
     bidx = torch.as_tensor(np.searchsorted(batches, np.asarray(p["batch"], dtype=int)), device=device)
@@ -69,7 +83,20 @@ def draws_for(base: dict, y_name: str, y_values, seed: int) -> ToyDraws:
 
 def toy_values(map_params: dict, y_value: float, sigma_eps: float) -> dict:
     """The ``nin-toy`` parameters of one phase-map cell: same model, seed and draws."""
-    keys = ("M", "sigma_x", "lr", "batch", "n_samples", "steps", "w0_0", "w1_0", "w_NI0", "noise_timing", "seed", "device")
+    keys = (
+        "M",
+        "sigma_x",
+        "lr",
+        "batch",
+        "n_samples",
+        "steps",
+        "w0_0",
+        "w1_0",
+        "w_NI0",
+        "noise_timing",
+        "seed",
+        "device",
+    )
     values = {k: map_params[k] for k in keys}
     y_name = map_params["y_param"]
     values[y_name] = int(round(y_value)) if y_name == "batch" else float(y_value)

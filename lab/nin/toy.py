@@ -33,6 +33,7 @@ The decoupled/decay rule depends on the run's length (a NIW decaying at rate
 ``lr w1^2 sigma_eps^2`` needs about ``1/(lr w1^2 sigma_eps^2)`` steps), so it agrees with the
 paper's ``sigma_eps,dec`` only well inside each region.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,6 +52,8 @@ BLOWUP = 1e6
 def blown_up(w) -> np.ndarray:
     """True where ``|w0| + |w1| + |wNI| >= BLOWUP`` or is not finite, for (..., 3) rows."""
     return ~(np.abs(np.asarray(w)).sum(axis=-1) < BLOWUP)
+
+
 SPIKE = 2.0
 DTYPE = torch.float64
 
@@ -83,7 +86,11 @@ class ToyDraws:
         for t0 in range(0, steps, CHUNK):
             k = min(CHUNK, steps - t0)
             idx = torch.randint(self.n, (k, self.batch), generator=self.g)
-            z = self.z_fixed[idx] if self.z_fixed is not None else torch.randn(k, self.batch, generator=self.g, dtype=DTYPE)
+            z = (
+                self.z_fixed[idx]
+                if self.z_fixed is not None
+                else torch.randn(k, self.batch, generator=self.g, dtype=DTYPE)
+            )
             yield t0, self.u[idx], z
 
     @staticmethod
@@ -196,7 +203,7 @@ class MomentStepper:
         compiled loop (:mod:`lab.nin.compiled`); else :meth:`step` per row."""
         if self.compiled:
             G = self.w0.shape[0]
-            full = lambda v: torch.as_tensor(v, dtype=DTYPE).expand(G).contiguous().numpy()  # noqa: E731
+            full = lambda v: torch.as_tensor(v, dtype=DTYPE).expand(G).contiguous().numpy()
             consts = tuple(full(v) for v in (self.M, self.sx, self.se, self.lr, self.thr))
             b = np.zeros(G, np.int64) if bidx is None else bidx.cpu().numpy().astype(np.int64)
             loops.run_chunk(m.cpu().numpy(), b, consts, self._state(), BLOWUP)
@@ -212,8 +219,20 @@ class MomentStepper:
 
     def _state(self) -> tuple:
         """The per-point state the compiled loop updates in place (numpy views)."""
-        return tuple(t.numpy() for t in (self.w0, self.w1, self.wn, self.alive, self.not_decayed, self.decay_step,
-                                         self.alive_steps, self.loss_max, self.wn_max))
+        return tuple(
+            t.numpy()
+            for t in (
+                self.w0,
+                self.w1,
+                self.wn,
+                self.alive,
+                self.not_decayed,
+                self.decay_step,
+                self.alive_steps,
+                self.loss_max,
+                self.wn_max,
+            )
+        )
 
     def step(self, suu, suz, szz) -> None:
         """One SGD step with batch moments (floats or ``(G,)`` tensors)."""
@@ -234,9 +253,15 @@ class MomentStepper:
     def summaries(self, steps: int) -> dict:
         """Per-point numbers (numpy) that :func:`classify` reads; see :func:`series_summaries`."""
         never = lambda t: torch.where(t < steps + 1, t, torch.full_like(t, math.nan))
-        out = {"loss0": self.loss0, "loss_max": self.loss_max, "loss_final": self.pop_loss(),
-               "wni_max": self.wn_max, "wni_final": self.wn.abs(),
-               "decay_step": never(self.decay_step), "blowup_step": never(self.alive_steps)}
+        out = {
+            "loss0": self.loss0,
+            "loss_max": self.loss_max,
+            "loss_final": self.pop_loss(),
+            "wni_max": self.wn_max,
+            "wni_final": self.wn.abs(),
+            "decay_step": never(self.decay_step),
+            "blowup_step": never(self.alive_steps),
+        }
         return {k: v.cpu().numpy() for k, v in out.items()}
 
 
@@ -248,8 +273,15 @@ def series_summaries(W: np.ndarray, cfg: ToyConfig) -> dict:
     decayed = np.abs(wn) <= decay_threshold(wn[0])
     blown = blown_up(W)
     first = lambda m: float(np.argmax(m)) if m.any() else math.nan
-    return {"loss0": lp[0], "loss_max": np.nanmax(lp), "loss_final": lp[-1], "wni_max": np.nanmax(np.abs(wn)),
-            "wni_final": abs(wn[-1]), "decay_step": first(decayed), "blowup_step": first(blown)}
+    return {
+        "loss0": lp[0],
+        "loss_max": np.nanmax(lp),
+        "loss_final": lp[-1],
+        "wni_max": np.nanmax(np.abs(wn)),
+        "wni_final": abs(wn[-1]),
+        "decay_step": first(decayed),
+        "blowup_step": first(blown),
+    }
 
 
 def classify(s: dict) -> np.ndarray:

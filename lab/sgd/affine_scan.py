@@ -13,6 +13,7 @@ shape ``(d, *batch)``. Three primitives, each vectorised over every independent 
 Cutting a run into chunks, composing each chunk and scanning over the chunks gives the
 state at every chunk end from the start state, with ``O(K)`` work and few Python steps.
 """
+
 from __future__ import annotations
 
 import torch

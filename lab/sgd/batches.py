@@ -11,6 +11,7 @@ whatever order suits their computation.
 into ``n // batch`` consecutive batches (the ``n % batch`` left over are dropped, as with
 ``drop_last``); epochs run on across calls, so these come in time order per chain.
 """
+
 from __future__ import annotations
 
 import math

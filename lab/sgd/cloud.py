@@ -1,5 +1,6 @@
 """Statistics of the noisy OLS cloud: a running mean and covariance about a centre, batch
 means for the covariance's standard error, and the burn-in after which iterates count."""
+
 from __future__ import annotations
 
 import math
@@ -62,8 +63,8 @@ class CloudStats:
         self.batch_means.append(self._part / L)
         rest = z[head:]
         full = len(rest) // L
-        self.batch_means.extend(rest[:full * L].reshape(full, L, 2, 2).mean(1))
-        tail = rest[full * L:]
+        self.batch_means.extend(rest[: full * L].reshape(full, L, 2, 2).mean(1))
+        tail = rest[full * L :]
         self._part, self._part_n = tail.sum(0), len(tail)
 
     def mean(self) -> np.ndarray:
@@ -95,8 +96,10 @@ class CloudStats:
 
 def heavy_tail_note(rate4: float) -> str:
     """What a fourth-moment rate of 1 or more means for the measured covariance."""
-    return (f"fourth-moment rate {rate4:.3g} >= 1: the iterates have no finite fourth moment, so the "
-            "empirical covariance has no finite error bar here (rel_err_exact does not test M)")
+    return (
+        f"fourth-moment rate {rate4:.3g} >= 1: the iterates have no finite fourth moment, so the "
+        "empirical covariance has no finite error bar here (rel_err_exact does not test M)"
+    )
 
 
 def rel_err(a: np.ndarray, b: np.ndarray) -> float:

@@ -12,6 +12,7 @@ so both chains of a problem read each batch once: ``O(B d^2)`` per step in one p
 drawn indices, against ``O(B d^2 + d^3)`` per step and several passes for composing maps,
 which pays only on a wide device (a GPU) that a loop over a few chains would leave idle.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -75,8 +76,15 @@ def one_thread():
         torch.set_num_threads(threads)
 
 
-def advance(idx: torch.Tensor, eps: torch.Tensor | None, table: torch.Tensor, n_rows: int,
-            e_noisy: torch.Tensor, e_clean: torch.Tensor, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
+def advance(
+    idx: torch.Tensor,
+    eps: torch.Tensor | None,
+    table: torch.Tensor,
+    n_rows: int,
+    e_noisy: torch.Tensor,
+    e_clean: torch.Tensor,
+    chunk: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the drawn steps of 2-D problems (CPU tensors); ``e_noisy``, ``e_clean`` (2, P) are
     advanced in place. Returns the offsets from the centres at every chunk end, each ``(P, C, 2)``."""
     p, c = idx.shape[1:3]
@@ -86,6 +94,15 @@ def advance(idx: torch.Tensor, eps: torch.Tensor | None, table: torch.Tensor, n_
     out_noisy = torch.empty((p, c, d), dtype=torch.float64)
     out_clean = torch.empty((p, c, d), dtype=torch.float64)
     no_eps = np.zeros((0, 1, 1, 1, 1))
-    _advance_jit(idx.numpy(), no_eps if eps is None else eps.numpy(), table.numpy(), n_rows,
-                 e_noisy.numpy(), e_clean.numpy(), chunk, out_noisy.numpy(), out_clean.numpy())
+    _advance_jit(
+        idx.numpy(),
+        no_eps if eps is None else eps.numpy(),
+        table.numpy(),
+        n_rows,
+        e_noisy.numpy(),
+        e_clean.numpy(),
+        chunk,
+        out_noisy.numpy(),
+        out_clean.numpy(),
+    )
     return out_noisy, out_clean

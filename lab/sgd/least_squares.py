@@ -23,6 +23,7 @@ kept iterate from the block's start (:mod:`lab.sgd.affine_scan`). On the CPU, wh
 installed, the same draws and table rows are instead run as one compiled per-step loop
 (:mod:`lab.sgd.compiled`): the chains of a CPU run are too few to pay for composing maps.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -72,9 +73,10 @@ class Draws:
 
     def in_time_order(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(idx, eps)`` as ``(P, K, B)`` tensors in step order."""
+
         def order(t):
             ls, p, c, l1, b = t.shape
-            return t.permute(1, 2, 3, 0, 4).reshape(p, c, l1 * ls, b)[:, :, :self.chunk].reshape(p, -1, b)
+            return t.permute(1, 2, 3, 0, 4).reshape(p, c, l1 * ls, b)[:, :, : self.chunk].reshape(p, -1, b)
 
         return order(self.idx), None if self.eps is None else order(self.eps)
 
@@ -109,10 +111,23 @@ class LeastSquaresSGD:
     torch; both give the same iterates up to rounding.
     """
 
-    def __init__(self, x, beta_star, start, *, lr: float, batch: int, labels=None,
-                 noise: str = "fixed", sigma2=None, batching: str = "iid",
-                 generator: torch.Generator, device: torch.device | str = "cpu",
-                 block_steps: int = BLOCK_STEPS, compiled: bool | None = None):
+    def __init__(
+        self,
+        x,
+        beta_star,
+        start,
+        *,
+        lr: float,
+        batch: int,
+        labels=None,
+        noise: str = "fixed",
+        sigma2=None,
+        batching: str = "iid",
+        generator: torch.Generator,
+        device: torch.device | str = "cpu",
+        block_steps: int = BLOCK_STEPS,
+        compiled: bool | None = None,
+    ):
         if noise not in NOISE_TIMINGS:
             raise ValueError(f"noise must be one of {NOISE_TIMINGS}, not {noise!r}")
         if batching not in BATCHINGS:
@@ -183,26 +198,29 @@ class LeastSquaresSGD:
         crow = torch.arange(0, rows * b + 1, b, device=self.device, dtype=torch.int32)
         if len(self._ones) < len(cols):
             self._ones = torch.ones(len(cols), dtype=torch.float64, device=self.device)
-        ones = self._ones[:len(cols)]
+        ones = self._ones[: len(cols)]
 
         def incidence(values):
             with warnings.catch_warnings():  # "sparse CSR support is in beta"
                 warnings.simplefilter("ignore", UserWarning)
-                return torch.sparse_csr_tensor(crow, cols, values, size=(rows, len(self._table)),
-                                               check_invariants=False)
+                return torch.sparse_csr_tensor(
+                    crow, cols, values, size=(rows, len(self._table)), check_invariants=False
+                )
 
         if draws.eps is None:
             return incidence(ones) @ self._table
         dd = self.d * self.d
-        return torch.cat([incidence(ones) @ self._table[:, :dd],
-                          incidence(draws.eps.reshape(-1)) @ self._table[:, dd:]], 1)
+        return torch.cat(
+            [incidence(ones) @ self._table[:, :dd], incidence(draws.eps.reshape(-1)) @ self._table[:, dd:]], 1
+        )
 
     def advance(self, draws: Draws) -> tuple[torch.Tensor, torch.Tensor]:
         """Take the drawn steps; return the iterates at every chunk end, ``(noisy, clean)``
         each ``(P, C, d)``, and carry the last ones on."""
         if self.compiled:
-            noisy, clean = loops.advance(draws.idx, draws.eps, self._table, self.N + 1,
-                                         self.e_noisy, self.e_clean, draws.chunk)
+            noisy, clean = loops.advance(
+                draws.idx, draws.eps, self._table, self.N + 1, self.e_noisy, self.e_clean, draws.chunk
+            )
             return noisy + self.centre[:, None, :], clean + self.beta_star[:, None, :]
         ls, p, c, l1, _ = draws.idx.shape
         d, dd = self.d, self.d * self.d
@@ -212,8 +230,10 @@ class LeastSquaresSGD:
         e_noisy = apply(ends, self.e_noisy[..., None])
         e_clean = apply(ends, self.e_clean[..., None], offset=False)
         self.e_noisy, self.e_clean = e_noisy[..., -1].clone(), e_clean[..., -1].clone()
-        return (e_noisy.permute(1, 2, 0) + self.centre[:, None, :],
-                e_clean.permute(1, 2, 0) + self.beta_star[:, None, :])
+        return (
+            e_noisy.permute(1, 2, 0) + self.centre[:, None, :],
+            e_clean.permute(1, 2, 0) + self.beta_star[:, None, :],
+        )
 
     # -- a whole run -----------------------------------------------------------------------
     def schedule(self, steps: int, stride: int) -> list[tuple[int, int]]:
@@ -259,8 +279,14 @@ class LeastSquaresSGD:
             done += k
 
 
-def reference_sgd(x: np.ndarray, labels: np.ndarray, start: np.ndarray, lr: float,
-                  batches: Iterable[np.ndarray], noise: Iterable[np.ndarray] | None = None) -> np.ndarray:
+def reference_sgd(
+    x: np.ndarray,
+    labels: np.ndarray,
+    start: np.ndarray,
+    lr: float,
+    batches: Iterable[np.ndarray],
+    noise: Iterable[np.ndarray] | None = None,
+) -> np.ndarray:
     """One chain, one Python step at a time: ``beta -= lr/B X_S^T (X_S beta - y_S)`` with
     ``y_S = labels[S] (+ noise_k)``. Returns every iterate, ``(K + 1, d)``. The plain
     baseline the batched engine is checked and timed against."""

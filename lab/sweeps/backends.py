@@ -10,6 +10,7 @@ per run a cancel took out of the queue. Every backend runs a task through
 with one torch thread each; ``ray`` (:mod:`lab.sweeps.ray_backend`) runs one Ray task
 per run on a cluster.
 """
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -23,7 +24,7 @@ import time
 from abc import ABC, abstractmethod
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence, Union
+from typing import Any, Callable, Sequence
 
 from ..device import resolve_device
 from ..params import ParamError
@@ -73,7 +74,7 @@ class NotStarted:
     index: int
 
 
-Event = Union[Progress, Finished, NotStarted]
+Event = Progress | Finished | NotStarted
 
 
 class ProgressRelay:
@@ -90,8 +91,9 @@ class ProgressRelay:
             self.send(Progress(self.index, *payload))
 
 
-def execute(task: RunTask, send: Callable[[Event], None], *, cancel_event=None, write_here: bool = True,
-            node: str = "") -> Finished:
+def execute(
+    task: RunTask, send: Callable[[Event], None], *, cancel_event=None, write_here: bool = True, node: str = ""
+) -> Finished:
     """Run one task, streaming its progress through ``send``. ``write_here``: the run file
     goes to ``task.path``; otherwise to a private temporary folder and its bytes come back
     in the result. A ``KeyboardInterrupt`` (Ctrl-C, a Ray cancel) ends the run
@@ -100,8 +102,13 @@ def execute(task: RunTask, send: Callable[[Event], None], *, cancel_event=None, 
     path = task.path if write_here else os.path.join(tmp, os.path.basename(task.path))
     try:
         try:
-            r = run_experiment(task.experiment, task.values, path=path, cancel_event=cancel_event,
-                               listeners=[ProgressRelay(task.index, send)])
+            r = run_experiment(
+                task.experiment,
+                task.values,
+                path=path,
+                cancel_event=cancel_event,
+                listeners=[ProgressRelay(task.index, send)],
+            )
             status, summary, error = r.status, r.summary, r.error
         except KeyboardInterrupt:  # the file is finished 'cancelled' already
             status, summary, error = "cancelled", _summary_of(path), ""
@@ -111,8 +118,15 @@ def execute(task: RunTask, send: Callable[[Event], None], *, cancel_event=None, 
         if not write_here and os.path.exists(path):
             with open(path, "rb") as f:
                 data = f.read()
-        return Finished(task.index, status, summary, error, node or socket.gethostname(),
-                        "worker" if write_here else "coordinator", data)
+        return Finished(
+            task.index,
+            status,
+            summary,
+            error,
+            node or socket.gethostname(),
+            "worker" if write_here else "coordinator",
+            data,
+        )
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -133,12 +147,13 @@ class Backend(ABC):
 
     @classmethod
     @abstractmethod
-    def from_options(cls, *, jobs: int = 1, address: str = "", num_cpus: float | None = None,
-                     num_gpus: float | None = None) -> Backend:
+    def from_options(
+        cls, *, jobs: int = 1, address: str = "", num_cpus: float | None = None, num_gpus: float | None = None
+    ) -> Backend:
         """The backend the command line's options ask for; options it has no use for are
         refused with a message naming them."""
 
-    def check(self, values: dict) -> None:
+    def check(self, values: dict) -> None:  # noqa: B027  (most backends can run any point)
         """Raise :class:`ParamError` for a point this backend cannot run (before any file)."""
 
     def describe(self) -> dict:
@@ -158,7 +173,7 @@ class Backend(ABC):
         """Take queued tasks out (each gives :class:`NotStarted`) and stop running ones
         (each ends ``cancelled`` and gives :class:`Finished`)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (a backend that holds nothing has nothing to release)
         """Release what :meth:`start` took; called once, after the last event."""
 
 
@@ -220,8 +235,9 @@ class LocalBackend(Backend):
         else:
             ctx = mp.get_context("spawn")
             self.cancel_event, shared = ctx.Event(), ctx.Queue()
-            self.pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx, initializer=_pool_init,
-                                            initargs=(shared, self.cancel_event))
+            self.pool = ProcessPoolExecutor(
+                max_workers=self.jobs, mp_context=ctx, initializer=_pool_init, initargs=(shared, self.cancel_event)
+            )
             self.stop_relay = threading.Event()
             self.threads = [threading.Thread(target=self._relay, args=(shared,), daemon=True)]
             for t in tasks:

@@ -17,6 +17,7 @@ back. A cancel removes queued tasks, then interrupts running ones (their files e
 Ray is an optional extra (``pip install -e ".[ray]"``), imported only when a sweep uses
 this backend.
 """
+
 from __future__ import annotations
 
 import collections
@@ -28,11 +29,14 @@ from typing import Any, Sequence
 
 from ..params import ParamError
 from .backends import PROGRESS_HZ, Backend, Event, Finished, NotStarted, RunTask, execute, refuse
-from .ray_inbox import NAME as INBOX, ProgressInbox
+from .ray_inbox import NAME as INBOX
+from .ray_inbox import ProgressInbox
 from .sweepfile import SweepError
 
-MISSING_RAY = ("the ray backend needs Ray, which is not installed: pip install -e \".[ray]\" "
-               "(or pip install \"ray[default]\"), or use --backend local")
+MISSING_RAY = (
+    'the ray backend needs Ray, which is not installed: pip install -e ".[ray]" '
+    '(or pip install "ray[default]"), or use --backend local'
+)
 #: name of the file whose presence tells a task it shares the coordinator's file system
 MARKER = ".noiselab-shared-fs"
 #: how long a cancel waits for queued tasks to leave before it stops the running ones
@@ -74,8 +78,12 @@ def _task(task: RunTask, inbox, marker: str, token: str, files: str) -> Finished
             shared = f.read() == token
     except OSError:
         shared = False
-    return execute(task, functools.partial(inbox.put.remote, token), write_here=shared and files != "returned",
-                   node=ray.get_runtime_context().get_node_id())
+    return execute(
+        task,
+        functools.partial(inbox.put.remote, token),
+        write_here=shared and files != "returned",
+        node=ray.get_runtime_context().get_node_id(),
+    )
 
 
 class RayBackend(Backend):
@@ -86,8 +94,11 @@ class RayBackend(Backend):
 
     def __init__(self, address: str = "", num_cpus: float = 1.0, num_gpus: float = 0.0, files: str = "auto"):
         if num_cpus < 0 or num_gpus < 0:
-            raise ParamError("--cpus-per-run" if num_cpus < 0 else "--gpus-per-run", min(num_cpus, num_gpus),
-                             "a number of CPUs or GPUs per run >= 0")
+            raise ParamError(
+                "--cpus-per-run" if num_cpus < 0 else "--gpus-per-run",
+                min(num_cpus, num_gpus),
+                "a number of CPUs or GPUs per run >= 0",
+            )
         self.address, self.num_cpus, self.num_gpus, self.files = address, num_cpus, num_gpus, files
         self.ray = import_ray()
         self.refs: dict[Any, int] = {}
@@ -108,8 +119,12 @@ class RayBackend(Backend):
             raise ParamError("device", "cuda", "cpu or auto unless each run gets a GPU (--gpus-per-run, e.g. 0.25)")
 
     def describe(self) -> dict:
-        return {"name": self.name, "address": self.address or "local instance", "num_cpus": self.num_cpus,
-                "num_gpus": self.num_gpus}
+        return {
+            "name": self.name,
+            "address": self.address or "local instance",
+            "num_cpus": self.num_cpus,
+            "num_gpus": self.num_gpus,
+        }
 
     def start(self, tasks: Sequence[RunTask], folder: str) -> None:
         ray = self.ray

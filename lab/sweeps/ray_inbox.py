@@ -1,5 +1,6 @@
 """The actor that carries progress from Ray tasks to sweep coordinators. A module of its
 own that imports nothing heavy: the actor's process starts without torch."""
+
 from __future__ import annotations
 
 #: one inbox per Ray connection (a named actor), shared by the sweeps it runs

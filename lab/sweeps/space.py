@@ -9,11 +9,11 @@ probability for a list; ``n`` is then ignored and may be left out. Draws come fr
 ``numpy.random.default_rng(sample_seed)``, so the same seed gives the same points.
 ``seeds = K`` repeats every point with the run seeds ``seed, seed + 1, ..., seed + K - 1``.
 """
+
 from __future__ import annotations
 
-import math
-
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -86,8 +86,9 @@ def parse_axis(spec: Spec, item: str, *, need_count: bool = True) -> Axis:
         lo = hi = math.nan
         n = -1
     if len(parts) not in (3, 4) or n < (1 if need_count else 0) or not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ParamError(name, text, RANGE_FORM if need_count else
-                         "lin:lo:hi[:n] or log:lo:hi[:n] with finite numbers lo, hi")
+        raise ParamError(
+            name, text, RANGE_FORM if need_count else "lin:lo:hi[:n] or log:lo:hi[:n] with finite numbers lo, hi"
+        )
     if n > MAX_POINTS:
         raise ParamError(name, text, f"at most {MAX_POINTS:,} values (one run file each; {n:,} asked)")
     if parts[0] == "log" and (lo <= 0 or hi <= 0):
@@ -158,8 +159,12 @@ class Space:
         return [dict(zip(self.names, combo)) for combo in zip(*cols)]
 
     def describe(self) -> dict:
-        return {"mode": "random" if self.random else "grid", "random": self.random, "sample_seed": self.sample_seed,
-                "axes": {a.name: a.describe() for a in self.axes}}
+        return {
+            "mode": "random" if self.random else "grid",
+            "random": self.random,
+            "sample_seed": self.sample_seed,
+            "axes": {a.name: a.describe() for a in self.axes},
+        }
 
 
 def replicate(points: Sequence[Mapping[str, Any]], base_seed: int, seeds: int) -> list[tuple[int, int, dict]]:
@@ -169,5 +174,8 @@ def replicate(points: Sequence[Mapping[str, Any]], base_seed: int, seeds: int) -
         raise ParamError("--seeds", seeds, "a number of seeds >= 1")
     if seeds > 1 and any("seed" in pt for pt in points):
         raise ParamError("--seeds", seeds, "1 when 'seed' itself is swept")
-    return [(i, k, {**pt, "seed": base_seed + k} if seeds > 1 else dict(pt))
-            for i, pt in enumerate(points) for k in range(seeds)]
+    return [
+        (i, k, {**pt, "seed": base_seed + k} if seeds > 1 else dict(pt))
+        for i, pt in enumerate(points)
+        for k in range(seeds)
+    ]

@@ -23,6 +23,7 @@ A file left ``running`` whose coordinator is gone (same host: the process is dea
 elsewhere: no heartbeat for ``STALE_AFTER_S``) reads as ``interrupted``. Version 1
 files (one run per point, no ``points``) are read too.
 """
+
 from __future__ import annotations
 
 import json
@@ -95,10 +96,14 @@ def point_summary(index: int, values: dict, runs: Sequence[dict]) -> dict:
             x = _number(v)
             if x is not None:
                 vals.setdefault(k, []).append(x)
-    return {"index": index, "values": dict(values), "runs": [r["index"] for r in runs],
-            "n": {k: len(v) for k, v in vals.items()},
-            "mean": {k: float(np.mean(v)) for k, v in vals.items()},
-            "sd": {k: float(np.std(v, ddof=1)) if len(v) > 1 else None for k, v in vals.items()}}
+    return {
+        "index": index,
+        "values": dict(values),
+        "runs": [r["index"] for r in runs],
+        "n": {k: len(v) for k, v in vals.items()},
+        "mean": {k: float(np.mean(v)) for k, v in vals.items()},
+        "sd": {k: float(np.std(v, ddof=1)) if len(v) > 1 else None for k, v in vals.items()},
+    }
 
 
 def coordinator_gone(coordinator: str, heartbeat: float | None) -> bool:
@@ -131,8 +136,9 @@ class SweepData:
     @property
     def interrupted(self) -> bool:
         """A sweep that says ``running`` but whose coordinator was killed."""
-        return self.status == "running" and bool(self.coordinator) and coordinator_gone(self.coordinator,
-                                                                                        self.heartbeat)
+        return (
+            self.status == "running" and bool(self.coordinator) and coordinator_gone(self.coordinator, self.heartbeat)
+        )
 
     @property
     def display_status(self) -> str:
@@ -152,8 +158,9 @@ class SweepData:
 
     def point_stats(self, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Mean, sd (NaN where undefined) and count of summary ``key`` per point."""
-        get = lambda part: np.asarray([np.nan if p[part].get(key) is None else p[part][key] for p in self.points],
-                                      dtype=float)
+        get = lambda part: np.asarray(
+            [np.nan if p[part].get(key) is None else p[part][key] for p in self.points], dtype=float
+        )
         return get("mean"), get("sd"), np.asarray([p["n"].get(key, 0) for p in self.points], dtype=int)
 
     def bands(self, x_key: str, label_key: str) -> list[tuple[float, float, str]]:
@@ -179,6 +186,7 @@ class SweepData:
 
     def label_keys(self) -> list[str]:
         """Summary keys holding text (a phase), not numbers written as text ("nan")."""
+
         def is_label(v):
             if not isinstance(v, str):
                 return False
@@ -187,6 +195,7 @@ class SweepData:
             except ValueError:
                 return True
             return False
+
         return sorted({k for r in self.runs for k, v in r["summary"].items() if is_label(v)})
 
     def summary_keys(self) -> list[str]:
@@ -235,17 +244,34 @@ def read_sweep(path: str) -> SweepData:
     if bad:
         raise SweepError(f"{path}: a damaged sweep file (missing or mistyped entries: {', '.join(bad)})")
     for i, r in enumerate(doc["runs"]):
-        if not (isinstance(r, dict) and isinstance(r.get("path"), str) and isinstance(r.get("values"), dict)
-                and isinstance(r.get("summary", {}), dict) and isinstance(r.get("status", ""), str)):
+        if not (
+            isinstance(r, dict)
+            and isinstance(r.get("path"), str)
+            and isinstance(r.get("values"), dict)
+            and isinstance(r.get("summary", {}), dict)
+            and isinstance(r.get("status", ""), str)
+        ):
             raise SweepError(f"{path}: a damaged sweep file (run {i} lacks a path, values, status or summary)")
     base = os.path.dirname(os.path.abspath(path))
     try:
-        runs = [{"status": "", "summary": {}, "error": "", **r, "path": os.path.join(base, r["path"])}
-                for r in doc["runs"]]
+        runs = [
+            {"status": "", "summary": {}, "error": "", **r, "path": os.path.join(base, r["path"])} for r in doc["runs"]
+        ]
         points = aggregate(runs, doc.get("points") or [{"values": r["values"]} for r in runs])
-        return SweepData(path=os.path.abspath(path), experiment=doc["experiment"], params=doc["params"],
-                         swept=doc["swept"], grid=doc["grid"], status=doc["status"], runs=runs, points=points,
-                         seeds=int(doc.get("seeds", 1)), space=doc.get("space", {}), backend=doc.get("backend", {}),
-                         coordinator=doc.get("coordinator", ""), heartbeat=doc.get("heartbeat"))
+        return SweepData(
+            path=os.path.abspath(path),
+            experiment=doc["experiment"],
+            params=doc["params"],
+            swept=doc["swept"],
+            grid=doc["grid"],
+            status=doc["status"],
+            runs=runs,
+            points=points,
+            seeds=int(doc.get("seeds", 1)),
+            space=doc.get("space", {}),
+            backend=doc.get("backend", {}),
+            coordinator=doc.get("coordinator", ""),
+            heartbeat=doc.get("heartbeat"),
+        )
     except (KeyError, TypeError) as e:
         raise SweepError(f"{path}: a damaged sweep file (bad or missing entry {e})") from None

@@ -30,6 +30,7 @@ paper's bound is 20000). That estimate ``sigma_eps2_div_uv`` (always between the
 and the paper's divergence boundaries) is therefore the divergence boundary of
 :func:`theory_phase`; :func:`paper_phase` keeps the paper's.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,10 +47,11 @@ def boundaries(lr, batch, sigma_x, M, w0, w1, wni) -> dict:
     ``sigma_eps2_div`` = max(2/B0, 2/B~0), ``sigma_eps2_div_uv`` = 4/(lr (w1^2 + wNI^2)).
     """
     lr, batch, sigma_x, M, w0, w1, wni = np.broadcast_arrays(
-        *(np.asarray(v, dtype=float) for v in (lr, batch, sigma_x, M, w0, w1, wni)))
+        *(np.asarray(v, dtype=float) for v in (lr, batch, sigma_x, M, w0, w1, wni))
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
-        b0 = lr * wni ** 2
-        bt0 = lr * w1 ** 2
+        b0 = lr * wni**2
+        bt0 = lr * w1**2
         a_t0 = lr * sigma_x / np.sqrt(batch) * np.abs(w1 * (w1 * w0 - M))
         dec = np.where(bt0 > 0, 2 * a_t0 / bt0, np.inf) ** 2
         cat_b, cat_bt = 2 / b0, 2 / bt0
@@ -57,7 +59,7 @@ def boundaries(lr, batch, sigma_x, M, w0, w1, wni) -> dict:
             "sigma_eps2_dec": dec,
             "sigma_eps2_cat": np.minimum(cat_b, cat_bt),
             "sigma_eps2_div": np.maximum(cat_b, cat_bt),
-            "sigma_eps2_div_uv": 4 / (lr * (w1 ** 2 + wni ** 2)),
+            "sigma_eps2_div_uv": 4 / (lr * (w1**2 + wni**2)),
         }
     return {k: (float(v) if v.ndim == 0 else v) for k, v in out.items()}
 
@@ -82,13 +84,13 @@ def paper_phase(sigma_eps2, bounds: dict) -> np.ndarray:
 
 def population_loss(w0, w1, wni, sigma_eps2, sigma_x, M):
     """Expected loss over x and eps: ``1/2 ((w1 w0 - M)^2 sigma_x^2 + (w1 wNI)^2 sigma_eps^2)``."""
-    return 0.5 * ((w1 * w0 - M) ** 2 * sigma_x ** 2 + (w1 * wni) ** 2 * sigma_eps2)
+    return 0.5 * ((w1 * w0 - M) ** 2 * sigma_x**2 + (w1 * wni) ** 2 * sigma_eps2)
 
 
 def decay_rates(w0, w1, sigma_eps2, sigma_x) -> dict:
     """App. D, Eqs. (24)-(25): per-step rates of the loss (``2 sigma_x^2 (w0^2 + w1^2)``)
     and of the NIW (``sigma_eps^2 w1^2``), in units of lr."""
-    return {"loss": 2 * sigma_x ** 2 * (w0 ** 2 + w1 ** 2), "niw": sigma_eps2 * w1 ** 2}
+    return {"loss": 2 * sigma_x**2 * (w0**2 + w1**2), "niw": sigma_eps2 * w1**2}
 
 
 def averaged_step(w, M, sigma_x, sigma_eps, lr):
@@ -96,6 +98,4 @@ def averaged_step(w, M, sigma_x, sigma_eps, lr):
     w0, w1, wni = w
     a = w1 * w0 - M
     s2, x2 = sigma_eps * sigma_eps, sigma_x * sigma_x
-    return (w0 - lr * w1 * a * x2,
-            w1 * (1 - lr * wni * wni * s2) - lr * a * w0 * x2,
-            wni * (1 - lr * w1 * w1 * s2))
+    return (w0 - lr * w1 * a * x2, w1 * (1 - lr * wni * wni * s2) - lr * a * w0 * x2, wni * (1 - lr * w1 * w1 * s2))

@@ -57,6 +57,7 @@ symmetric tensors (``fourth_moment_rate``) is the per-step factor of ``E[e^(x)4]
 of ``E|e|^4`` without noise; at 1 or more the stationary law has no finite fourth moment
 (when the noise is not degenerate), and the empirical covariance no finite sampling error.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -96,8 +97,9 @@ def step_matrix_moments(x: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarr
     return sn, ehh
 
 
-def gradient_noise_covariance(x: np.ndarray, y: np.ndarray, batch: int, noise: str = "fixed",
-                              sigma2: float = 0.0) -> np.ndarray:
+def gradient_noise_covariance(
+    x: np.ndarray, y: np.ndarray, batch: int, noise: str = "fixed", sigma2: float = 0.0
+) -> np.ndarray:
     """``E[g g^T]`` of the inhomogeneous term (see the module docstring).
 
     ``fixed``: ``y`` are the noisy labels; ``(N-B)/(B N (N-1)) sum_i r_i^2 x_i x_i^T``.
@@ -122,7 +124,7 @@ def set_partitions(k: int) -> list[tuple[tuple[int, ...], ...]]:
     for rest in set_partitions(k - 1):
         out.append(rest + ((k - 1,),))
         for j in range(len(rest)):
-            out.append(rest[:j] + (rest[j] + (k - 1,),) + rest[j + 1:])
+            out.append(rest[:j] + (rest[j] + (k - 1,),) + rest[j + 1 :])
     return out
 
 
@@ -154,7 +156,7 @@ def moment_operator(x: np.ndarray, lr: float, batch: int, k: int) -> np.ndarray:
     a = np.eye(d)[None] - lr * np.einsum("ni,nj->nij", x, x)
     parts = set_partitions(k)
     letters = "abcdefghijklmnopqrstuvwxyz"
-    rows, cols = letters[:k], letters[k:2 * k]
+    rows, cols = letters[:k], letters[k : 2 * k]
     out = np.zeros((d,) * (2 * k))
     for sigma in parts:
         c = sum(distinct_inclusion(n, batch, len(pi)) * _moebius(pi, sigma) for pi in parts)
@@ -195,8 +197,9 @@ def mean_square_rate(x: np.ndarray, lr: float, batch: int) -> float:
     return float(np.max(np.abs(np.linalg.eigvals(mean_square_operator(x, lr, batch)))))
 
 
-def exact_covariance(x: np.ndarray, y: np.ndarray, lr: float, batch: int, noise: str = "fixed",
-                     sigma2: float = 0.0) -> np.ndarray:
+def exact_covariance(
+    x: np.ndarray, y: np.ndarray, lr: float, batch: int, noise: str = "fixed", sigma2: float = 0.0
+) -> np.ndarray:
     """The exact stationary covariance ``M`` of ``e_k`` for ``iid`` batches (module docstring).
 
     Solves ``(Sigma_N (x) I + I (x) Sigma_N - lr E[H (x) H]) vec(M) = lr vec(E[g g^T])``.

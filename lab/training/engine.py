@@ -72,6 +72,7 @@ A run that is cancelled stops between batches, keeps every row written and still
 saves the weights reached. A non-finite loss raises :class:`lab.context.Diverged`
 with the epoch as its step (the series axis), the message naming the batch step.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -92,8 +93,18 @@ from ..models import check_model_params
 from ..runfile import Dataset
 from .optim import make_optimizer, make_scheduler
 
-ENGINE_SERIES = ("lr", "loss", "train_loss", "train_acc", "train_acc_clean", "val_loss", "val_acc",
-                 "test_loss", "test_acc", "epoch_time")
+ENGINE_SERIES = (
+    "lr",
+    "loss",
+    "train_loss",
+    "train_acc",
+    "train_acc_clean",
+    "val_loss",
+    "val_acc",
+    "test_loss",
+    "test_acc",
+    "epoch_time",
+)
 SPLITS = ("train", "val", "test")
 
 
@@ -144,18 +155,16 @@ class Evaluation:
 class Hooks:
     """The overridable pieces of the training loop; see the module docstring."""
 
-    def setup(self, trainer: "Trainer") -> None:
+    def setup(self, trainer: Trainer) -> None:
         pass
 
     def batch(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, epoch: int):
         return x, y
 
-    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor,
-             epoch: int) -> torch.Tensor:
+    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, epoch: int) -> torch.Tensor:
         return F.cross_entropy(model(x), y)
 
-    def step(self, trainer: "Trainer", x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor,
-             epoch: int) -> torch.Tensor:
+    def step(self, trainer: Trainer, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, epoch: int) -> torch.Tensor:
         opt = trainer.optimizer
         opt.zero_grad(set_to_none=True)
         with trainer.autocast():
@@ -164,10 +173,10 @@ class Hooks:
         opt.step()
         return loss.detach()
 
-    def predict(self, trainer: "Trainer", x: torch.Tensor) -> torch.Tensor:
+    def predict(self, trainer: Trainer, x: torch.Tensor) -> torch.Tensor:
         return trainer.model(x)
 
-    def epoch_end(self, trainer: "Trainer", epoch: int, evals: Mapping[str, Evaluation]) -> dict:
+    def epoch_end(self, trainer: Trainer, epoch: int, evals: Mapping[str, Evaluation]) -> dict:
         return {}
 
 
@@ -182,11 +191,23 @@ class Trainer:
     under ``weights_prefix``.
     """
 
-    def __init__(self, model: nn.Module, data, params: Mapping[str, Any], ctx: RunContext,
-                 hooks: Hooks | None = None, *, optimizer: torch.optim.Optimizer | None = None,
-                 scheduler=None, eval_splits: Iterable[str] = SPLITS, eval_batch: int = 1024,
-                 eval_before: bool = True, save_weights: bool = True, weights_prefix: str = "weights",
-                 nan_check_every: int = 50):
+    def __init__(
+        self,
+        model: nn.Module,
+        data,
+        params: Mapping[str, Any],
+        ctx: RunContext,
+        hooks: Hooks | None = None,
+        *,
+        optimizer: torch.optim.Optimizer | None = None,
+        scheduler=None,
+        eval_splits: Iterable[str] = SPLITS,
+        eval_batch: int = 1024,
+        eval_before: bool = True,
+        save_weights: bool = True,
+        weights_prefix: str = "weights",
+        nan_check_every: int = 50,
+    ):
         self.model, self.data, self.params, self.ctx = model, data, params, ctx
         self.hooks = hooks or Hooks()
         self.device = torch.device(ctx.device)
@@ -245,8 +266,11 @@ class Trainer:
     def _check_finite(self, loss_sum: torch.Tensor, epoch: int) -> None:
         value = float(loss_sum)
         if not math.isfinite(value):
-            raise Diverged(epoch, f"the training loss became {value} in epoch {epoch} "
-                                  f"(by optimisation step {self.step}); try a smaller learning rate")
+            raise Diverged(
+                epoch,
+                f"the training loss became {value} in epoch {epoch} "
+                f"(by optimisation step {self.step}); try a smaller learning rate",
+            )
 
     def train_epoch(self, epoch: int) -> tuple[torch.Tensor, int]:
         """One pass over the training split; returns (sum of batch losses, batches done)."""
@@ -273,7 +297,7 @@ class Trainer:
 
     def _row(self, epoch: int, lr: float, loss: Any, seconds: float) -> dict:
         evals = {s: self.evaluate(s) for s in self.eval_splits}
-        row: dict[str, Any] = {name: math.nan for name in ENGINE_SERIES}
+        row: dict[str, Any] = dict.fromkeys(ENGINE_SERIES, math.nan)
         row.update(lr=lr, loss=loss, epoch_time=seconds)
         for s, ev in evals.items():
             row[f"{s}_loss"], row[f"{s}_acc"] = ev.loss, ev.acc
@@ -341,8 +365,10 @@ def save_weights(ctx: RunContext, model: nn.Module, prefix: str = "weights") -> 
     JSON root attribute ``<prefix>_keys``; :func:`load_weights` reads them back."""
     state = model.state_dict()
     for key, value in state.items():
-        ctx.save(f"{prefix}/{key}", value.detach().float().cpu().numpy()
-                 if value.is_floating_point() else value.detach().cpu().numpy())
+        ctx.save(
+            f"{prefix}/{key}",
+            value.detach().float().cpu().numpy() if value.is_floating_point() else value.detach().cpu().numpy(),
+        )
     ctx.attr(f"{prefix}_keys", json.dumps(list(state)))
 
 
@@ -351,15 +377,20 @@ def load_weights(arrays: Mapping[str, Any], model: nn.Module, prefix: str = "wei
     mapping path -> array) into ``model``; a missing or extra key, or a shape that differs,
     is an error."""
     state = model.state_dict()
-    saved = {path[len(prefix) + 1:]: arr for path, arr in arrays.items() if path.startswith(prefix + "/")}
-    problems = {"no weights for": [k for k in state if k not in saved],
-                "weights the model lacks:": [k for k in saved if k not in state],
-                "weights of another shape for": [k for k, v in state.items()
-                                                 if k in saved and tuple(np.shape(saved[k])) != tuple(v.shape)]}
+    saved = {path[len(prefix) + 1 :]: arr for path, arr in arrays.items() if path.startswith(prefix + "/")}
+    problems = {
+        "no weights for": [k for k in state if k not in saved],
+        "weights the model lacks:": [k for k in saved if k not in state],
+        "weights of another shape for": [
+            k for k, v in state.items() if k in saved and tuple(np.shape(saved[k])) != tuple(v.shape)
+        ],
+    }
     for what, keys in problems.items():
         if keys:
-            raise KeyError(f"the run file has {what} {keys[:5]}{'...' if len(keys) > 5 else ''}: "
-                           "was it saved from the same model and parameters?")
+            raise KeyError(
+                f"the run file has {what} {keys[:5]}{'...' if len(keys) > 5 else ''}: "
+                "was it saved from the same model and parameters?"
+            )
     new = {k: torch.as_tensor(saved[k]).to(dtype=v.dtype) for k, v in state.items()}
     model.load_state_dict(new, strict=True)
     return model

@@ -10,6 +10,7 @@ stepped once per epoch:
 - ``cosine``: lr_e = lr * (1 + cos(pi e / E)) / 2
 - ``constant``: lr_e = lr
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
@@ -21,16 +22,19 @@ from ..params import ParamError
 
 def make_optimizer(parameters: Iterable[torch.nn.Parameter], params: Mapping[str, Any]) -> torch.optim.SGD:
     """SGD with the ``lr``, ``momentum`` and ``weight_decay`` parameters."""
-    return torch.optim.SGD(parameters, lr=float(params["lr"]), momentum=float(params["momentum"]),
-                           weight_decay=float(params["weight_decay"]))
+    return torch.optim.SGD(
+        parameters,
+        lr=float(params["lr"]),
+        momentum=float(params["momentum"]),
+        weight_decay=float(params["weight_decay"]),
+    )
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, params: Mapping[str, Any]):
     """The per-epoch schedule named by ``schedule`` (module docstring)."""
     kind, epochs = params["schedule"], int(params["epochs"])
     if kind == "multistep":
-        return torch.optim.lr_scheduler.MultiStepLR(optimizer, list(params["milestones"]),
-                                                    gamma=float(params["gamma"]))
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, list(params["milestones"]), gamma=float(params["gamma"]))
     if kind == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     if kind == "constant":

@@ -10,6 +10,7 @@ and ``plots()`` returning ``{name: PlotItem}`` for export. Panels talk to the wi
 only through their signals. Experiments without a panel get ``generic``'s; sweeps
 without a view get :class:`widgets.sweep_view.SweepView`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,8 +51,9 @@ def registry() -> dict[str, View]:
     """Views by experiment name."""
     global _VIEWS
     if _VIEWS is None:
-        _VIEWS = {name: view for view in map(_conform, public_submodules(__name__, __path__))
-                  for name in view.experiments}
+        _VIEWS = {
+            name: view for view in map(_conform, public_submodules(__name__, __path__)) for name in view.experiments
+        }
     return _VIEWS
 
 

@@ -10,6 +10,7 @@
 Above the plots a line names the teacher and says whether its file is still the one the
 student learnt from (``lab.distill.teachers.verify_teacher``).
 """
+
 from __future__ import annotations
 
 import math
@@ -25,7 +26,6 @@ from lab.runfile import RunData
 from ..noise_scale_view import NoiseScaleView
 from ..plots import BLUE, GREEN, GREY, ORANGE, PURPLE, VERMILLION, add_legend, make_plot
 from . import View
-
 
 SPLIT_COLOURS = {"train": BLUE, "val": ORANGE, "test": GREEN}
 #: and line styles, so the splits differ without colour too
@@ -45,8 +45,14 @@ def teacher_text(run: RunData) -> tuple[str, bool, RunData | None]:
         return f"Teacher problem: {e}", False, None
     if teacher is None:
         return "No teacher (the student trained alone).", True, None
-    return (f"Teacher: {teacher.path} ({teacher.run.header.experiment}, test accuracy "
-            f"{100 * teacher.test_acc:.2f}%), weights unchanged (sha256 {teacher.sha256[:12]}...)"), True, teacher.run
+    return (
+        (
+            f"Teacher: {teacher.path} ({teacher.run.header.experiment}, test accuracy "
+            f"{100 * teacher.test_acc:.2f}%), weights unchanged (sha256 {teacher.sha256[:12]}...)"
+        ),
+        True,
+        teacher.run,
+    )
 
 
 class Panel(QWidget):
@@ -70,28 +76,55 @@ class Panel(QWidget):
             return item
 
         p = plot("loss", 0, 0, "epoch", "cross-entropy loss", title="Loss")
-        self.loss = {s: p.plot([], [], pen=pg.mkPen(c, width=2, style=SPLIT_STYLES[s]), name=s)
-                     for s, c in SPLIT_COLOURS.items()}
+        self.loss = {
+            s: p.plot([], [], pen=pg.mkPen(c, width=2, style=SPLIT_STYLES[s]), name=s) for s, c in SPLIT_COLOURS.items()
+        }
         p = plot("accuracy", 0, 1, "epoch", "accuracy", title="Accuracy", legend="bottom right")
-        self.acc = {s: p.plot([], [], pen=pg.mkPen(c, width=2, style=SPLIT_STYLES[s]), name=s)
-                    for s, c in SPLIT_COLOURS.items()}
-        self.agree = p.plot([], [], pen=pg.mkPen(AGREE_C, width=1.5, style=pg.QtCore.Qt.DashLine),
-                            name="agreement with teacher (test)")
-        self.teacher_line = pg.InfiniteLine(angle=0, pen=pg.mkPen(TEACHER_C, width=1.5, style=pg.QtCore.Qt.DotLine),
-                                            label="teacher test", labelOpts={"position": 0.1, "color": TEACHER_C})
+        self.acc = {
+            s: p.plot([], [], pen=pg.mkPen(c, width=2, style=SPLIT_STYLES[s]), name=s) for s, c in SPLIT_COLOURS.items()
+        }
+        self.agree = p.plot(
+            [], [], pen=pg.mkPen(AGREE_C, width=1.5, style=pg.QtCore.Qt.DashLine), name="agreement with teacher (test)"
+        )
+        self.teacher_line = pg.InfiniteLine(
+            angle=0,
+            pen=pg.mkPen(TEACHER_C, width=1.5, style=pg.QtCore.Qt.DotLine),
+            label="teacher test",
+            labelOpts={"position": 0.1, "color": TEACHER_C},
+        )
         self.teacher_line.setVisible(False)
         p.addItem(self.teacher_line)
         teacher_pen = pg.mkPen(TEACHER_C, width=1.5, style=Qt.DotLine)
         self.teacher_acc = p.plot([], [], pen=teacher_pen, name="teacher's own training (test)")
         self.teacher_loss = self._plots["loss"].plot([], [], pen=teacher_pen, name="teacher's own training (train)")
-        p = plot("gradient norm", 1, 0, "epoch", "1/N \u03a3 ||\u2202f/\u2202\u03b8||\u00b2",
-                 title="Average per-sample gradient norm")
-        self.grad = p.plot([], [], pen=pg.mkPen(GRAD_C, width=2), symbol="o", symbolSize=4,
-                           symbolBrush=GRAD_C, name="student")
-        p = plot("accuracy vs sigma", 1, 1, "input noise \u03c3 (pixels in [0, 1])", "test accuracy",
-                 title="Accuracy under Gaussian input noise", legend="bottom left")
-        self.noise_curve = p.plot([], [], pen=pg.mkPen(SPLIT_COLOURS["test"], width=2), symbol="o",
-                                  symbolBrush=SPLIT_COLOURS["test"], name="student")
+        p = plot(
+            "gradient norm",
+            1,
+            0,
+            "epoch",
+            "1/N \u03a3 ||\u2202f/\u2202\u03b8||\u00b2",
+            title="Average per-sample gradient norm",
+        )
+        self.grad = p.plot(
+            [], [], pen=pg.mkPen(GRAD_C, width=2), symbol="o", symbolSize=4, symbolBrush=GRAD_C, name="student"
+        )
+        p = plot(
+            "accuracy vs sigma",
+            1,
+            1,
+            "input noise \u03c3 (pixels in [0, 1])",
+            "test accuracy",
+            title="Accuracy under Gaussian input noise",
+            legend="bottom left",
+        )
+        self.noise_curve = p.plot(
+            [],
+            [],
+            pen=pg.mkPen(SPLIT_COLOURS["test"], width=2),
+            symbol="o",
+            symbolBrush=SPLIT_COLOURS["test"],
+            name="student",
+        )
         self.table = QTableWidget(0, 2)
         self.table.setHorizontalHeaderLabels(["test condition", "accuracy"])
         self.table.horizontalHeader().setStretchLastSection(True)
@@ -170,10 +203,21 @@ class Panel(QWidget):
             rows += [(f"Gaussian noise \u03c3 = {v:g}", a) for v, a in zip(sigma, acc)]
         if "pgd_acc" in s:
             p = run.header.params
-            rows.append((f"PGD-{p.get('pgd_steps', '?')} (l\u221e, \u03b5 = {p.get('pgd_eps', 0) * 255:.3g}/255, "
-                         f"worst of {p.get('pgd_restarts', '?')})", s["pgd_acc"]))
-        rows += [(label, s[key]) for key, label in (("cifar10c_acc", "CIFAR-10-C (mean over corruptions, severities)"),
-                                                    ("cinic10_acc", "CINIC-10 (ImageNet images)")) if key in s]
+            rows.append(
+                (
+                    f"PGD-{p.get('pgd_steps', '?')} (l\u221e, \u03b5 = {p.get('pgd_eps', 0) * 255:.3g}/255, "
+                    f"worst of {p.get('pgd_restarts', '?')})",
+                    s["pgd_acc"],
+                )
+            )
+        rows += [
+            (label, s[key])
+            for key, label in (
+                ("cifar10c_acc", "CIFAR-10-C (mean over corruptions, severities)"),
+                ("cinic10_acc", "CINIC-10 (ImageNet images)"),
+            )
+            if key in s
+        ]
         if rows == self._rows:
             return
         self._rows = rows

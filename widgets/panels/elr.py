@@ -11,6 +11,7 @@
 
 Everything drawn is computed by the experiment and read from the run file.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,13 +26,15 @@ from lab.runfile import RunData
 from ..plots import BLUE, GREEN, GREY, LINE_STYLES, SKY, VERMILLION, add_legend, boundary_curve, make_plot, span_x
 from . import View
 
-
 CLEAN_C, NOISY_C = BLUE, VERMILLION
 #: stacked bands, bottom to top: (label, series, colour); their top edges differ in line style
 STACKS = {
     "clean": (("correct", "clean_correct", GREEN), ("other", "clean_other", SKY)),
-    "noisy": (("correct", "noisy_correct", GREEN), ("memorised", "noisy_memorized", VERMILLION),
-              ("other", "noisy_other", SKY)),
+    "noisy": (
+        ("correct", "noisy_correct", GREEN),
+        ("memorised", "noisy_memorized", VERMILLION),
+        ("other", "noisy_other", SKY),
+    ),
 }
 
 
@@ -98,14 +101,22 @@ class Panel(QWidget):
             p.setYRange(0, 1, padding=0.02)
             self.stacks[s] = StackedArea(p, STACKS[s])
 
-        p = plot("p true", 1, 0, "epoch", "mean p of the true class", title="True-class probability",
-                 legend="bottom right")
+        p = plot(
+            "p true", 1, 0, "epoch", "mean p of the true class", title="True-class probability", legend="bottom right"
+        )
         p.setYRange(0, 1, padding=0.02)
-        self.p_true = {s: p.plot([], [], pen=pg.mkPen(c, width=2), name=s)
-                       for s, c in (("clean", CLEAN_C), ("wrong", NOISY_C))}
+        self.p_true = {
+            s: p.plot([], [], pen=pg.mkPen(c, width=2), name=s) for s, c in (("clean", CLEAN_C), ("wrong", NOISY_C))
+        }
 
-        p = plot("coefficient", 1, 1, "epoch", "coefficient at c*",
-                 title="Gradient coefficient at the true class c* (\u00b11 sd)")
+        p = plot(
+            "coefficient",
+            1,
+            1,
+            "epoch",
+            "coefficient at c*",
+            title="Gradient coefficient at the true class c* (\u00b11 sd)",
+        )
         self.coef, self.terms, self.bands, self.band_fills = {}, {}, {}, {}
         for s, c in (("clean", CLEAN_C), ("wrong", NOISY_C)):
             lo, hi = boundary_curve(p), boundary_curve(p)
@@ -121,7 +132,9 @@ class Panel(QWidget):
 
         p = plot("test accuracy", 2, 0, "epoch", "test accuracy", title="Test accuracy", legend="bottom right")
         self.test = p.plot([], [], pen=pg.mkPen(BLUE, width=2), name="test")
-        self.train_clean = p.plot([], [], pen=pg.mkPen(GREEN, width=1.5, style=Qt.DashLine), name="train vs clean labels")
+        self.train_clean = p.plot(
+            [], [], pen=pg.mkPen(GREEN, width=1.5, style=Qt.DashLine), name="train vs clean labels"
+        )
         self.best = pg.ScatterPlotItem(size=12, symbol="star", brush=pg.mkBrush(*VERMILLION), pen=None, name="best")
         p.addItem(self.best)
         self.best_label = p.legend.getLabel(self.best)
@@ -137,8 +150,10 @@ class Panel(QWidget):
     def show_run(self, run: RunData) -> None:
         self.run_path = run.header.path
         p = run.header.params
-        self.headline.setText(f"{p.get('method', '?')} on {p.get('dataset', '?')}, {p.get('noise_type', '?')} "
-                              f"noise {100 * float(p.get('noise_rate', 0)):g}%, model {p.get('model', '?')}")
+        self.headline.setText(
+            f"{p.get('method', '?')} on {p.get('dataset', '?')}, {p.get('noise_type', '?')} "
+            f"noise {100 * float(p.get('noise_rate', 0)):g}%, model {p.get('model', '?')}"
+        )
         for plot in self._plots.values():
             span_x(plot, 0, float(p.get("epochs", np.nan)))
         self.refresh(run)
@@ -159,10 +174,11 @@ class Panel(QWidget):
 
     def refresh(self, run: RunData) -> None:
         self._dataset = run.header.params.get("dataset", "cifar10")
+
         def cols(*names):
             return run.series("series/step", *[f"series/{n}" for n in names])
 
-        for s, stack in self.stacks.items():
+        for stack in self.stacks.values():
             x, *c = cols(*stack.keys)
             stack.set(x.astype(float), c)
         x, pc, pn = cols("clean_p_true", "noisy_p_true")

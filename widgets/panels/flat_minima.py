@@ -7,6 +7,7 @@ eigenvalue with the stability edge 2/lr. For ``label-noise`` runs the theory —
 ``L + lambda R`` with the run's lambda — is drawn dotted beside each measurement. For the
 sparse model, the learnt coefficients ``u*u - v*v`` as bars against ``theta*``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,14 +20,26 @@ from lab.runfile import RunData
 from ..plots import add_legend, make_plot
 from . import View
 
-
 #: one colour per method, so compared runs read alike
-METHOD_COLOURS = {"gd": (31, 119, 180), "sgd": (44, 160, 44), "label-noise": (214, 39, 40),
-                  "explicit": (148, 103, 189)}
+METHOD_COLOURS = {"gd": (31, 119, 180), "sgd": (44, 160, 44), "label-noise": (214, 39, 40), "explicit": (148, 103, 189)}
 THEORY = (0, 0, 0)
-SERIES = ("train_loss", "test_loss", "R", "R_estimate", "R_estimate_se", "R_small", "trace_hessian",
-          "trace_hessian_se", "top_eigenvalue", "top_eigenvalue_exact", "theory_train_loss", "theory_test_loss",
-          "theory_R", "dist_to_truth", "theory_dist_to_truth")
+SERIES = (
+    "train_loss",
+    "test_loss",
+    "R",
+    "R_estimate",
+    "R_estimate_se",
+    "R_small",
+    "trace_hessian",
+    "trace_hessian_se",
+    "top_eigenvalue",
+    "top_eigenvalue_exact",
+    "theory_train_loss",
+    "theory_test_loss",
+    "theory_R",
+    "dist_to_truth",
+    "theory_dist_to_truth",
+)
 #: log axes: values at or below this are drawn at it
 FLOOR = 1e-30
 
@@ -89,31 +102,54 @@ class Panel(QWidget):
             "theory_train_loss": lp.plot([], [], pen=pg.mkPen(THEORY, **dot), name="theory: GD on L + λR (train)"),
             "theory_test_loss": lp.plot([], [], pen=pg.mkPen((120, 120, 120), **dot), name="theory (test)"),
             "R": rp.plot([], [], pen=pg.mkPen(c, width=2), name="R"),
-            "R_estimate": rp.plot([], [], pen=pg.mkPen(c, width=1), symbol="o", symbolSize=4, symbolBrush=c,
-                                  symbolPen=None, name="R by SLQ (±2 s.e.)"),
+            "R_estimate": rp.plot(
+                [],
+                [],
+                pen=pg.mkPen(c, width=1),
+                symbol="o",
+                symbolSize=4,
+                symbolBrush=c,
+                symbolPen=None,
+                name="R by SLQ (±2 s.e.)",
+            ),
             "R_small": rp.plot([], [], pen=pg.mkPen(c, width=1, style=Qt.DashLine), name="tr H / 4"),
             "theory_R": rp.plot([], [], pen=pg.mkPen(THEORY, **dot), name="theory: GD on L + λR"),
             "trace_hessian": hp.plot([], [], pen=pg.mkPen((255, 127, 14), width=2), name="tr H (Hutchinson, ±2 s.e.)"),
             "top_eigenvalue": hp.plot([], [], pen=pg.mkPen(c, width=2), name="top eigenvalue (Lanczos)"),
-            "top_eigenvalue_exact": hp.plot([], [], pen=pg.mkPen(THEORY, width=1, style=Qt.DashLine),
-                                            name="top eigenvalue (exact)"),
+            "top_eigenvalue_exact": hp.plot(
+                [], [], pen=pg.mkPen(THEORY, width=1, style=Qt.DashLine), name="top eigenvalue (exact)"
+            ),
         }
-        self.sparsest = pg.InfiniteLine(angle=0, pen=pg.mkPen((44, 160, 44), style=Qt.DashLine),
-                                        label="flattest interpolator θ*", labelOpts={"position": 0.75, "color": "k"})
-        self.edge = pg.InfiniteLine(angle=0, pen=pg.mkPen((0, 0, 0), style=Qt.DashLine), label="2 / lr",
-                                    labelOpts={"position": 0.1, "color": "k"})
+        self.sparsest = pg.InfiniteLine(
+            angle=0,
+            pen=pg.mkPen((44, 160, 44), style=Qt.DashLine),
+            label="flattest interpolator θ*",
+            labelOpts={"position": 0.75, "color": "k"},
+        )
+        self.edge = pg.InfiniteLine(
+            angle=0,
+            pen=pg.mkPen((0, 0, 0), style=Qt.DashLine),
+            label="2 / lr",
+            labelOpts={"position": 0.1, "color": "k"},
+        )
         rp.addItem(self.sparsest)
         hp.addItem(self.edge)
-        self.truth_bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush=pg.mkBrush(160, 160, 160, 160),
-                                          pen=None, name="θ*")
-        self.beta_bars = pg.BarGraphItem(x=[], height=[], width=0.45, brush=pg.mkBrush(*c), pen=None,
-                                         name="learnt u*u − v*v")
+        self.truth_bars = pg.BarGraphItem(
+            x=[], height=[], width=0.8, brush=pg.mkBrush(160, 160, 160, 160), pen=None, name="θ*"
+        )
+        self.beta_bars = pg.BarGraphItem(
+            x=[], height=[], width=0.45, brush=pg.mkBrush(*c), pen=None, name="learnt u*u − v*v"
+        )
         cp.addItem(self.truth_bars)
         cp.addItem(self.beta_bars)
 
     def plots(self) -> dict:
-        return {"loss": self.loss_plot.getPlotItem(), "R": self.r_plot.getPlotItem(),
-                "hessian": self.h_plot.getPlotItem(), "coefficients": self.coef_plot.getPlotItem()}
+        return {
+            "loss": self.loss_plot.getPlotItem(),
+            "R": self.r_plot.getPlotItem(),
+            "hessian": self.h_plot.getPlotItem(),
+            "coefficients": self.coef_plot.getPlotItem(),
+        }
 
     def show_run(self, run: RunData) -> None:
         colour = METHOD_COLOURS.get(run.header.params.get("method"), METHOD_COLOURS["label-noise"])
@@ -166,8 +202,10 @@ class Panel(QWidget):
         lam = float(np.asarray(run.get("theory/lambda", np.nan)))
         text = f"method <b>{p.get('method', '?')}</b> · lr {p.get('lr', float('nan')):g} · λ = lr σ²/B = {lam:.3g}"
         if "R" in s:
-            text += f" · final R {s['R']:.4g}, tr H {s.get('trace_hessian', float('nan')):.4g}" \
-                    f" ± {s.get('trace_hessian_se', float('nan')):.2g}, test loss {s.get('test_loss', float('nan')):.3g}"
+            text += (
+                f" · final R {s['R']:.4g}, tr H {s.get('trace_hessian', float('nan')):.4g}"
+                f" ± {s.get('trace_hessian_se', float('nan')):.2g}, test loss {s.get('test_loss', float('nan')):.3g}"
+            )
         if "dist_to_truth" in s:
             text += f" · |β − θ*| = {s['dist_to_truth']:.3g}, {int(s.get('n_large', 0))} coordinates > 0.1"
         text += f" · {rows} measured steps · {run.header.display_status}"

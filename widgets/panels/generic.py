@@ -1,6 +1,7 @@
 """The fallback panel: every scalar series against ``series/step``, one plot each; a
 series with no finite value yet (a validation split that is not used, say) gets its plot
 once it has one."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,8 +19,9 @@ COLUMNS = 2
 
 def scalar_series(run: RunData) -> list[str]:
     """Paths of the 1-D ``series/*`` datasets other than the step axis."""
-    return sorted(p for p, a in run.arrays.items()
-                  if p.startswith("series/") and p != "series/step" and np.ndim(a) == 1)
+    return sorted(
+        p for p, a in run.arrays.items() if p.startswith("series/") and p != "series/step" and np.ndim(a) == 1
+    )
 
 
 class Panel(QWidget):
@@ -53,11 +55,14 @@ class Panel(QWidget):
                 self._add_plot(path)
             self.curves[path].setData(step.astype(float), y)
         s = run.header.summary
-        self.summary.setText("summary: " + ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
-                                                     for k, v in s.items()) if s else "")
+        self.summary.setText(
+            "summary: " + ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in s.items())
+            if s
+            else ""
+        )
 
     def _add_plot(self, path: str) -> None:
-        name = path[len("series/"):]
+        name = path[len("series/") :]
         n = len(self.curves)
         item = self.layout_widget.addPlot(row=n // COLUMNS, col=n % COLUMNS, axisItems=axes())
         style_plot(item, "step", name)

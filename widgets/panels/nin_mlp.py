@@ -1,6 +1,7 @@
 """Panel for ``nin-mlp`` (paper Figs. 1 centre, 2 bottom, 3): the NIW norm and the next
 layer's weight norm, the training objective on the training and held-out splits
 (eps = 0) with their exponential fits dashed, and the accuracies, against the epoch."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +12,6 @@ from lab.runfile import RunData
 
 from ..plots import BLUE, GREEN, PURPLE, VERMILLION, add_legend, long_curve, make_plot
 from . import View
-
 
 NIW, NEXT, TRAIN, TEST = BLUE, VERMILLION, PURPLE, GREEN
 
@@ -40,9 +40,11 @@ class Panel(QWidget):
             "val_acc": (long_curve(a, "validation", TEST, width=2, style=Qt.DashDotLine), False),
             "test_acc": (long_curve(a, "test", TEST, width=1.5, style=Qt.DotLine), False),
         }
-        self.fits = {"niw_norm": long_curve(n, "fit τ_NIW", NIW, style=Qt.DashLine),
-                     "train_objective": long_curve(l, "fit τ_loss", TRAIN, style=Qt.DashLine),
-                     "test_objective": long_curve(l, "fit τ_test", TEST, style=Qt.DashLine)}
+        self.fits = {
+            "niw_norm": long_curve(n, "fit τ_NIW", NIW, style=Qt.DashLine),
+            "train_objective": long_curve(l, "fit τ_loss", TRAIN, style=Qt.DashLine),
+            "test_objective": long_curve(l, "fit τ_test", TEST, style=Qt.DashLine),
+        }
         self.info = QLabel()
         self.info.setWordWrap(True)
         self.info.setTextFormat(Qt.RichText)
@@ -53,7 +55,11 @@ class Panel(QWidget):
         lay.addWidget(self.info, 1, 1, Qt.AlignTop)
 
     def plots(self) -> dict:
-        return {"norms": self.norms.getPlotItem(), "objective": self.losses.getPlotItem(), "accuracy": self.accs.getPlotItem()}
+        return {
+            "norms": self.norms.getPlotItem(),
+            "objective": self.losses.getPlotItem(),
+            "accuracy": self.accs.getPlotItem(),
+        }
 
     def show_run(self, run: RunData) -> None:
         self.refresh(run)
@@ -73,15 +79,21 @@ class Panel(QWidget):
             if f is not None:
                 curve.setData(np.arange(len(f), dtype=float), _positive(f), connect="finite")
         s = run.header.summary
-        lines = [f"σ_ε = {s['sigma_eps']:.4g} (σ_ε² = {s['sigma_eps2']:.4g}), phase setting "
-                 f"<b>{run.header.params.get('phase', '?')}</b>" if "sigma_eps" in s else "starting…"]
+        lines = [
+            f"σ_ε = {s['sigma_eps']:.4g} (σ_ε² = {s['sigma_eps2']:.4g}), phase setting "
+            f"<b>{run.header.params.get('phase', '?')}</b>"
+            if "sigma_eps" in s
+            else "starting…"
+        ]
         if "phase" in s:
             lines.append(f"measured phase: <b>{s['phase']}</b> (rules in lab/nin/mlp.py)")
         for name, label in (("tau_niw", "τ_NIW"), ("tau_loss", "τ_loss"), ("tau_test", "τ_test")):
             if name in s:
                 rng = s.get(f"{name}_range", ["?", "?"])
-                lines.append(f"{label} = {float(s[name]):.3g} epochs (R² {float(s[f'{name}_r2']):.3f}, "
-                             f"epochs {rng[0]}–{rng[1]}{'' if s.get(f'{name}_ok') else ', poor fit'})")
+                lines.append(
+                    f"{label} = {float(s[name]):.3g} epochs (R² {float(s[f'{name}_r2']):.3f}, "
+                    f"epochs {rng[0]}–{rng[1]}{'' if s.get(f'{name}_ok') else ', poor fit'})"
+                )
         self.info.setText("<br>".join(lines))
 
 

@@ -3,6 +3,7 @@ filled in block by block while the run goes on, with the paper's boundaries (and
 two-layer catapult limit) drawn on it. Clicking a cell opens that point's trajectory:
 in the main window the ``nin-toy`` tab is filled with the cell's parameters and run.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,9 +17,12 @@ from lab.theory.nin import PHASES
 from ..phase_map_view import PhaseMapView
 from . import View
 
-
-BOUNDARIES = (("sigma_eps2_dec", "σ_dec (paper)"), ("sigma_eps2_cat", "σ_cat = min(2/B0, 2/B~0)"),
-              ("sigma_eps2_div", "σ_div = max(2/B0, 2/B~0)"), ("sigma_eps2_div_uv", "4/(lr (w1² + w_NI²))"))
+BOUNDARIES = (
+    ("sigma_eps2_dec", "σ_dec (paper)"),
+    ("sigma_eps2_cat", "σ_cat = min(2/B0, 2/B~0)"),
+    ("sigma_eps2_div", "σ_div = max(2/B0, 2/B~0)"),
+    ("sigma_eps2_div_uv", "4/(lr (w1² + w_NI²))"),
+)
 HOVER = ("loss_final", "loss_max", "wni_max", "decay_step", "blowup_step")
 TRAJECTORY_EXPERIMENT = "nin-toy"
 
@@ -54,7 +58,9 @@ class Panel(QWidget):
         if not (np.isfinite(x).all() and np.isfinite(y).all()):
             return False
         p = run.header.params
-        self.view.set_axes(x, y, "σ_ε (noise scale)", p.get("y_param", "y"), x_log=True, y_log=bool(p.get("y_log", False)))
+        self.view.set_axes(
+            x, y, "σ_ε (noise scale)", p.get("y_param", "y"), x_log=True, y_log=bool(p.get("y_log", False))
+        )
         self.view.fit_view()
         return True
 
@@ -64,8 +70,9 @@ class Panel(QWidget):
             self._axes_set = self._set_axes(run)
             if not self._axes_set:
                 return
-        self.view.set_codes(run["phase_map/phase"], PHASES,
-                            {k: run[f"phase_map/{k}"] for k in HOVER if f"phase_map/{k}" in run})
+        self.view.set_codes(
+            run["phase_map/phase"], PHASES, {k: run[f"phase_map/{k}"] for k in HOVER if f"phase_map/{k}" in run}
+        )
         y = run["phase_map/y"]
         for i, (key, label) in enumerate(BOUNDARIES):
             b = run.get(f"theory/{key}")
@@ -73,8 +80,10 @@ class Panel(QWidget):
                 self.view.set_curve(label, np.sqrt(b), y, color=(0, 0, 0), style_index=i)
         rows = run.get("series/rows_done")
         done = int(rows[-1]) if rows is not None and len(rows) else 0
-        self.note.setText(f"{done} of {len(y)} rows computed · boundaries are thresholds on σ_ε², drawn as σ_ε · "
-                          "phase rules: lab/nin/toy.py · click a cell to run its trajectory (nin-toy)")
+        self.note.setText(
+            f"{done} of {len(y)} rows computed · boundaries are thresholds on σ_ε², drawn as σ_ε · "
+            "phase rules: lab/nin/toy.py · click a cell to run its trajectory (nin-toy)"
+        )
 
     def cell_values(self, row: int, col: int) -> dict:
         """``nin-toy`` parameters of a cell of the shown run."""

@@ -2,6 +2,7 @@
 the step, with the averaged dynamics of Eq. (3) dashed on top (paper Fig. 2, top), and
 a bar of the theory's phases over σ_ε² with this run's σ_ε² marked.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,9 +17,11 @@ from ..phase_map_view import PALETTE
 from ..plots import BLUE, PURPLE, VERMILLION, add_legend, long_curve, make_plot
 from . import View
 
-
-WEIGHTS = (("w0", "w0 (data)", (0, 0, 0)), ("w1", "w1 (second layer)", VERMILLION),
-           ("w_NI", "w_NI (noise injection)", BLUE))
+WEIGHTS = (
+    ("w0", "w0 (data)", (0, 0, 0)),
+    ("w1", "w1 (second layer)", VERMILLION),
+    ("w_NI", "w_NI (noise injection)", BLUE),
+)
 LOSS = PURPLE
 PHASE_NAMES = tuple(p for p in PHASES if p != "pending")
 #: the loss axis is logarithmic; values at or below this are drawn at it
@@ -50,16 +53,22 @@ class Panel(QWidget):
         bp.setMouseEnabled(y=False)
         self.regions = []
         for i, name in enumerate(PHASE_NAMES):
-            r = pg.LinearRegionItem(orientation="vertical", movable=False, brush=pg.mkBrush(*PALETTE[i], 90),
-                                    pen=pg.mkPen(None))
+            r = pg.LinearRegionItem(
+                orientation="vertical", movable=False, brush=pg.mkBrush(*PALETTE[i], 90), pen=pg.mkPen(None)
+            )
             bp.addItem(r)
             label = pg.TextItem(name, color=PALETTE[i], anchor=(0.5, 0))
             bp.addItem(label)
             self.regions.append((r, label))
-        self.uv_line = pg.InfiniteLine(angle=90, pen=pg.mkPen((0, 0, 0), style=Qt.DashLine),
-                                       label="4/(lr(w1²+w_NI²))", labelOpts={"position": 0.2, "color": "k"})
-        self.marker = pg.InfiniteLine(angle=90, pen=pg.mkPen((0, 0, 0), width=3), label="this run",
-                                      labelOpts={"position": 0.85, "color": "k"})
+        self.uv_line = pg.InfiniteLine(
+            angle=90,
+            pen=pg.mkPen((0, 0, 0), style=Qt.DashLine),
+            label="4/(lr(w1²+w_NI²))",
+            labelOpts={"position": 0.2, "color": "k"},
+        )
+        self.marker = pg.InfiniteLine(
+            angle=90, pen=pg.mkPen((0, 0, 0), width=3), label="this run", labelOpts={"position": 0.85, "color": "k"}
+        )
         bp.addItem(self.uv_line)
         bp.addItem(self.marker)
         self._theory_drawn = False
@@ -75,7 +84,11 @@ class Panel(QWidget):
         lay.addWidget(self.info)
 
     def plots(self) -> dict:
-        return {"weights": self.w_plot.getPlotItem(), "loss": self.l_plot.getPlotItem(), "phases": self.bar.getPlotItem()}
+        return {
+            "weights": self.w_plot.getPlotItem(),
+            "loss": self.l_plot.getPlotItem(),
+            "phases": self.bar.getPlotItem(),
+        }
 
     def show_run(self, run: RunData) -> None:
         self._theory_drawn = False
@@ -86,7 +99,9 @@ class Panel(QWidget):
     def _draw_theory(self, run: RunData) -> bool:
         """Place the phase bar; False while the run has not stored its boundaries yet."""
         get = lambda k: float(np.asarray(run.get(f"theory/{k}", np.nan)))
-        dec, cat, div, uv = (get(k) for k in ("sigma_eps2_dec", "sigma_eps2_cat", "sigma_eps2_div", "sigma_eps2_div_uv"))
+        dec, cat, div, uv = (
+            get(k) for k in ("sigma_eps2_dec", "sigma_eps2_cat", "sigma_eps2_div", "sigma_eps2_div_uv")
+        )
         s2 = float(run.header.params.get("sigma_eps", np.nan)) ** 2
         vals = [v for v in (dec, cat, div, uv, s2) if np.isfinite(v) and v > 0]
         if not np.isfinite(cat) or not vals:
@@ -106,7 +121,11 @@ class Panel(QWidget):
     def refresh(self, run: RunData) -> None:
         if not self._theory_drawn:
             self._theory_drawn = self._draw_theory(run)
-        names = ["series/step"] + [f"series/{k}" for k in self.curves] + ["series/loss", "series/batch_loss", "series/avg_loss"]
+        names = (
+            ["series/step"]
+            + [f"series/{k}" for k in self.curves]
+            + ["series/loss", "series/batch_loss", "series/avg_loss"]
+        )
         cols = dict(zip(names, run.series(*names)))
         step = cols["series/step"].astype(float)
         for key, curve in self.curves.items():
@@ -116,11 +135,13 @@ class Panel(QWidget):
             curve.setData(step, np.where(np.isfinite(y), np.maximum(y, LOSS_FLOOR), np.nan), connect="finite")
         s = run.header.summary
         if "phase" in s:
-            text = (f"phase: <b>{s['phase']}</b> (rules in lab/nin/toy.py) · theory: <b>{s.get('theory_phase', '?')}</b>"
-                    f" (paper: {s.get('paper_phase', '?')})"
-                    f" · σ_ε² = {s.get('sigma_eps2', float('nan')):.4g} · boundaries on σ_ε²: "
-                    f"dec {s.get('sigma_eps2_dec', float('nan')):.3g}, cat {s.get('sigma_eps2_cat', float('nan')):.3g}, "
-                    f"div {s.get('sigma_eps2_div', float('nan')):.3g} (two-layer limit {s.get('sigma_eps2_div_uv', float('nan')):.3g})")
+            text = (
+                f"phase: <b>{s['phase']}</b> (rules in lab/nin/toy.py) · theory: <b>{s.get('theory_phase', '?')}</b>"
+                f" (paper: {s.get('paper_phase', '?')})"
+                f" · σ_ε² = {s.get('sigma_eps2', float('nan')):.4g} · boundaries on σ_ε²: "
+                f"dec {s.get('sigma_eps2_dec', float('nan')):.3g}, cat {s.get('sigma_eps2_cat', float('nan')):.3g}, "
+                f"div {s.get('sigma_eps2_div', float('nan')):.3g} (two-layer limit {s.get('sigma_eps2_div_uv', float('nan')):.3g})"
+            )
             if isinstance(s.get("decay_step"), float) and np.isfinite(s["decay_step"]):
                 text += f" · |w_NI| fell to 1/e at step {int(s['decay_step'])}"
         else:

@@ -8,19 +8,40 @@ the paper's approximation, both centred at β_hat. Right: distances |β − β_h
 ± its batch-means standard error (as the experiment measured it; no error bar when the
 fourth-moment rate is ≥ 1) against both predictions.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QSplitter, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from lab.runfile import RunData
 
-from ..plots import BLUE, GREEN, ORANGE, SKY, VERMILLION, DensityCloud, add_legend, ellipse_points, log_indices, long_curve, make_plot, span_x
+from ..plots import (
+    BLUE,
+    GREEN,
+    ORANGE,
+    SKY,
+    VERMILLION,
+    DensityCloud,
+    add_legend,
+    ellipse_points,
+    log_indices,
+    long_curve,
+    make_plot,
+    span_x,
+)
 from . import View
-
 
 NOISY, CLEAN = VERMILLION, BLUE
 NOISY_STAR, CLEAN_STAR = ORANGE, SKY  # distances to β*: lighter shades, dashed
@@ -71,9 +92,11 @@ def divergence_text(run: RunData) -> str:
     if x is not None and np.ndim(x) == 2 and len(x):
         lam = float(np.linalg.eigvalsh(x.T @ x / len(x)).max())
         bound = float(h.params.get("lr", np.nan)) * lam / 2
-        text += (f" Stability bound lr·λ_max(H)/2 = {bound:.4g} ({'>' if bound >= 1 else '<'} 1: "
-                 + ("plain gradient descent is unstable at this lr)" if bound >= 1
-                    else "gradient descent is stable; the mini-batch noise made it diverge)"))
+        text += f" Stability bound lr·λ_max(H)/2 = {bound:.4g} ({'>' if bound >= 1 else '<'} 1: " + (
+            "plain gradient descent is unstable at this lr)"
+            if bound >= 1
+            else "gradient descent is stable; the mini-batch noise made it diverge)"
+        )
     rate = h.summary.get("ms_rate")
     if isinstance(rate, float):
         text += f" Mean-square rate {rate:.4g} ({'≥' if rate >= 1 else '<'} 1)."
@@ -102,8 +125,9 @@ class Panel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         # -- trajectory plane
-        self.traj = make_plot("β<sub>1</sub>", "β<sub>2</sub>",
-                              title="Iterates in the (β<sub>1</sub>, β<sub>2</sub>) plane")
+        self.traj = make_plot(
+            "β<sub>1</sub>", "β<sub>2</sub>", title="Iterates in the (β<sub>1</sub>, β<sub>2</sub>) plane"
+        )
         tp = self.traj.getPlotItem()
         tp.setAspectLocked(True)
         add_legend(tp, "top left")
@@ -111,11 +135,11 @@ class Panel(QWidget):
         self.noisy_path = tp.plot([], [], pen=pg.mkPen(NOISY + (90,), width=1))
         self.clean_path = tp.plot([], [], pen=pg.mkPen(CLEAN, width=2), name="noiseless SGD")
         self.ell_exact = tp.plot([], [], pen=pg.mkPen(EXACT, width=2.5), name="2σ exact M")
-        self.ell_paper = tp.plot([], [], pen=pg.mkPen(PAPER, width=2, style=Qt.DashLine),
-                                 name="2σ paper (lr σ²/2B)·I")
+        self.ell_paper = tp.plot([], [], pen=pg.mkPen(PAPER, width=2, style=Qt.DashLine), name="2σ paper (lr σ²/2B)·I")
         self.star = pg.ScatterPlotItem(symbol="star", size=18, pen=pg.mkPen("k"), brush=pg.mkBrush("y"), name="β*")
-        self.hat = pg.ScatterPlotItem(symbol="x", size=14, pen=pg.mkPen("k"), brush=pg.mkBrush("k"),
-                                      name="β_hat (least squares)")
+        self.hat = pg.ScatterPlotItem(
+            symbol="x", size=14, pen=pg.mkPen("k"), brush=pg.mkBrush("k"), name="β_hat (least squares)"
+        )
         for item in (self.star, self.hat):
             item.setZValue(10)
             tp.addItem(item)
@@ -123,15 +147,16 @@ class Panel(QWidget):
         fit_cloud.clicked.connect(self.zoom_to_cloud)
         fit_all.clicked.connect(lambda: tp.enableAutoRange())
         # -- distances against iteration
-        self.dist = make_plot("iteration", "distance", log_x=True, log_y=True,
-                              title="Distance to β_hat and β*")
+        self.dist = make_plot("iteration", "distance", log_x=True, log_y=True, title="Distance to β_hat and β*")
         dp = self.dist.getPlotItem()
         add_legend(dp, "bottom right")
         self.d_curves = {
             ("series/beta_noisy", "data/beta_hat"): long_curve(dp, "noisy, |β − β_hat|", NOISY),
             ("series/beta_noisy", "data/beta_star"): long_curve(dp, "noisy, |β − β*|", NOISY_STAR, style=Qt.DashLine),
             ("series/beta_clean", "data/beta_hat"): long_curve(dp, "noiseless, |β − β_hat|", CLEAN),
-            ("series/beta_clean", "data/beta_star"): long_curve(dp, "noiseless, |β − β*|", CLEAN_STAR, style=Qt.DashLine),
+            ("series/beta_clean", "data/beta_star"): long_curve(
+                dp, "noiseless, |β − β*|", CLEAN_STAR, style=Qt.DashLine
+            ),
         }
         # -- covariance table
         self.table = QTableWidget(3, 3)
@@ -139,8 +164,7 @@ class Panel(QWidget):
         self.table.setVerticalHeaderLabels(["Cov₁₁", "Cov₁₂", "Cov₂₂"])
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.setFixedHeight(self.table.verticalHeader().length()
-                                  + self.table.horizontalHeader().height() + 6)
+        self.table.setFixedHeight(self.table.verticalHeader().length() + self.table.horizontalHeader().height() + 6)
         self.cov_note = QLabel()
         self.cov_note.setWordWrap(True)
 
