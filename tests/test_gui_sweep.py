@@ -346,3 +346,27 @@ def test_a_1d_sweep_over_seeds_draws_mean_and_sd_and_a_3d_one_parallel_lines(qtb
     pv.run_clicked.connect(opened.append)
     pv.lines[5].sigClicked.emit(pv.lines[5], None)
     assert opened[-1] == read_sweep(p3).runs[5]["path"]
+
+
+def test_mean_sd_bars_follow_a_switch_to_a_log_y_axis(qtbot, tmp_path):
+    """Ticking log y after a linear draw redraws the bars in log10 units: the view range
+    then spans the log10 of the means, not the linear bar heights."""
+    path = run_sweep(
+        "nin-toy",
+        {"steps": 500, "n_samples": 100},
+        {"sigma_eps": [0.1, 1.0, 30.0]},  # 30 diverges
+        str(tmp_path / "s"),
+        seeds=2,
+    )
+    view = SweepView()
+    qtbot.addWidget(view)
+    view.resize(800, 500)
+    view.show()
+    view.load(path, y_keys=["loss_final"])
+    view.log_y.setChecked(False)
+    view.log_y.setChecked(True)
+    view.item.autoRange()
+    lo, hi = view.item.viewRange()[1]
+    mean, _, _ = view.sweep.point_stats("loss_final")
+    logs = np.log10(mean[mean > 0])
+    assert lo <= logs.min() and logs.max() <= hi and hi - lo < 3 * (np.ptp(logs) + 1)

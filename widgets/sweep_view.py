@@ -213,9 +213,11 @@ class SweepView(QWidget):
             if ly:  # a log axis draws log10(y): the bar spans log10(mean ± sd), clipped above zero
                 lo, hi = np.log10(np.maximum(ms[bar] - ss[bar], ms[bar] * 1e-3)), np.log10(ms[bar] + ss[bar])
                 mid = np.log10(ms[bar])
-                self.errors[k].setData(x=tx(xs[bar]), y=mid, top=hi - mid, bottom=mid - lo)
+                # ErrorBarItem.setData merges options: the unused form is cleared each time, or a
+                # height left from a linear draw wins over top/bottom after log y is ticked
+                self.errors[k].setData(x=tx(xs[bar]), y=mid, top=hi - mid, bottom=mid - lo, height=None)
             else:
-                self.errors[k].setData(x=tx(xs[bar]), y=ms[bar], height=2 * ss[bar])
+                self.errors[k].setData(x=tx(xs[bar]), y=ms[bar], height=2 * ss[bar], top=None, bottom=None)
         bands = self._draw_bands(xk, self.band_box.currentText(), lx)
         n_done = sum(r["status"] not in ("pending", "running") for r in self.sweep.runs)
         self.info.setText(
