@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import os
 import traceback
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Literal, Mapping
 
 import numpy as np
 
@@ -110,7 +110,7 @@ class Run:
         self._shapes = dict(shapes)
         return self._writer
 
-    def __exit__(self, kind, exc, tb) -> bool:
+    def __exit__(self, kind, exc, tb) -> Literal[False]:
         if kind is None:
             status, error = "completed", ""
         elif issubclass(kind, KeyboardInterrupt):

@@ -387,6 +387,11 @@ class _RunHelp(argparse.Action):
         parser.exit()
 
 
+def _complete(action: argparse.Action, completer) -> None:
+    """Give ``action`` an argcomplete completer."""
+    action.completer = completer  # type: ignore[attr-defined]  # argcomplete's attribute
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import completion as c
 
@@ -407,18 +412,21 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     r.add_argument("-h", "--help", action=_RunHelp, help="this help; after EXP, EXP's parameters and presets")
-    r.add_argument("experiment").completer = c.complete_experiments
-    r.add_argument(
-        "--preset", help="a named preset, built-in or the user's (see 'list EXP')"
-    ).completer = c.complete_presets
+    _complete(r.add_argument("experiment"), c.complete_experiments)
+    _complete(
+        r.add_argument("--preset", help="a named preset, built-in or the user's (see 'list EXP')"), c.complete_presets
+    )
     r.add_argument(
         "--config",
         metavar="FILE.toml",
         help="parameters from a TOML file (names as for --set); applied after --preset, before --set",
     )
-    r.add_argument(
-        "--set", action="append", type=name_value, metavar="NAME=VALUE", help="override a parameter (repeatable)"
-    ).completer = c.complete_sets
+    _complete(
+        r.add_argument(
+            "--set", action="append", type=name_value, metavar="NAME=VALUE", help="override a parameter (repeatable)"
+        ),
+        c.complete_sets,
+    )
     r.add_argument(
         "--save-config",
         metavar="FILE.toml",
@@ -427,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default=None, help=f"folder for the run file (default {default_run_dir()})")
     r.set_defaults(func=cmd_run)
     ls = sub.add_parser("list", help="experiments, their parameters and presets")
-    ls.add_argument("experiment", nargs="?").completer = c.complete_experiments
+    _complete(ls.add_argument("experiment", nargs="?"), c.complete_experiments)
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     ls.set_defaults(func=cmd_list)
     i = sub.add_parser("info", help="status, provenance, parameters, datasets and summary of a run file")
@@ -448,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw = sub.add_parser(
         "sweep", help="run an experiment over a sweep space (grid or random); prints the sweep file last"
     )
-    sw.add_argument("experiment").completer = c.complete_experiments
+    _complete(sw.add_argument("experiment"), c.complete_experiments)
     sw.add_argument(
         "--param",
         action="append",
@@ -510,7 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="where to write: .csv (a folder's table: default standard output) or .csv/.npy (a run's dataset)",
     )
-    e.add_argument("--experiment", help="a folder: only runs of this experiment").completer = c.complete_experiments
+    _complete(e.add_argument("--experiment", help="a folder: only runs of this experiment"), c.complete_experiments)
     e.add_argument(
         "--what", help="a run file: the dataset's path (e.g. phase_map/phase) or 'series'; omitted: list them"
     )

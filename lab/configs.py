@@ -21,7 +21,7 @@ import json
 import math
 import os
 import sys
-from typing import Any, Mapping
+from typing import Any, Container, Mapping
 
 from .params import ParamError, Spec
 
@@ -94,7 +94,7 @@ def save_config(path: str, experiment: str, values: Mapping[str, Any]) -> None:
         raise ConfigError(f"{path}: cannot be written ({e.strerror or e})") from None
 
 
-def user_presets(experiment: str, builtin: Mapping[str, Any] = ()) -> dict[str, str]:
+def user_presets(experiment: str, builtin: Container[str] = ()) -> dict[str, str]:
     """User preset name -> file, sorted; names of built-in presets are left out."""
     folder = user_preset_dir(experiment)
     if not os.path.isdir(folder):

@@ -14,11 +14,12 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+from typing import Any
 
 RESERVE = 2 * 2**20
 _KEEP_SIZE, _PUNCH_HOLE = 0x01, 0x02
 _libc = ctypes.CDLL(None, use_errno=True)
-_fallocate = getattr(_libc, "fallocate", None)
+_fallocate: Any = getattr(_libc, "fallocate", None)  # None where libc lacks it
 if _fallocate is not None:
     _fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
 

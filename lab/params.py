@@ -117,9 +117,9 @@ class Param:
                 raise bad
             if k == "float":
                 return float(value)
-            if int(value) != value:
+            if int(value) != value:  # type: ignore[call-overload]  # Real stub lacks __int__
                 raise bad
-            return int(value)
+            return int(value)  # type: ignore[call-overload]  # Real stub lacks __int__
         return self._validate_list(value, bad)
 
     def _validate_list(self, value: Any, bad: ParamError) -> list:

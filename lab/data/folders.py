@@ -306,7 +306,8 @@ def read_folder(name: str, root: str, use_cache: bool = True) -> Source:
                 os.replace(tmp, cache)
             except OSError:
                 pass  # a read-only data folder: read from the sources every time
-    return Source(name, *arrays, num_classes=fmt.num_classes, augment=fmt.augment)
+    x_train, y_train, x_test, y_test = arrays
+    return Source(name, x_train, y_train, x_test, y_test, num_classes=fmt.num_classes, augment=fmt.augment)
 
 
 def counts(name: str, root: str) -> tuple[int, int]:

@@ -37,10 +37,15 @@ CIFAR10C = FolderFormat(
     ),
     10,
     "none",
-    read=None,
+    read=None,  # type: ignore[arg-type]  # layout-only format
 )  # layouts for messages; read by the functions below
 CINIC10 = FolderFormat(
-    "CINIC-10", ("CINIC-10", "."), tuple(f"test/{c}/*.png  (RGB 32x32)" for c in CIFAR10_CLASSES), 10, "none", read=None
+    "CINIC-10",
+    ("CINIC-10", "."),
+    tuple(f"test/{c}/*.png  (RGB 32x32)" for c in CIFAR10_CLASSES),
+    10,
+    "none",
+    read=None,  # type: ignore[arg-type]  # layout-only format
 )
 
 

@@ -103,7 +103,7 @@ def shift_accuracy(model, data, params: Mapping[str, Any], ctx) -> dict:
     def forward(x):
         return model(data.normalise(x))
 
-    out = {}
+    out: dict[str, float] = {}
     k, seed = int(params["shift_samples"]), int(params["data_seed"])
     if params["cifar10c_root"]:
         res = cifar10c_accuracy(

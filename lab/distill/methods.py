@@ -21,7 +21,7 @@ Training images are not clamped after the noise (the papers' Gaussian augmentati
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -48,7 +48,7 @@ class DistillHooks(Hooks):
     def __init__(
         self,
         method: str,
-        params: dict,
+        params: Mapping[str, Any],
         teacher: nn.Module | None,
         pixel_std: torch.Tensor,
         generator: torch.Generator,

@@ -23,10 +23,11 @@ code, which also reweights the labels by the targets, is not included.
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from typing import Mapping, cast
 
 import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from ..training.engine import Evaluation, Hooks, Trainer
@@ -86,6 +87,7 @@ class ElrHooks(MemorizationHooks):
         self.targets = ElrTargets(trainer.data.n_train, self.num_classes, self.beta, trainer.device)
 
     def metric_targets(self) -> torch.Tensor | None:
+        assert self.targets is not None  # made by setup
         return self.targets.t
 
     def loss(self, model, x, y, idx, epoch):
@@ -132,7 +134,8 @@ class ElrPlusHooks(ElrHooks):
 
     @staticmethod
     def nets(trainer: Trainer):
-        return trainer.model["net1"], trainer.model["net2"]
+        nets = cast(nn.ModuleDict, trainer.model)  # ElrPlus trains a ModuleDict of two nets
+        return nets["net1"], nets["net2"]
 
     def step(self, trainer, x, y, idx, epoch):
         opt = trainer.optimizer

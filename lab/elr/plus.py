@@ -74,6 +74,6 @@ class WeightAverage:
         a = average_momentum(self.updates + 1, self.gamma, self.rampup)
         for avg, cur in zip(self.model.parameters(), model.parameters()):
             avg.lerp_(cur, 1.0 - a)
-        for avg, cur in zip(self.model.buffers(), model.buffers()):
-            avg.copy_(cur)
+        for avg_buf, cur_buf in zip(self.model.buffers(), model.buffers()):
+            avg_buf.copy_(cur_buf)
         self.updates += 1

@@ -152,13 +152,13 @@ def table1(headers: Iterable[Any], dataset: str = "cifar10") -> Table:
     for h in headers:
         if h.experiment != "elr" or h.status != "completed" or h.params.get("dataset") != dataset:
             continue
-        row, col = row_of(h.params), column_of(h.params)
+        run_row, run_col = row_of(h.params), column_of(h.params)
         acc = h.summary.get("test_acc_last")
-        if row is None or col is None or not isinstance(acc, (int, float)):
+        if run_row is None or run_col is None or not isinstance(acc, (int, float)):
             continue
-        if col not in columns:
-            columns.append(col)
-        cells.setdefault((row, col), Cell()).ours.append(100.0 * float(acc))
+        if run_col not in columns:
+            columns.append(run_col)
+        cells.setdefault((run_row, run_col), Cell()).ours.append(100.0 * float(acc))
     columns.sort(key=lambda c: (c[0] != SYM, c[1]))
     for row in ROWS:
         for col in columns:

@@ -32,7 +32,7 @@ on the student's splits and gradient subset.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 
@@ -306,7 +306,10 @@ PRESETS = {
     },
 }
 EXTRA_SERIES = ("agree", "grad_norm")
-SHIFT_ROOTS = {"cifar10c_root": ("CIFAR-10-C", cifar10c_corruptions), "cinic10_root": ("CINIC-10", cinic10_files)}
+SHIFT_ROOTS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "cifar10c_root": ("CIFAR-10-C", cifar10c_corruptions),
+    "cinic10_root": ("CINIC-10", cinic10_files),
+}
 
 
 def check_teacher(params: Mapping[str, Any]) -> None:

@@ -20,7 +20,7 @@ built-in ``digits`` data.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 import torch.nn as nn
 
@@ -259,6 +259,7 @@ def run(params: Mapping[str, Any], ctx) -> dict:
     data.save_labels(ctx)
     ctx.attr("conventions", CONVENTIONS)
     plus = params["method"] == "elr+"
+    model: nn.Module
     if plus:
         model = nn.ModuleDict({"net1": model_from_params(params, data), "net2": model_from_params(params, data)})
         ctx.attr(
@@ -278,7 +279,8 @@ def run(params: Mapping[str, Any], ctx) -> dict:
     hooks = _hooks(params, data.num_classes, ctx.seed)
     summary = Trainer(model, data, params, ctx, hooks).fit()
     if plus:
-        save_weights(ctx, nn.ModuleDict({"net1": hooks.avg[0].model, "net2": hooks.avg[1].model}), "weights_avg")
+        avg = cast(ElrPlusHooks, hooks).avg
+        save_weights(ctx, nn.ModuleDict({"net1": avg[0].model, "net2": avg[1].model}), "weights_avg")
     last = to_host(
         {
             k: hooks.last[k]

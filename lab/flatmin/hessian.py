@@ -31,7 +31,7 @@ def hvp_fn(loss: LossFn, theta: torch.Tensor) -> Callable[[torch.Tensor], torch.
     """``V (P, N) -> (H V_p)_p``: the Hessian of ``loss`` at ``theta`` applied to every row,
     as the vector-Jacobian product of the gradient (``H`` is symmetric): the gradient's
     graph is built once and reused by every call."""
-    _, vjp_of_grad = vjp(grad(loss), theta)
+    _, vjp_of_grad = vjp(grad(loss), theta)  # type: ignore[misc]  # torch stub: no aux
     return vmap(lambda v: vjp_of_grad(v)[0])
 
 

@@ -129,6 +129,7 @@ class NetworkTrainer:
         if self.full:
             return p.x["train"], p.t["train"], p.labels["train"]
         if not len(self._idx):
+            assert self.sampler is not None  # made unless full
             self._idx = self.sampler.iid(INDEX_BLOCK).long()
         i, self._idx = self._idx[0], self._idx[1:]
         return p.x["train"][i], p.t["train"][i], p.labels["train"][i]

@@ -60,9 +60,9 @@ def log_form(h: torch.Tensor | np.ndarray, lr: float):
     if isinstance(h, torch.Tensor):
         a = 1 - lr * h / 2
         return torch.where(a > 0, -torch.log(a.clamp_min(1e-300)) / (2 * lr), torch.full_like(h, math.inf))
-    a = 1 - lr * np.asarray(h, dtype=np.float64) / 2
+    b = 1 - lr * np.asarray(h, dtype=np.float64) / 2
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(a > 0, -np.log(np.maximum(a, 1e-300)) / (2 * lr), np.inf)
+        return np.where(b > 0, -np.log(np.maximum(b, 1e-300)) / (2 * lr), np.inf)
 
 
 def from_eigenvalues(h, lr: float) -> float:

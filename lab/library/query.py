@@ -115,7 +115,11 @@ def parse(expression: str) -> Callable[[Record], bool]:
         m = _TERM.match(w)
         if m is None:
             word = w.lower()
-            tests.append(lambda r, word=word: word in search_text(r))
+
+            def contains(r: Record, word: str = word) -> bool:
+                return word in search_text(r)
+
+            tests.append(contains)
             continue
         key, op, literal = m.group(1), "=" if m.group(2) == "==" else m.group(2), m.group(3).strip()
         if op in _NUMERIC and _number(literal) is None:

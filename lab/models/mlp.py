@@ -84,7 +84,7 @@ class MLP(nn.Module):
         h = x.flatten(1)
         for i, lin in enumerate(self.hidden):
             z = lin(h)
-            if i == self.nin_layer:
+            if self.nin is not None and i == self.nin_layer:
                 z = self.nin(z, eps)
             h = self.drop(self.act(z))
         return self.out(h)

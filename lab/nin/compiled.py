@@ -22,7 +22,7 @@ import numpy as np
 try:
     import numba
 except ImportError:  # optional: the torch path gives the same numbers
-    numba = None
+    numba = None  # type: ignore[assignment]  # optional dependency
 
 AVAILABLE = numba is not None
 

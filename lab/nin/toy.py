@@ -105,10 +105,10 @@ class ToyDraws:
 class ToyConfig:
     """Model and SGD constants of one trajectory (floats) or of a grid (tensors)."""
 
-    M: object
-    sigma_x: object
-    sigma_eps: object
-    lr: object
+    M: float | torch.Tensor
+    sigma_x: float | torch.Tensor
+    sigma_eps: float | torch.Tensor
+    lr: float | torch.Tensor
 
 
 def literal_run(cfg: ToyConfig, w_init, draws: ToyDraws, steps: int, device="cpu", on_chunk=None):

@@ -16,6 +16,7 @@ which pays only on a wide device (a GPU) that a loop over a few chains would lea
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,7 +24,7 @@ import torch
 try:
     import numba
 except ImportError:  # optional: the torch path gives the same numbers
-    numba = None
+    numba = None  # type: ignore[assignment]  # optional dependency
 
 AVAILABLE = numba is not None
 
@@ -60,7 +61,7 @@ def _advance(idx, eps, table, n_rows, e_noisy, e_clean, chunk, out_noisy, out_cl
         e_clean[0, p], e_clean[1, p] = c0, c1
 
 
-_advance_jit = numba.njit(cache=True, nogil=True)(_advance) if AVAILABLE else None
+_advance_jit: Any = numba.njit(cache=True, nogil=True)(_advance) if AVAILABLE else None
 
 
 @contextlib.contextmanager

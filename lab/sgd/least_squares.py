@@ -30,7 +30,7 @@ import contextlib
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -133,7 +133,7 @@ class LeastSquaresSGD:
         if batching not in BATCHINGS:
             raise ValueError(f"batching must be one of {BATCHINGS}, not {batching!r}")
         dev = torch.device(device)
-        f64 = dict(dtype=torch.float64, device=dev)
+        f64: dict[str, Any] = dict(dtype=torch.float64, device=dev)
         x = torch.as_tensor(np.asarray(x), **f64)
         self.P, self.N, self.d = P, N, d = x.shape
         can_compile = dev.type == "cpu" and loops.AVAILABLE and d == 2
@@ -186,6 +186,7 @@ class LeastSquaresSGD:
             idx = idx.permute(layout)
         eps = None
         if self.noise == "redraw":
+            assert self.sigma is not None  # set whenever noise is redrawn
             eps = torch.randn(shape, generator=self.gen, dtype=torch.float64, device=self.device).permute(layout)
             eps = eps * self.sigma
         return Draws(idx, eps, chunk)

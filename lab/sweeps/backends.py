@@ -24,12 +24,15 @@ import time
 from abc import ABC, abstractmethod
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..device import resolve_device
 from ..params import ParamError
 from ..runfile import RunFileError, read_header
 from ..runner import run_experiment
+
+if TYPE_CHECKING:
+    from multiprocessing.synchronize import Event as ProcessEvent
 
 #: progress of one run reaches the coordinator at most this often a second
 PROGRESS_HZ = 4.0
@@ -230,7 +233,7 @@ class LocalBackend(Backend):
 
     def start(self, tasks: Sequence[RunTask], folder: str) -> None:
         if self.jobs == 1:
-            self.cancel_event = threading.Event()
+            self.cancel_event: threading.Event | ProcessEvent = threading.Event()
             self.threads = [threading.Thread(target=self._in_process, args=(list(tasks),), daemon=True)]
         else:
             ctx = mp.get_context("spawn")

@@ -103,7 +103,7 @@ class RayBackend(Backend):
         self.ray = import_ray()
         self.refs: dict[Any, int] = {}
         self.started_ray = False
-        self.inbox = None
+        self.inbox: Any = None  # a Ray actor handle once started
         self.events: collections.deque = collections.deque()
         self.drained = 0.0  # when the inbox was last asked for its events (time.monotonic)
         self.draining = None  # that request, until its answer is in

@@ -71,10 +71,10 @@ def parse_axis(spec: Spec, item: str, *, need_count: bool = True) -> Axis:
     if p.kind not in SWEEPABLE:
         raise ParamError(name, text, f"a numeric or choice parameter to sweep ({name} is a {p.kind})")
     if not text.startswith(("lin:", "log:")):
-        values = [p.parse(v) for v in text.split(",") if v.strip()]
-        if not values:
+        listed = [p.parse(v) for v in text.split(",") if v.strip()]
+        if not listed:
             raise ParamError(name, text, "at least one value")
-        return Axis(name, "list", tuple(dict.fromkeys(values)), kind=p.kind)
+        return Axis(name, "list", tuple(dict.fromkeys(listed)), kind=p.kind)
     if p.kind == "choice":
         raise ParamError(name, text, f"a list of choices ({p.allowed()}); ranges need a numeric parameter")
     parts = text.split(":")

@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import cast
 
 import numpy as np
 
@@ -172,7 +173,8 @@ def _symmetriser(d: int, k: int) -> np.ndarray:
     """The projector onto symmetric tensors of order ``k`` over ``R^d``, ``(d^k, d^k)``."""
     eye = np.eye(d**k).reshape((d,) * k + (d**k,))
     perms = list(itertools.permutations(range(k)))
-    return sum(np.transpose(eye, p + (k,)).reshape(d**k, d**k) for p in perms) / len(perms)
+    total = cast(np.ndarray, sum(np.transpose(eye, p + (k,)).reshape(d**k, d**k) for p in perms))
+    return total / len(perms)
 
 
 def fourth_moment_rate(x: np.ndarray, lr: float, batch: int) -> float:

@@ -351,7 +351,7 @@ def _to_floats(row: Mapping[str, Any]) -> dict:
 
 
 def _summary(row: Mapping[str, float], epoch: int) -> dict:
-    out = {"epochs_done": epoch}
+    out: dict[str, float] = {"epochs_done": epoch}
     for k in ("test_acc", "val_acc", "train_acc", "train_acc_clean", "test_loss"):
         if math.isfinite(row.get(k, math.nan)):
             out[k] = row[k]
