@@ -30,14 +30,18 @@ def start_token(pid: int) -> str:
 
 
 def alive(pid: int, token: str = "") -> bool:
-    """Whether ``pid`` runs and, when a ``token`` from :func:`start_token` is given and
-    can be checked, is the same process that token was taken from."""
+    """Whether ``pid`` runs (a zombie, killed but not yet reaped, does not) and, when a
+    ``token`` from :func:`start_token` is given and can be checked, is the same process
+    that token was taken from."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         pass
+    fields = _read(f"/proc/{pid}/stat").rpartition(")")[2].split()
+    if fields and fields[0] in ("Z", "X"):  # a zombie holds its PID until its parent reaps it
+        return False
     if token:
         now = start_token(pid)
         if now and now != token:

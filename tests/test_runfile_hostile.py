@@ -298,3 +298,20 @@ def test_a_full_disk_ends_the_run_failed_with_every_flushed_row(small_disk):
     with pytest.raises(RunFileError, match="cannot be created"):  # the disk is still full
         RunWriter(os.path.join(small_disk, "next.h5"), experiment="x", params={}, seed=0, device="cpu")
     assert sorted(os.listdir(small_disk)) == ["run.h5"]  # no 0-byte or partial files
+
+
+def test_a_killed_writer_not_yet_reaped_counts_as_gone():
+    """A process killed but not yet reaped by its parent (a zombie) keeps its PID: a run
+    file it was writing must still show as interrupted."""
+    import subprocess
+
+    from lab import procinfo
+
+    child = subprocess.Popen(["sleep", "60"])
+    token = procinfo.start_token(child.pid)
+    assert procinfo.alive(child.pid, token)
+    child.kill()
+    while open(f"/proc/{child.pid}/stat").read().rpartition(")")[2].split()[0] != "Z":
+        pass  # the kernel makes it a zombie at once; it stays one until wait()
+    assert not procinfo.alive(child.pid, token)
+    child.wait()
