@@ -59,10 +59,10 @@ def figure1_problems(seed: int = 0):
     return np.stack(xs), np.stack(ys), np.stack(stars), np.asarray(starts, np.float64), p
 
 
-def run_engine(problems, steps: int, device="cpu", compiled=None, seed: int = 0):
-    """Every kept iterate: ``(steps (T,), noisy (8, T, 2), clean (8, T, 2))`` (numpy)."""
+def make_engine(problems, device="cpu", compiled=None, seed: int = 0) -> LeastSquaresSGD:
+    """The batched engine over the eight Figure 1 problems."""
     x, y, star, start, p = problems
-    engine = LeastSquaresSGD(
+    return LeastSquaresSGD(
         x,
         star,
         start,
@@ -73,7 +73,11 @@ def run_engine(problems, steps: int, device="cpu", compiled=None, seed: int = 0)
         generator=torch.Generator(device).manual_seed(seed),
         compiled=compiled,
     )
-    blocks = list(engine.blocks(steps, p["stride"]))
+
+
+def run_engine(problems, steps: int, device="cpu", compiled=None, seed: int = 0):
+    """Every kept iterate: ``(steps (T,), noisy (8, T, 2), clean (8, T, 2))`` (numpy)."""
+    blocks = list(make_engine(problems, device, compiled, seed).blocks(steps, problems[4]["stride"]))
     return tuple(
         np.concatenate([getattr(b, k) for b in blocks], axis=-2 if k != "steps" else 0)
         for k in ("steps", "noisy", "clean")
@@ -87,18 +91,8 @@ def run_numba(problems, steps: int, seed: int = 0):
 
 def count_engine(problems, steps: int, device) -> int:
     """The engine streamed block by block (nothing kept): iterates seen per chain."""
-    x, y, star, start, p = problems
-    engine = LeastSquaresSGD(
-        x,
-        star,
-        start,
-        lr=p["lr"],
-        batch=p["batch"],
-        labels=y,
-        device=device,
-        generator=torch.Generator(device).manual_seed(0),
-    )
-    return sum(len(b.steps) for b in engine.blocks(steps, p["stride"]))
+    engine = make_engine(problems, device)
+    return sum(len(b.steps) for b in engine.blocks(steps, problems[4]["stride"]))
 
 
 def cloud_covariances(steps, noisy, beta_hat, stride: int) -> np.ndarray:

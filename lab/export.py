@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from .runfile import RunData
+from .tables import series_columns
 
 #: the name of the all-series table in :func:`export_names`
 SERIES_TABLE = "series"
@@ -20,28 +21,6 @@ SERIES_TABLE = "series"
 
 class ExportError(ValueError):
     """What was asked for cannot be written (an unknown name, a shape CSV cannot hold)."""
-
-
-def series_columns(run: RunData) -> tuple[list[str], np.ndarray, list[str]]:
-    """``(names, table, skipped)``: ``series/step`` and every series with as many rows
-    as it, vectors split into ``name_1, name_2, ...``; ``skipped`` lists series on
-    another row axis."""
-    step = run.get("series/step")
-    if step is None:
-        raise ExportError("this run has no series/step axis to export")
-    names, cols, skipped = ["step"], [step.astype(float)], []
-    for path in sorted(p for p in run.arrays if p.startswith("series/") and p != "series/step"):
-        a = run.arrays[path]
-        base = path[len("series/") :]
-        if len(a) != len(step) or a.ndim > 2:
-            skipped.append(base)
-        elif a.ndim == 1:
-            names.append(base)
-            cols.append(a)
-        else:
-            names += [f"{base}_{j + 1}" for j in range(a.shape[1])]
-            cols += [a[:, j] for j in range(a.shape[1])]
-    return names, np.column_stack(cols), skipped
 
 
 def export_names(run: RunData) -> list[str]:
@@ -62,7 +41,10 @@ def write_export(run: RunData, name: str, path: str) -> list[str]:
     if name not in names:
         raise ExportError(f"this run has no '{name}' to export; it has: {', '.join(names)}")
     if name == SERIES_TABLE:
-        cols, table, skipped = series_columns(run)
+        try:
+            cols, table, skipped = series_columns(run)
+        except ValueError as e:  # no series/step axis
+            raise ExportError(str(e)) from None
         if ext == ".npy":
             np.save(path, table)
         else:

@@ -20,18 +20,9 @@ from lab.experiments import Experiment
 from lab.progress import ProgressDisplay
 
 from . import fake_experiment
+from .test_cli import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def cli(*args, timeout=120):
-    return subprocess.run(
-        [sys.executable, os.path.join(ROOT, "main.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-    )
 
 
 def test_ctrl_c_cancels_the_run_with_one_line_and_exit_130(tmp_path):

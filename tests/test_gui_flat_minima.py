@@ -33,8 +33,11 @@ def test_panel_draws_a_label_noise_run_with_its_theory_and_coefficients(qtbot):
         np.testing.assert_array_equal(x, steps[1:])  # row 0 (step 0) is off the log axis
         assert np.all(y > 0), key
     np.testing.assert_allclose(panel.curves["R"].yData, run["series/R"][1:])
-    lo, hi = panel.r_band.lo.yData, panel.r_band.hi.yData
-    assert np.all(lo <= panel.curves["R_estimate"].yData) and np.all(hi > lo)
+    lo, hi = panel.r_band.lo.yData, panel.r_band.hi.yData  # the band's edges, in log10 units (log axis)
+    est = np.log10(panel.curves["R_estimate"].yData)
+    assert np.all(lo <= est + 1e-12) and np.all(hi > lo) and np.all(hi - est < 2)
+    np.testing.assert_allclose(panel.r_band.lo.xData, np.log10(steps[1:]))
+    assert not panel.r_band.fill.path().isEmpty()  # the band is drawn (its bounding curves have paths)
     np.testing.assert_allclose(panel.beta_bars.opts["height"], run["series/beta"][-1])
     np.testing.assert_array_equal(panel.truth_bars.opts["height"], run["data/theta_star"])
     assert panel.edge.value() == np.log10(2 / values["lr"])

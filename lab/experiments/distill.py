@@ -45,7 +45,14 @@ from ..distill.teachers import TeacherError, build_teacher, check_teacher_file, 
 from ..models import MODEL_NAMES, MODEL_PARAMS, model_from_params, n_parameters
 from ..params import Param, ParamError, Spec
 from ..runfile import Dataset, RunFileError
-from ..training import TRAINING_PARAMS, Trainer, check_network, network_layout
+from ..training import (
+    NOISE_RESOURCE_SCHEDULE,
+    SELF_DISTILLATION_SCHEDULE,
+    TRAINING_PARAMS,
+    Trainer,
+    check_network,
+    network_layout,
+)
 from . import get
 from ._common import RUN_PARAMS
 from .base import Experiment
@@ -216,15 +223,7 @@ _DIGITS = {
 # the paper trains noisy students "as the teacher" after Hinton's KD: the kd loss on noisy logits
 _PAPER_SELF = {
     "model": "resnet56",
-    "lr": 0.1,
-    "momentum": 0.9,
-    "weight_decay": 1e-4,
-    "epochs": 200,
-    "batch": 64,
-    "schedule": "multistep",
-    "milestones": [100, 150],
-    "gamma": 0.1,
-    "train_fraction": 0.8,
+    **SELF_DISTILLATION_SCHEDULE,
     "method": "noisy-logits",
     "distill_loss": "kd",
     "grad_samples": 512,
@@ -232,14 +231,7 @@ _PAPER_SELF = {
 _PAPER_KD = {
     "model": "wrn-16-2",
     "teacher_model": "wrn-40-2",
-    "lr": 0.1,
-    "momentum": 0.9,
-    "weight_decay": 5e-4,
-    "epochs": 200,
-    "batch": 128,
-    "schedule": "multistep",
-    "milestones": [60, 120, 150],
-    "gamma": 0.2,
+    **NOISE_RESOURCE_SCHEDULE,
     "method": "kd",
     "pgd_eps": 8 / 255,
     "pgd_step": 0.03,

@@ -17,7 +17,15 @@ from ..data import DATA_PARAMS, NOISE_PARAMS, load_data
 from ..models import MODEL_PARAMS, model_from_params, n_parameters
 from ..params import Spec
 from ..runfile import read_run
-from ..training import TRAINING_PARAMS, Trainer, check_network, network_layout, rebuild_model
+from ..training import (
+    NOISE_RESOURCE_SCHEDULE,
+    SELF_DISTILLATION_SCHEDULE,
+    TRAINING_PARAMS,
+    Trainer,
+    check_network,
+    network_layout,
+    rebuild_model,
+)
 from ._common import RUN_PARAMS
 from .base import Experiment
 
@@ -33,31 +41,8 @@ PRESETS = {
         "batch": 64,
         "schedule": "cosine",
     },
-    "cifar10-resnet56": {
-        "dataset": "cifar10",
-        "model": "resnet56",
-        "lr": 0.1,
-        "momentum": 0.9,
-        "weight_decay": 1e-4,
-        "epochs": 200,
-        "batch": 64,
-        "schedule": "multistep",
-        "milestones": [100, 150],
-        "gamma": 0.1,
-        "train_fraction": 0.8,
-    },
-    "cifar10-wrn-40-2": {
-        "dataset": "cifar10",
-        "model": "wrn-40-2",
-        "lr": 0.1,
-        "momentum": 0.9,
-        "weight_decay": 5e-4,
-        "epochs": 200,
-        "batch": 128,
-        "schedule": "multistep",
-        "milestones": [60, 120, 150],
-        "gamma": 0.2,
-    },
+    "cifar10-resnet56": {"dataset": "cifar10", "model": "resnet56", **SELF_DISTILLATION_SCHEDULE},
+    "cifar10-wrn-40-2": {"dataset": "cifar10", "model": "wrn-40-2", **NOISE_RESOURCE_SCHEDULE},
 }
 
 

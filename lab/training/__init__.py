@@ -2,7 +2,7 @@
 
 from .engine import ENGINE_SERIES, Evaluation, Hooks, Trainer, check_network, load_weights, network_layout, save_weights
 from .optim import make_optimizer, make_scheduler
-from .params import OPTIM_PARAMS, PERF_PARAMS, TRAINING_PARAMS
+from .params import NOISE_RESOURCE_SCHEDULE, OPTIM_PARAMS, PERF_PARAMS, SELF_DISTILLATION_SCHEDULE, TRAINING_PARAMS
 from .trained import model_values, rebuild_model
 
 __all__ = [
@@ -21,4 +21,6 @@ __all__ = [
     "OPTIM_PARAMS",
     "PERF_PARAMS",
     "TRAINING_PARAMS",
+    "NOISE_RESOURCE_SCHEDULE",
+    "SELF_DISTILLATION_SCHEDULE",
 ]

@@ -78,3 +78,30 @@ PERF_PARAMS = (
     ),
 )
 TRAINING_PARAMS = OPTIM_PARAMS + PERF_PARAMS
+
+#: the papers' training schedules, shared by the teachers' and the students' presets:
+#: noisy self-distillation (label-noise SGD paper, Sec. 5: ResNet-56, SGD 0.9, batch 64,
+#: lr 0.1 divided by 10 at epochs 100 and 150, weight decay 1e-4, 80/20 train/validation)
+SELF_DISTILLATION_SCHEDULE = {
+    "lr": 0.1,
+    "momentum": 0.9,
+    "weight_decay": 1e-4,
+    "epochs": 200,
+    "batch": 64,
+    "schedule": "multistep",
+    "milestones": [100, 150],
+    "gamma": 0.1,
+    "train_fraction": 0.8,
+}
+#: noise as a resource in distillation (WRN-40-2 -> WRN-16-2: batch 128, lr 0.1 times 0.2
+#: at epochs 60, 120 and 150, weight decay 5e-4)
+NOISE_RESOURCE_SCHEDULE = {
+    "lr": 0.1,
+    "momentum": 0.9,
+    "weight_decay": 5e-4,
+    "epochs": 200,
+    "batch": 128,
+    "schedule": "multistep",
+    "milestones": [60, 120, 150],
+    "gamma": 0.2,
+}

@@ -15,31 +15,18 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
+from lab.experiments.flat_minima import MEASURED, SPARSE_ONLY
+from lab.experiments.flat_minima import THEORY as THEORY_SERIES
 from lab.runfile import RunData
 
-from ..plots import add_legend, make_plot
+from ..plots import BLACK, BLUE, GREEN, ORANGE, PURPLE, VERMILLION, add_legend, boundary_curve, make_plot
 from . import View
 
-#: one colour per method, so compared runs read alike
-METHOD_COLOURS = {"gd": (31, 119, 180), "sgd": (44, 160, 44), "label-noise": (214, 39, 40), "explicit": (148, 103, 189)}
-THEORY = (0, 0, 0)
-SERIES = (
-    "train_loss",
-    "test_loss",
-    "R",
-    "R_estimate",
-    "R_estimate_se",
-    "R_small",
-    "trace_hessian",
-    "trace_hessian_se",
-    "top_eigenvalue",
-    "top_eigenvalue_exact",
-    "theory_train_loss",
-    "theory_test_loss",
-    "theory_R",
-    "dist_to_truth",
-    "theory_dist_to_truth",
-)
+#: one colour per method (Okabe-Ito, as every panel), so compared runs read alike
+METHOD_COLOURS = {"gd": BLUE, "sgd": GREEN, "label-noise": VERMILLION, "explicit": PURPLE}
+THEORY = BLACK
+#: every scalar series the experiment writes
+SERIES = MEASURED + SPARSE_ONLY + THEORY_SERIES
 #: log axes: values at or below this are drawn at it
 FLOOR = 1e-30
 
@@ -53,14 +40,22 @@ class Band:
     """``y ± 2 se`` as a shaded band between two invisible curves."""
 
     def __init__(self, plot: pg.PlotItem, colour):
-        self.lo, self.hi = plot.plot([], [], pen=None), plot.plot([], [], pen=None)
+        self.plot = plot
+        self.lo, self.hi = boundary_curve(plot), boundary_curve(plot)  # a pen=None curve has no path to fill
         self.fill = pg.FillBetweenItem(self.lo, self.hi, brush=pg.mkBrush(*colour, 50))
         plot.addItem(self.fill)
 
     def set(self, x, y, se) -> None:
-        ok = np.isfinite(y) & np.isfinite(se)
-        self.lo.setData(x[ok], positive(y[ok] - 2 * se[ok]))
-        self.hi.setData(x[ok], positive(y[ok] + 2 * se[ok]))
+        """The band's edges; in log10 units on a log axis (the bare curves that bound a
+        fill are not transformed by the plot's log mode, unlike its data items)."""
+        ok = np.isfinite(y) & np.isfinite(se) & (np.asarray(x) > 0)
+        xs, lo, hi = np.asarray(x[ok], float), positive(y[ok] - 2 * se[ok]), positive(y[ok] + 2 * se[ok])
+        if self.plot.getAxis("bottom").logMode:
+            xs = np.log10(xs)
+        if self.plot.getAxis("left").logMode:
+            lo, hi = np.log10(lo), np.log10(hi)
+        self.lo.setData(xs, lo)
+        self.hi.setData(xs, hi)
 
 
 class Panel(QWidget):
@@ -95,7 +90,7 @@ class Panel(QWidget):
                 p.legend.clear()
         c = self.colour
         dot = {"style": Qt.DotLine, "width": 2}
-        self.r_band, self.trace_band = Band(rp, c), Band(hp, (255, 127, 14))
+        self.r_band, self.trace_band = Band(rp, c), Band(hp, ORANGE)
         self.curves = {
             "train_loss": lp.plot([], [], pen=pg.mkPen(c, width=2), name="train"),
             "test_loss": lp.plot([], [], pen=pg.mkPen(c, width=2, style=Qt.DashLine), name="test"),
