@@ -13,6 +13,7 @@ files (the old ones stay, listed under ``previous``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -130,6 +131,10 @@ def _resumed_doc(sweep_path: str, fresh: dict) -> dict:
     for r in doc["runs"]:
         r.setdefault("previous", [])
         path = os.path.join(folder, r["path"])
+        # a writer killed while building its finished copy leaves that copy half made beside
+        # the (complete) file: the dead coordinator's runs have no writer left to finish it
+        with contextlib.suppress(OSError):
+            os.remove(os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.partial"))
         try:
             header = read_header(path) if os.path.exists(path) else None
         except RunFileError:

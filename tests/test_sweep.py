@@ -243,7 +243,7 @@ def test_resume_after_a_killed_coordinator_runs_only_what_is_missing(tmp_path):
         "--param",
         "sigma_eps=0.5,1,1.5,2,2.5",
         "--set",
-        "steps=20000",
+        "steps=50000",  # seconds a run: the kill must find two done and one going
         "--set",
         "n_samples=100",
         "--out",
@@ -281,13 +281,13 @@ def test_resume_after_a_killed_coordinator_runs_only_what_is_missing(tmp_path):
     # either way resume must leave that file alone
     cut_status = read_run(cut[0]["path"]).header.display_status
     assert cut_status in ("interrupted", "completed")
-    before = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir() if not p.name.startswith(".")}
     assert len(before) == len(done) + 1
 
     assert cli_main(args + ["--resume"]) == 0
     sw = read_sweep(str(out))
     assert sw.status == "completed" and [r["status"] for r in sw.runs] == ["completed"] * 5
-    after = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
+    after = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir() if not p.name.startswith(".")}
     assert {k: after[k] for k in before} == before  # nothing finished was rewritten
     kept = len(done) + (cut_status == "completed")
     assert len(after) == len(before) + 5 - kept  # one new file per missing run
