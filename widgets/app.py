@@ -14,7 +14,9 @@ def open_window(argv: list[str]) -> MainWindow:
     """Show the main window; with ``argv = [run_file]`` it opens that run once the event
     loop runs. Needs a QApplication."""
     window = MainWindow()
-    window.resize(1500, 950)
+    if not window.settings.contains("geometry"):  # a first launch; later ones restore their own size
+        window.resize(1500, 950)
+    window.fit_screen()
     window.show()
     if argv:
         QTimer.singleShot(0, lambda: window.open_run(argv[0]))

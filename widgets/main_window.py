@@ -116,9 +116,9 @@ class MainWindow(QMainWindow):
         last = st.value("last_tab", "")
         if last in self.tab_of:
             self.tabs.setCurrentWidget(self.tab_of[last])
-        self._fit_screen()
+        self.fit_screen()
 
-    def _fit_screen(self) -> None:
+    def fit_screen(self) -> None:
         """Keep the window on its screen: never wider or taller than its free area."""
         screen = self.screen().availableGeometry() if self.screen() is not None else None
         if screen is not None and (self.width() > screen.width() or self.height() > screen.height()):
