@@ -43,6 +43,12 @@ from .runjournal import BLOB, JOURNAL, Journal, JournalWriter, pwrite_pieces
 
 FORMAT = "noiselab-run"
 FORMAT_VERSION = 1
+#: the finished copy's root attribute holding every other root attribute as one JSON
+#: object: one read instead of one per attribute (what a library of thousands of files
+#: pays for), see docs/runfile.md
+HEADER = "header"
+#: root attributes edited after a run is published (by the run library): never in HEADER
+EDITABLE = ("tags", "note")
 STATUSES = ("running", "completed", "cancelled", "failed", "diverged")
 #: a running file from another host whose heartbeat is older than this is shown as interrupted
 STALE_AFTER_S = 15.0
@@ -456,12 +462,31 @@ def publish(path: str) -> bool:
                     dst.attrs[k] = journal.end[k]
                 dst.attrs["summary"] = json.dumps(journal.end["summary"])
             attach_scales(dst)
+            seal_header(dst)
             _kill_point("publish")
         os.replace(tmp, path)
         return True
     except WRITE_ERRORS:
         _remove_quietly(tmp)
         return False
+
+
+def seal_header(f: h5py.File) -> None:
+    """Write :data:`HEADER` from the root attributes as they are now. A finished run's
+    attributes are set through :func:`set_attrs`, which calls this; ones edited with
+    plain h5py keep the copy of the publication."""
+    plain = {k: _plain_attr(v) for k, v in f.attrs.items() if k != HEADER and k not in EDITABLE}
+    f.attrs[HEADER] = json.dumps(plain, default=str)
+
+
+def set_attrs(path: str | os.PathLike, **values) -> None:
+    """Change root attributes of a finished run file, keeping :data:`HEADER` in step
+    (raises OSError if a writer or a locking reader holds the file)."""
+    with h5py.File(path, "r+") as f:
+        for k, v in values.items():
+            f.attrs[k] = v
+        if HEADER in f.attrs:
+            seal_header(f)
 
 
 def attach_scales(f: h5py.File) -> None:
@@ -562,6 +587,7 @@ class RunHeader:
     error: str
     diverged_step: int
     versions: dict
+    #: the writer's last heartbeat (time.time()); read only for a run that says running
     last_heartbeat: float | None
     attrs: dict
 
@@ -601,17 +627,40 @@ def _check_format(a: dict, path: str) -> None:
         raise RunFileError(f"{path}: attribute 'format_version' is {a.get('format_version')!r}, not a version number")
 
 
-def _header(f: h5py.File, path: str, journal: Journal) -> RunHeader:
-    a = {k: _plain_attr(h5safe.read_attr(f.attrs, k)) for k in f.attrs}
+def _last_heartbeat(f: h5py.File) -> float | None:
+    """The time of the writer's last heartbeat (what tells a live run from one whose
+    writer died; read only for a run that says it is running)."""
+    hb = f.get("heartbeat")
+    if not (isinstance(hb, h5py.Dataset) and hb.ndim == 1 and hb.dtype.kind == "f"):
+        return None
+    if f.swmr_mode:
+        hb.refresh()
+    return float(hb[-1]) if hb.shape[0] else None
+
+
+def _root_attrs(f: h5py.File, path: str, fields: Iterable[str] | None) -> dict:
+    """The root attributes (those of ``fields``, if given) as plain values: from
+    :data:`HEADER` where the file has it, plus the attributes it does not hold."""
+    if not h5py.h5a.exists(f.id, HEADER.encode()):
+        return {k: _plain_attr(v) for k, v in h5safe.read_attrs(f, fields).items()}
+    try:
+        a = json.loads(h5safe.read_attr(f.attrs, HEADER))
+    except (TypeError, ValueError) as e:
+        raise RunFileError(f"{path}: attribute {HEADER!r} is not valid JSON ({e})") from None
+    if not isinstance(a, dict):
+        raise RunFileError(f"{path}: attribute {HEADER!r} is not a JSON object")
+    rest = EDITABLE if fields is not None else [k for k in f.attrs if k != HEADER and k not in a]
+    a.update((k, _plain_attr(v)) for k, v in h5safe.read_attrs(f, rest).items())
+    return a
+
+
+def _header(f: h5py.File, path: str, journal: Journal, fields: Iterable[str] | None = None) -> RunHeader:
+    a = _root_attrs(f, path, fields)
     _check_format(a, path)
     a.update(journal.attrs)
     end = journal.end or {}
-    hb = f.get("heartbeat")
-    last = None
-    if isinstance(hb, h5py.Dataset) and hb.ndim == 1 and hb.dtype.kind == "f":
-        if f.swmr_mode:
-            hb.refresh()
-        last = float(hb[-1]) if hb.shape[0] else None
+    status = _str(end.get("status", a.get("status", "?")))
+    last = _last_heartbeat(f) if status == "running" else None
 
     def obj(key: str) -> dict:
         v = end.get(key) if key in end else a.get(key, "{}")
@@ -625,7 +674,6 @@ def _header(f: h5py.File, path: str, journal: Journal) -> RunHeader:
             raise RunFileError(f"{path}: attribute {key!r} is not a JSON object")
         return v
 
-    status = _str(end.get("status", a.get("status", "?")))
     return RunHeader(
         path=path,
         experiment=_str(a.get("experiment", "?")),
@@ -645,14 +693,17 @@ def _header(f: h5py.File, path: str, journal: Journal) -> RunHeader:
 
 
 @contextlib.contextmanager
-def _reading(path: str) -> Iterator[tuple[h5py.File, RunHeader, Journal, h5safe.Budget]]:
-    """The open run file, its decoded header, journal and read budget; any error while
-    reading it becomes :class:`RunFileError` (a reader never raises anything else)."""
+def _reading(
+    path: str, fields: Iterable[str] | None = None
+) -> Iterator[tuple[h5py.File, RunHeader, Journal, h5safe.Budget]]:
+    """The open run file, its decoded header (from the root attributes of ``fields``
+    only, if given), journal and read budget; any error while reading it becomes
+    :class:`RunFileError` (a reader never raises anything else)."""
     with open_h5(path) as f:
         try:
             budget = h5safe.Budget()
             journal = Journal(f, budget)
-            yield f, _header(f, path, journal), journal, budget
+            yield f, _header(f, path, journal, fields), journal, budget
         except RunFileError:
             raise
         except h5safe.UnsafeFile as e:
@@ -661,9 +712,11 @@ def _reading(path: str) -> Iterator[tuple[h5py.File, RunHeader, Journal, h5safe.
             raise RunFileError(f"{path}: damaged run file ({type(e).__name__}: {e})") from None
 
 
-def read_header(path: str | os.PathLike) -> RunHeader:
-    """The root attributes and journal of a run file only (cheap: no series is read)."""
-    with _reading(os.fspath(path)) as (_, header, _j, _b):
+def read_header(path: str | os.PathLike, fields: Iterable[str] | None = None) -> RunHeader:
+    """The root attributes and journal of a run file only (cheap: no series is read).
+    ``fields``: read only these root attributes (a header missing the others), for a
+    reader of thousands of files that needs a few (each attribute read costs ~25 us)."""
+    with _reading(os.fspath(path), fields) as (_, header, _j, _b):
         return header
 
 

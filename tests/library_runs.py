@@ -9,11 +9,10 @@ import os
 import shutil
 from datetime import datetime, timedelta, timezone
 
-import h5py
 import numpy as np
 
 from lab.experiments import ols
-from lab.runfile import Dataset, RunWriter
+from lab.runfile import Dataset, RunWriter, set_attrs
 
 STATUSES = ("completed", "completed", "completed", "cancelled", "failed", "diverged")
 
@@ -49,10 +48,14 @@ def make_runs(folder: str, n: int, sweep_every: int = 10, start: int = 0) -> lis
         os.makedirs(os.path.dirname(path), exist_ok=True)
         shutil.copyfile(template, path)
         params, summary, status = run_values(i)
-        with h5py.File(path, "r+") as f:
-            a = f.attrs
-            a["params"], a["summary"], a["status"], a["seed"] = json.dumps(params), json.dumps(summary), status, i
-            a["created"] = (t0 + timedelta(minutes=i)).isoformat(timespec="seconds")
-            a["finished"] = (t0 + timedelta(minutes=i, seconds=1 + i % 30)).isoformat(timespec="seconds")
+        set_attrs(
+            path,
+            params=json.dumps(params),
+            summary=json.dumps(summary),
+            status=status,
+            seed=i,
+            created=(t0 + timedelta(minutes=i)).isoformat(timespec="seconds"),
+            finished=(t0 + timedelta(minutes=i, seconds=1 + i % 30)).isoformat(timespec="seconds"),
+        )
         paths.append(path)
     return paths

@@ -16,7 +16,7 @@ import sys
 import h5py
 import numpy as np
 
-from lab.runfile import Dataset, RunWriter
+from lab.runfile import HEADER, Dataset, RunWriter
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -83,7 +83,11 @@ def _edit(src: str, dst: str, fn) -> str:
 
 
 def _set_attrs(**values):
+    """Root attributes set as given (None: deleted), and the header copy of the finished
+    file removed, so readers meet them (a ``header`` in ``values`` is set after)."""
+
     def fn(f):
+        f.attrs.pop(HEADER, None)
         for k, v in values.items():
             if v is None:
                 del f.attrs[k]
@@ -128,6 +132,11 @@ def make_corpus(folder: str) -> dict[str, str]:
         "writer-odd": {"writer": ":::"},
         "summary-deep": {"summary": "[" * 100000 + "]" * 100000},
         "huge-json": {"params": json.dumps({"x": "a" * (20 * 2**20)})},
+        "header-bad-json": {"header": "{not json"},
+        "header-list": {"header": "[1, 2]"},
+        "header-wrong-types": {"header": json.dumps({"format": "noiselab-run", "format_version": 1, "params": 3})},
+        "header-int": {"header": 5},
+        "header-huge": {"header": json.dumps({"x": "a" * (20 * 2**20)})},
     }.items():
         out[f"attr-{name}"] = _edit(good, p(f"attr-{name}.h5"), _set_attrs(**attrs))
     out["no-heartbeat"] = _edit(good, p("nohb.h5"), lambda f: f.__delitem__("heartbeat"))

@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from lab.library.records import UNREADABLE
-from lab.runfile import read_header
+from lab.runfile import read_header, set_attrs
 from tests.library_runs import make_runs, run_values
 from widgets.run_browser import RunBrowser
 
@@ -91,8 +91,7 @@ def test_a_new_file_and_a_status_change_update_one_row_each(qtbot, tmp_path):
     assert events == [("layout",)] and len(b.model.records) == 31  # one row inserted
     assert b.row_of(new)[:3] == ["ols-00030.h5", "ols", "completed"]
     events.clear()
-    with h5py.File(paths[7], "r+") as f:
-        f.attrs["status"] = "failed"
+    set_attrs(paths[7], status="failed")
     settle(qtbot, b)
     row = b.model.row_of("ols-00007.h5")
     assert events == [("data", row, row)] and b.row_of(paths[7])[2] == "failed"

@@ -4,14 +4,13 @@ trash and CSV export."""
 import csv
 import os
 
-import h5py
 import pytest
 
 from lab.library.catalog import ARCHIVE, Catalog
 from lab.library.index import INDEX_FILE
 from lab.library.query import FilterError, parse
 from lab.library.records import write_csv
-from lab.runfile import RunWriter, read_header
+from lab.runfile import RunWriter, read_header, set_attrs
 from tests.library_runs import make_runs, run_values
 
 
@@ -44,9 +43,7 @@ def test_a_second_sync_reads_nothing_and_a_reopened_index_has_every_run(folder):
 def test_a_changed_and_a_removed_file_are_the_only_changes(folder):
     c = Catalog(folder)
     synced(c)
-    with h5py.File(os.path.join(folder, "ols-00001.h5"), "r+") as f:
-        f.attrs["status"] = "failed"
-        f.attrs["padding"] = "x" * 1000  # grows the file
+    set_attrs(os.path.join(folder, "ols-00001.h5"), status="failed", padding="x" * 1000)  # padding grows the file
     os.remove(os.path.join(folder, "ols-00002.h5"))
     changed, gone = synced(c)
     assert [r.rel for r in changed] == ["ols-00001.h5"] and changed[0].status == "failed"

@@ -14,7 +14,8 @@ import h5py
 import numpy as np
 import pytest
 
-from lab.runfile import FORMAT, Dataset, RunFileError, RunFollower, RunWriter, read_header, read_run
+from lab.library.records import FIELDS
+from lab.runfile import FORMAT, HEADER, Dataset, RunFileError, RunFollower, RunWriter, read_header, read_run, set_attrs
 from lab.runner import run_experiment
 
 from . import fake_experiment
@@ -153,10 +154,29 @@ def test_corrupt_and_foreign_files(tmp_path):
             read_run(r.path)
 
 
+def test_the_finished_copy_holds_its_attributes_in_one_header_that_set_attrs_keeps_in_step(tmp_path):
+    r = run_experiment("fake", {"steps": 50, "seed": 4}, out_dir=str(tmp_path))
+    with h5py.File(r.path, "r") as f:
+        header = json.loads(f.attrs[HEADER])
+        plain = {k: f.attrs[k] for k in f.attrs if k != HEADER}
+    assert set(header) == set(plain) and header["status"] == plain["status"] == "completed"
+    assert header["params"] == plain["params"] and header["seed"] == plain["seed"] == 4
+    full, few = read_header(r.path), read_header(r.path, FIELDS)
+    assert (few.status, few.params, few.summary, few.created) == (full.status, full.params, full.summary, full.created)
+    set_attrs(r.path, status="failed", note="rerun this")
+    h = read_header(r.path)
+    assert (h.status, h.attrs["note"]) == ("failed", "rerun this")
+    with h5py.File(r.path, "r") as f:  # the note is edited later: it stays out of the copy
+        assert json.loads(f.attrs[HEADER])["status"] == "failed" and "note" not in json.loads(f.attrs[HEADER])
+    with h5py.File(r.path, "r+") as f:  # without the copy, readers fall back on the attributes
+        del f.attrs[HEADER]
+        f.attrs["status"] = "diverged"
+    assert read_header(r.path, FIELDS).status == read_header(r.path).status == "diverged"
+
+
 def test_newer_format_is_refused(tmp_path):
     r = run_experiment("fake", {"steps": 5}, out_dir=str(tmp_path))
-    with h5py.File(r.path, "r+") as f:
-        f.attrs["format_version"] = 99
+    set_attrs(r.path, format_version=99)
     with pytest.raises(RunFileError, match="newer"):
         read_header(r.path)
 

@@ -13,7 +13,8 @@ import os
 import shutil
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Iterable
 
@@ -21,7 +22,7 @@ import h5py
 
 from ..runfile import RunFileError, read_header
 from .index import RunIndex
-from .records import Record, from_header, unreadable
+from .records import FIELDS, Record, from_header, unreadable
 
 RUN_SUFFIXES = (".h5", ".hdf5")
 TRASH, ARCHIVE = ".trash", ".archive"
@@ -62,7 +63,7 @@ def read_record(folder: str, rel: str, mtime_ns: int, size: int) -> Record:
     """The record of one file; never raises (an unreadable file says why)."""
     path = os.path.join(folder, rel)
     try:
-        return from_header(rel, mtime_ns, size, read_header(path))
+        return from_header(rel, mtime_ns, size, read_header(path, FIELDS))
     except RunFileError as e:
         reason = str(e)
         return unreadable(rel, mtime_ns, size, reason[len(path) + 2 :] if reason.startswith(path + ": ") else reason)
@@ -80,13 +81,20 @@ def read_records(folder: str, items: list[tuple[str, tuple[int, int]]]) -> list[
 POOL_FROM = 50
 #: files per task of a reading process
 CHUNK = 64
+#: tasks queued per reading process, so that none waits while this thread takes results
+QUEUED = 3
 
 
 def _reading_context():
     """Processes forked from a fork server where there is one (it starts once, with no
-    threads: safe beside Qt's), else spawned."""
+    threads, safe beside Qt's, and imports the reading code once for all of them), else
+    spawned."""
     methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" not in methods:
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
+    return ctx
 
 
 @dataclass
@@ -113,20 +121,19 @@ class Catalog:
         self.index = RunIndex(self.folder, gate)
         self.records: dict[str, Record] = {rel: r.prepared() for rel, r in self.index.records().items()}
         self._unread: list | None = None  # files of the last scan still to read
+        self._queued: deque[Future] = deque()  # their records being read by the processes
 
     def close(self) -> None:
         self.index.close()
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
+        self._queued.clear()
 
-    def _read(self, items: list) -> list[Record]:
-        """Records of ``items`` (relative path, (mtime, size)): in this thread, or spread
-        over the reading processes when there are many."""
-        if self._pool is None or len(items) < POOL_FROM:
-            return read_records(self.folder, items)
-        chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
-        return [r for part in self._pool.map(read_records, [self.folder] * len(chunks), chunks) for r in part]
+    def _take(self, n: int, skip: set) -> list:
+        """Up to ``n`` of the files still to read, newest first, leaving out ``skip``."""
+        items = [self._unread.pop() for _ in range(min(n, len(self._unread)))]
+        return [item for item in items if item[0] not in skip]
 
     def path(self, rel: str) -> str:
         return os.path.join(self.folder, rel)
@@ -152,30 +159,27 @@ class Catalog:
             gone = []
         skip = set(skip)
         changed, t0 = [], time.monotonic()
-        while self._unread and time.monotonic() - t0 <= budget_s:
+        while (self._unread or self._queued) and time.monotonic() - t0 <= budget_s:
             if self.gate is not None:
                 self.gate.wait()
-            step = max(1, self.processes) * CHUNK * 2 if len(self._unread) >= POOL_FROM else len(self._unread)
-            items = [
-                item
-                for item in (self._unread.pop() for _ in range(min(step, len(self._unread))))
-                if item[0] not in skip
-            ]
-            start_pool = self.processes and self._pool is None and len(items) >= POOL_FROM
-            if start_pool:  # a first part is read here and goes to the window at once
-                self._unread += reversed(items[CHUNK:])
-                items = items[:CHUNK]
-                budget_s = 0.0
-            for new in self._read(items):
+            if self._queued or (self.processes and len(self._unread) >= POOL_FROM):
+                if self._pool is None:  # a first part is read here and goes to the window at once,
+                    read = read_records(self.folder, self._take(CHUNK, skip))  # while the processes start
+                    self._pool = ProcessPoolExecutor(self.processes, mp_context=_reading_context())
+                    budget_s = 0.0
+                else:
+                    while self._unread and len(self._queued) < QUEUED * self.processes:
+                        self._queued.append(self._pool.submit(read_records, self.folder, self._take(CHUNK, skip)))
+                    read = self._queued.popleft().result()
+            else:
+                read = read_records(self.folder, self._take(len(self._unread), skip))
+            for new in read:
                 old = self.records.get(new.rel)
                 if old is not None and old.pending:
                     new.tags, new.note, new.pending = old.tags, old.note, old.pending  # edits not yet in the file
                 self.records[new.rel] = new
                 changed.append(new)
-            if start_pool:  # the processes start (seconds) while the window shows that part
-                self._pool = ProcessPoolExecutor(self.processes, mp_context=_reading_context())
-                self._pool.submit(int)
-        more = bool(self._unread)
+        more = bool(self._unread or self._queued)
         if not more:
             self._unread = None
         self.index.put(changed)

@@ -98,6 +98,24 @@ class Record:
         return {k: float(v) for k, v in self.summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
+#: the root attributes a record is made of (the others are not read)
+FIELDS = (
+    "format",
+    "format_version",
+    "experiment",
+    "status",
+    "created",
+    "finished",
+    "params",
+    "summary",
+    "error",
+    "writer",
+    "writer_start",
+    "tags",
+    "note",
+)
+
+
 def from_header(rel: str, mtime_ns: int, size: int, h: RunHeader) -> Record:
     """The record of a readable run file; tags and note as the file stores them."""
     return Record(
