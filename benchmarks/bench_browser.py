@@ -13,6 +13,8 @@ extrapolated). Last line ``browser_10k_s=<float>``: the cold time to the full ta
 from __future__ import annotations
 
 import argparse
+import gc
+import glob
 import os
 import sys
 import tempfile
@@ -20,32 +22,28 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-from bench_gui import Probe, spin
-from PySide6.QtCore import QEvent, QObject
-from PySide6.QtWidgets import QApplication
-
-from lab.library.catalog import scan_files
-from lab.library.index import INDEX_FILE
-from lab.runfile import read_header
-
-
-class FirstPaint(QObject):
-    """The time of the first paint of a view that shows rows."""
-
-    def __init__(self, view, t0: float):
-        super().__init__()
-        self.view, self.t0, self.at = view, t0, None
-        view.viewport().installEventFilter(self)
-
-    def eventFilter(self, obj, event) -> bool:
-        if self.at is None and event.type() == QEvent.Paint and self.view.model().rowCount() > 0:
-            self.at = time.perf_counter() - self.t0
-        return False
+# Qt and the rest are imported in main(): the library's reading processes import this
+# module (as the window's do main.py), which must stay as light as main.py
 
 
 def open_browser(app, folder: str, n: int) -> dict:
+    from bench_gui import Probe, spin
+    from PySide6.QtCore import QEvent, QObject
+
     from widgets.run_browser import RunBrowser
+
+    class FirstPaint(QObject):
+        """The time of the first paint of a view that shows rows."""
+
+        def __init__(self, view, t0: float):
+            super().__init__()
+            self.view, self.t0, self.at = view, t0, None
+            view.viewport().installEventFilter(self)
+
+        def eventFilter(self, obj, event) -> bool:
+            if self.at is None and event.type() == QEvent.Paint and self.view.model().rowCount() > 0:
+                self.at = time.perf_counter() - self.t0
+            return False
 
     probe = Probe()
     probe.start()
@@ -65,7 +63,8 @@ def open_browser(app, folder: str, n: int) -> dict:
 
 
 def build(folder: str, n: int) -> None:
-    from tests.library_runs import make_runs  # here: the reading processes import this module, not torch
+    from lab.library.catalog import scan_files
+    from tests.library_runs import make_runs
 
     have = len(scan_files(folder)) if os.path.isdir(folder) else 0
     if have != n:
@@ -80,9 +79,19 @@ def main() -> None:
     ap.add_argument("--folder", default=os.path.join(tempfile.gettempdir(), "noiselab-bench-browser"))
     ap.add_argument("--naive", type=int, default=300, help="headers read for the naive baseline")
     args = ap.parse_args()
+    from PySide6.QtWidgets import QApplication
+
+    from lab import experiments
+    from lab.library.catalog import scan_files
+    from lab.library.index import INDEX_FILE
+    from lab.runfile import read_header
+
     folder = os.path.join(args.folder, str(args.runs))
     build(folder, args.runs)
     app = QApplication.instance() or QApplication(sys.argv)
+    for name in experiments.registry():  # loaded with the window, before its library opens
+        experiments.get(name).spec.defaults()
+    gc.freeze()  # as the window does once it is built (widgets.app.open_window)
 
     files = sorted(scan_files(folder))[: args.naive]
     t = time.perf_counter()
@@ -94,8 +103,7 @@ def main() -> None:
         f"{len(files)} files)"
     )
 
-    index = os.path.join(folder, INDEX_FILE)
-    if os.path.exists(index):
+    for index in glob.glob(os.path.join(folder, INDEX_FILE + "*")):  # with SQLite's -wal and -shm
         os.remove(index)
     cold = open_browser(app, folder, args.runs)
     warm = open_browser(app, folder, args.runs)

@@ -22,8 +22,16 @@ from lab.library.records import UNREADABLE, Record, changed_params, fmt_value, p
 
 FIXED = ("name", "experiment", "status", "date", "duration", "parameters", "tags", "note")
 NAME, EXPERIMENT, STATUS, DATE, DURATION, PARAMS, TAGS, NOTE = range(len(FIXED))
+#: item roles as plain ints: a comparison with a PySide enum costs microseconds, which
+#: ``data()`` (called several times per cell at every paint) would pay thousands of times
+DISPLAY, EDIT, TOOLTIP, FONT, ALIGNMENT, FOREGROUND = (
+    int(r.value)
+    for r in (Qt.DisplayRole, Qt.EditRole, Qt.ToolTipRole, Qt.FontRole, Qt.TextAlignmentRole, Qt.ForegroundRole)
+)
 #: the model's role for a row's key: a run's relative path, or a sweep folder + "/"
-KeyRole = Qt.UserRole + 1
+KeyRole = int(Qt.UserRole.value) + 1
+_ROLES = frozenset((DISPLAY, EDIT, TOOLTIP, FONT, ALIGNMENT, FOREGROUND, KeyRole))
+_RIGHT = int((Qt.AlignRight | Qt.AlignVCenter).value)
 GROUP_SUFFIX = "/"
 #: the invisible root of the table (Qt's default parent of every row)
 ROOT = QModelIndex()
@@ -76,6 +84,7 @@ class RunTableModel(QAbstractTableModel):
         #: computes its rows there, so that it filters once, not twice)
         self.before_publish = lambda: None
         self._sort = (DATE, Qt.DescendingOrder)
+        self._sort_keys: dict[str, tuple] = {}  # rel -> its key for the sort column
 
     # -- contents ---------------------------------------------------------------------------
     def reset(self, records: list[Record]) -> None:
@@ -94,8 +103,7 @@ class RunTableModel(QAbstractTableModel):
         if not new:
             for r in records:
                 self.records[r.rel] = r
-                self._text.pop(r.rel, None)
-                self._text.pop(r.group + GROUP_SUFFIX, None)
+                self._forget(r)
             if self._metric_keys() == self.metrics:
                 self.before_publish()
                 last = self.columnCount() - 1
@@ -109,15 +117,27 @@ class RunTableModel(QAbstractTableModel):
             for r in records:
                 self.records[r.rel] = r
                 self._placeholders.discard(r.rel)
+                self._forget(r)
 
-        if self._metric_keys_with(records) != self.metrics:
-            self.beginResetModel()  # columns come or go
+        known = set(self.metrics)
+        if any(k not in known for r in records if self._counts(r) for k in r.scalars):
+            self.beginResetModel()  # columns come
             add()
             self._rebuild()
             self.before_publish()
             self.endResetModel()
         else:
-            self._relayout(add)
+            self._relayout(add, full=False)
+
+    def _counts(self, r: Record) -> bool:
+        """Whether ``r``'s summary values make columns (it is of the shown experiment)."""
+        return not self.experiment or r.experiment == self.experiment
+
+    def _forget(self, r: Record) -> None:
+        """Drop what was computed from ``r``'s old record (texts, sort key)."""
+        self._text.pop(r.rel, None)
+        self._text.pop(r.group + GROUP_SUFFIX, None)
+        self._sort_keys.pop(r.rel, None)
 
     def remove(self, rels: list[str]) -> None:
         gone = [rel for rel in rels if rel in self.records]
@@ -139,14 +159,16 @@ class RunTableModel(QAbstractTableModel):
     def sort(self, column: int, order=Qt.AscendingOrder) -> None:
         self._relayout(lambda: setattr(self, "_sort", (column, order)))
 
-    def _relayout(self, change) -> None:
+    def _relayout(self, change, full: bool = True) -> None:
         """Apply ``change()`` and re-sort as one layout change; selections and other
-        persistent indexes follow their rows (or vanish with them)."""
+        persistent indexes follow their rows (or vanish with them). ``full=False``:
+        ``change`` only added or replaced records (and forgot what it replaced), so the
+        texts and sort keys of the others still hold."""
         self.layoutAboutToBeChanged.emit()
         old = self.persistentIndexList()
         old_keys = [self.keys[i.row()] for i in old]
         change()
-        self._rebuild()
+        self._rebuild(full)
         self.changePersistentIndexList(
             old,
             [self.index(self._row[k], i.column()) if k in self._row else QModelIndex() for i, k in zip(old, old_keys)],
@@ -163,15 +185,14 @@ class RunTableModel(QAbstractTableModel):
         self.endResetModel()
 
     def _metric_keys(self) -> list[str]:
-        return self._metric_keys_with(())
-
-    def _metric_keys_with(self, extra) -> list[str]:
-        """The summary columns: scalar summary keys of the shown experiment's runs (and
-        of ``extra``), in order of first appearance."""
+        """The summary columns: scalar summary keys of the shown experiment's runs, in
+        order of first appearance."""
         keys: dict[str, None] = {}
-        for r in (*self.records.values(), *extra):
-            if not self.experiment or r.experiment == self.experiment:
-                keys.update(dict.fromkeys(r.scalars))
+        runs = self.records.values()
+        if self.experiment:
+            runs = [r for r in runs if r.experiment == self.experiment]
+        for names in dict.fromkeys(tuple(r.scalars) for r in runs):
+            keys.update(dict.fromkeys(names))
         return list(keys)
 
     def toggle(self, key: str) -> None:
@@ -182,14 +203,17 @@ class RunTableModel(QAbstractTableModel):
             self._text.pop(key, None)
             self.dataChanged.emit(self.index(row, NAME), self.index(row, NAME))
 
-    def _rebuild(self) -> None:
-        """Groups, columns and the sorted row order (callers announce the change)."""
-        self._text.clear()
+    def _rebuild(self, full: bool = True) -> None:
+        """Groups, columns and the sorted row order (callers announce the change);
+        see :meth:`_relayout` for ``full``."""
+        if full:
+            self._text.clear()
+            self._sort_keys.clear()
+            self.metrics = self._metric_keys()
         for rel, (experiment, _status) in self.live.items():
             if rel not in self.records:
                 self.records[rel] = Record(rel, 0, 0, experiment, "running")
                 self._placeholders.add(rel)
-        self.metrics = self._metric_keys()
         groups: dict[str, list[str]] = {}
         for rel, r in self.records.items():
             if r.group:
@@ -200,7 +224,12 @@ class RunTableModel(QAbstractTableModel):
     def _order(self) -> None:
         column, order = self._sort
         rev = order == Qt.DescendingOrder
-        own = {rel: self._sort_key(r, column) for rel, r in self.records.items()}
+        cache = self._sort_keys
+        key = self._key_function(column)
+        for rel, r in self.records.items():
+            if rel not in cache:
+                cache[rel] = key(r)
+        own = dict(cache)
         for g, rels in self._groups.items():
             ks = [own[rel] for rel in rels]
             own[g + GROUP_SUFFIX] = max(ks) if rev else min(ks)  # a sweep sorts by its first run
@@ -217,12 +246,26 @@ class RunTableModel(QAbstractTableModel):
         self.keys = keys
         self._row = {k: i for i, k in enumerate(keys)}
 
-    def _sort_key(self, r: Record, column: int) -> tuple:
-        """(missing-last flag, value): numbers as numbers, text as lower-case text."""
-        v = self._value(r, column)
-        if isinstance(v, float):
-            return (math.isnan(v), 0.0 if math.isnan(v) else v, "")
-        return (v == "", 0.0, str(v).lower())
+    def _key_function(self, column: int):
+        """A run's sort key for ``column``: (missing-last flag, value), numbers as numbers,
+        text as lower-case text. The name and date columns, the usual sorts, skip the
+        general cell lookup (10,000 rows are sorted at every change)."""
+        if column in (NAME, DATE):
+            attr = "name" if column == NAME else "created"
+
+            def text(r: Record) -> tuple:
+                v = getattr(r, attr)
+                return (v == "", 0.0, v.lower())
+
+            return text
+
+        def key(r: Record) -> tuple:
+            v = self._value(r, column)
+            if isinstance(v, float):
+                return (math.isnan(v), 0.0 if math.isnan(v) else v, "")
+            return (v == "", 0.0, str(v).lower())
+
+        return key
 
     # -- cells ------------------------------------------------------------------------------
     def record(self, key: str) -> Record | None:
@@ -289,13 +332,13 @@ class RunTableModel(QAbstractTableModel):
     def columnCount(self, parent=ROOT) -> int:
         return 0 if parent.isValid() else len(FIXED) + len(self.metrics)
 
-    def headerData(self, section, orientation, role=Qt.DisplayRole):
-        if orientation != Qt.Horizontal or role not in (Qt.DisplayRole, Qt.ToolTipRole):
+    def headerData(self, section, orientation, role=DISPLAY):
+        if (role != DISPLAY and role != TOOLTIP) or orientation != Qt.Horizontal:
             return None
         if section < len(FIXED):
             return FIXED[section].capitalize()
         name = self.metrics[section - len(FIXED)]
-        return name if role == Qt.DisplayRole else f"summary value {name} (numeric)"
+        return name if role == DISPLAY else f"summary value {name} (numeric)"
 
     def flags(self, index):
         f = super().flags(index)
@@ -304,24 +347,24 @@ class RunTableModel(QAbstractTableModel):
             f |= Qt.ItemIsEditable
         return f
 
-    def data(self, index, role=Qt.DisplayRole):
-        if not index.isValid():
+    def data(self, index, role=DISPLAY):
+        if role not in _ROLES or not index.isValid():
             return None
         key, column = self.keys[index.row()], index.column()
-        if role == KeyRole:
-            return key
-        group = self.is_group(key)
-        if role == Qt.DisplayRole:
+        if role == DISPLAY:
             texts = self._text.get(key)
             if texts is None:
                 texts = self._text[key] = [self._display(key, c) for c in range(self.columnCount())]
             return texts[column]
-        if role in (Qt.EditRole, Qt.ToolTipRole):
+        if role == KeyRole:
+            return key
+        group = self.is_group(key)
+        if role == EDIT or role == TOOLTIP:
             if group:
-                return self._group_text(key, column) if role != Qt.EditRole else None
+                return self._group_text(key, column) if role != EDIT else None
             r = self.records[key]
             v = self._value(r, column)
-            if role == Qt.ToolTipRole:
+            if role == TOOLTIP:
                 return (
                     r.rel
                     if column == NAME
@@ -330,9 +373,9 @@ class RunTableModel(QAbstractTableModel):
                     else (str(v) if v not in ("", None) and not isinstance(v, float) else None)
                 )
             return v if column in (TAGS, NOTE) else None
-        if role == Qt.TextAlignmentRole:
-            return int(Qt.AlignRight | Qt.AlignVCenter) if column >= len(FIXED) or column == DURATION else None
-        if role == Qt.ForegroundRole and column == STATUS and not group:
+        if role == ALIGNMENT:
+            return _RIGHT if column >= len(FIXED) or column == DURATION else None
+        if role == FOREGROUND and column == STATUS and not group:
             s = self.records[key].display_status
             return (
                 _RED
@@ -343,7 +386,7 @@ class RunTableModel(QAbstractTableModel):
                 if s == "cancelled"
                 else None
             )
-        if role == Qt.FontRole and group:
+        if role == FONT and group:
             return _BOLD
         return None
 
@@ -359,8 +402,8 @@ class RunTableModel(QAbstractTableModel):
             return "" if math.isnan(v) else f"{v:.4g}"
         return v
 
-    def setData(self, index, value, role=Qt.EditRole):
-        if role != Qt.EditRole or not (self.flags(index) & Qt.ItemIsEditable):
+    def setData(self, index, value, role=EDIT):
+        if role != EDIT or not (self.flags(index) & Qt.ItemIsEditable):
             return False
         r = self.records[self.keys[index.row()]]
         if index.column() == TAGS:
@@ -416,6 +459,12 @@ class RunFilterProxy(QSortFilterProxyModel):
             and self._test(r)
         )
 
+    def _cached_test(self, r: Record, live: bool) -> bool:
+        hit = self._match.get(r.rel)
+        if hit is None or hit[0] is not r or hit[1] != live:
+            hit = self._match[r.rel] = (r, live, self._passes(r))
+        return hit[2]
+
     def recompute(self) -> None:
         """Filter again (the filter changed)."""
         self.beginFilterChange()
@@ -425,14 +474,11 @@ class RunFilterProxy(QSortFilterProxyModel):
     def _update_accepted(self) -> None:
         """The keys shown; only records new since the last call are tested."""
         m = self.model_
-        cache, matched = self._match, []
-        for rel, r in m.records.items():
-            live = rel in m.live
-            hit = cache.get(rel)
-            if hit is None or hit[0] is not r or hit[1] != live:
-                hit = cache[rel] = (r, live, self._passes(r))
-            if hit[2]:
-                matched.append(r)
+        if self.expression or self.experiment or self.status:
+            matched = [r for rel, r in m.records.items() if self._cached_test(r, rel in m.live)]
+        else:  # nothing to test: every run
+            self._match.clear()
+            matched = list(m.records.values())
         filtering = bool(self.expression or self.status)
         shown = {r.rel for r in matched if not r.group or filtering or r.group + GROUP_SUFFIX in m.expanded}
         shown |= {r.group + GROUP_SUFFIX for r in matched if r.group}

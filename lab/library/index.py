@@ -61,6 +61,9 @@ class RunIndex:
     @staticmethod
     def _open(path: str) -> sqlite3.Connection:
         db = sqlite3.connect(path)
+        # a cache of the files (rebuilt when lost): no waiting for the disk at every commit
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version != SCHEMA_VERSION:
             db.execute("DROP TABLE IF EXISTS runs")
