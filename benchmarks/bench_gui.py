@@ -14,6 +14,7 @@ shown and hidden (steps per second; the ratio is the cost of watching). Last lin
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import tempfile
@@ -28,6 +29,7 @@ from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
 from lab.params import resolve_preset
+from workers.warmup import start_warm_up
 
 CASES = {
     "ols fig1-g 2e7": ("ols", "fig1-g", {"steps": 20_000_000}),
@@ -75,9 +77,11 @@ def spin(app: QApplication, seconds: float, until=lambda: False) -> None:
 
 
 def stream(app, window, probe, experiment, preset, overrides, seconds) -> dict:
-    """One run for ``seconds``, its tab alternately in front (panel shown) and behind
-    (panel hidden) every :data:`SEGMENT_S`, so that a shared machine's changing load
-    falls on both alike; stalls are probed while shown. Then the run is cancelled."""
+    """Runs for ``seconds`` (a run that ends is followed by the next, so that a fast
+    one is measured as long as a slow one), the tab alternately in front (panel shown)
+    and behind (panel hidden) every :data:`SEGMENT_S`, so that a shared machine's
+    changing load falls on both alike; stalls are probed while shown. Then the run is
+    cancelled."""
     tab = window.tab_of[experiment]
     other = next(t for name, t in window.tab_of.items() if name != experiment)
     window.tabs.setCurrentWidget(tab)
@@ -97,14 +101,16 @@ def stream(app, window, probe, experiment, preset, overrides, seconds) -> dict:
     wall = {True: 0.0, False: 0.0}
     stalls, shown, draws_shown = [], True, 0
     for _ in range(max(2, int(seconds / SEGMENT_S))):
-        if not source.running:
-            break
+        if not source.running:  # the next run (its start-up is not measured)
+            window.tabs.setCurrentWidget(tab)
+            source = tab.start_run()
+            spin(app, 1.0)
         window.tabs.setCurrentWidget(tab if shown else other)
         spin(app, 0.1)  # the switch itself (first paint of the panel) is not measured
         if shown:
             probe.start()
         d0, t0, n0 = draws[0], time.monotonic(), source.progress[0]
-        spin(app, SEGMENT_S, until=lambda: not source.running)
+        spin(app, SEGMENT_S, until=lambda s=source: not s.running)
         steps[shown] += source.progress[0] - n0
         wall[shown] += time.monotonic() - t0
         if shown:
@@ -135,6 +141,9 @@ def main() -> None:
         window = MainWindow(run_dir=folder)
         window.resize(1600, 1000)
         window.show()
+        gc.freeze()  # as widgets.app.open_window does, with the warm-up it starts
+        warm = start_warm_up()
+        spin(app, 60, until=lambda: not warm.is_alive())
         spin(app, 1.0)
         probe = Probe()
         worst = 0.0

@@ -166,6 +166,35 @@ def test_density_cloud_counts_every_point(qtbot):
     assert x1 - x0 < 20  # the grid follows the stationary cloud, not the transient
 
 
+def test_density_cloud_rebuilds_its_grid_in_slices_counting_every_point_meanwhile(qtbot, monkeypatch):
+    import pyqtgraph as pg
+
+    from widgets import plots
+
+    monkeypatch.setattr(plots, "REBUILD_SLICE", 7000)
+    w = pg.PlotWidget()
+    qtbot.addWidget(w)
+    cloud = DensityCloud(w.getPlotItem(), "cloud", (200, 0, 0))
+    rng = np.random.default_rng(1)
+    xy = np.concatenate([np.linspace([-50, -50], [0, 0], 8000), rng.normal(size=(55_000, 2))])
+
+    def counted(grid) -> int:  # the points of xy[:cloud.n] inside the grid's range
+        (x0, x1), (y0, y1) = grid.range
+        p = xy[: cloud.n]
+        return int(((p[:, 0] >= x0) & (p[:, 0] <= x1) & (p[:, 1] >= y0) & (p[:, 1] <= y1)).sum())
+
+    cloud.update(xy[:12_000])  # the first grid, made at once; the transient makes it wide
+    first = cloud.grid
+    assert cloud.next is None and first.counts.sum() == counted(first)
+    cloud.update(xy[:63_000])  # more than doubled: a new grid is filled slice by slice
+    assert cloud.grid is first and cloud.next is not None and cloud.next[1] == 0
+    assert first.counts.sum() == counted(first)  # the grid shown still counts every point
+    qtbot.waitUntil(lambda: cloud.next is None, timeout=10_000)  # without new points, between events
+    assert cloud.grid is not first and cloud.hist.sum() == counted(cloud.grid)
+    (x0, x1), _ = cloud.range
+    assert x1 - x0 < 20 < first.range[0][1] - first.range[0][0]  # it follows the stationary cloud
+
+
 def test_generic_panel_leaves_out_series_without_values_until_they_have_some(qtbot, tmp_path):
     fake_experiment.install()
     run = read_run(run_experiment("fake", {"steps": 20}, out_dir=str(tmp_path)).path)
@@ -180,3 +209,31 @@ def test_generic_panel_leaves_out_series_without_values_until_they_have_some(qtb
     panel.refresh(run)
     assert sorted(panel.plots()) == ["loss", "lr", "val_loss"]
     np.testing.assert_array_equal(panel.curves["series/val_loss"].getData()[1][-1:], [0.5])
+
+
+def test_auto_range_moves_only_when_the_data_leaves_it_or_fills_too_little_of_it(qtbot):
+    from widgets.plots import HEADROOM, KEEP_SHARE, make_plot
+
+    w = make_plot("x", "y")
+    qtbot.addWidget(w)
+    w.resize(400, 300)
+    w.show()
+    item = w.getPlotItem()
+    curve = item.plot(np.arange(10.0), np.linspace(0.0, 1.0, 10))
+
+    def settled():
+        w.getViewBox().updateAutoRange()
+        return w.getViewBox().viewRange()[1]
+
+    first = settled()
+    assert first[0] < 0.0 and first[1] > 1.0
+    curve.setData(np.arange(10.0), np.linspace(0.0, 0.98, 10))  # inside, and fills it: the range stays
+    assert settled() == first
+    curve.setData(np.arange(10.0), np.linspace(0.0, 2.0, 10))  # leaves it: it moves, with headroom
+    lo, hi = settled()
+    span = 2.0 * (1 + 2 * w.getViewBox().suggestPadding(1))
+    assert hi > 2.0 and hi - lo == pytest.approx(span * (1 + 2 * HEADROOM), rel=0.05)
+    curve.setData(np.arange(10.0), np.linspace(0.0, 2.0 * KEEP_SHARE * 0.5, 10))  # too small a share: it shrinks
+    assert settled()[1] < 1.0
+    item.setYRange(-5.0, 5.0, padding=0)  # the user's range is kept as given
+    assert w.getViewBox().viewRange()[1] == [-5.0, 5.0]

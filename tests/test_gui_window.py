@@ -13,7 +13,7 @@ from lab.export import write_export
 from lab.runfile import read_header, read_run
 from lab.runner import run_experiment
 from widgets.main_window import MainWindow
-from widgets.panels.ols import DIST_POINTS
+from widgets.panels.ols import DIST_POINTS_PER_PX
 from widgets.plots import RECENT, SCATTER_MAX, export_plot, log_indices
 from widgets.sources import FileRun, LiveRun
 
@@ -79,7 +79,8 @@ def test_short_run_draws_its_points_and_reopens_identically(qtbot, window):
     assert live["clean"].shape[1] == len(log_indices(T))
     assert live["scatter"].shape[1] == (T if T <= SCATTER_MAX else RECENT)
     n_pos = int((run["series/step"] > 0).sum())
-    assert live["dist0"].shape[1] == min(n_pos, DIST_POINTS)
+    points = max(256, int(DIST_POINTS_PER_PX * tab.panel.dist.width()))  # about one per pixel
+    assert live["dist0"].shape[1] == len(log_indices(n_pos, points))
     np.testing.assert_array_equal(live["dist0"][0][[0, -1]], run["series/step"][[1, -1]])
     assert np.isfinite(live["ell_exact"]).all() and live["ell_exact"].shape[1] > 10
     np.testing.assert_allclose(live["star"][:, 0], run["data/beta_star"])

@@ -8,6 +8,8 @@ import sys
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
+from workers.warmup import start_warm_up
+
 from .main_window import MainWindow
 
 
@@ -23,6 +25,7 @@ def open_window(argv: list[str]) -> MainWindow:
     # of the cyclic collector's sight, whose full passes would otherwise scan it all while
     # the GUI waits (150-200 ms with a large run library loaded).
     gc.freeze()
+    start_warm_up()
     if argv:
         QTimer.singleShot(0, lambda: window.open_run(argv[0]))
     return window

@@ -44,7 +44,7 @@ REDRAW_MS = 80
 #: longest period: a panel whose drawing is very slow still updates twice a second
 REDRAW_MAX_MS = 500
 #: the share of wall time that redrawing a growing run may take
-DRAW_SHARE = 0.15
+DRAW_SHARE = 0.08
 DEFAULTS = "(defaults)"
 #: shown where the panel goes while the tab shows no run
 EMPTY_HINT = (

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF, Qt, QTimer
 from PySide6.QtWidgets import QGraphicsItem, QSizePolicy, QWidget
 
 pg.setConfigOptions(background="w", foreground="k")
@@ -123,6 +123,39 @@ class PaintClock:
 PAINT_CLOCK = PaintClock()
 
 
+#: auto-range keeps the range while the data's wants at least this share of it ...
+KEEP_SHARE = 0.6
+#: ... and, when it must move, leaves this share of the data's span free on each side
+HEADROOM = 0.05
+
+
+class StickyViewBox(pg.ViewBox):
+    """Auto-range that moves only when it must: while the range wanted for the data
+    lies within the current one and fills at least :data:`KEEP_SHARE` of it, the range
+    stays; when it moves it leaves :data:`HEADROOM` free on each side. A growing curve
+    otherwise changes the range at every redraw, and every change regenerates the
+    axes' ticks and repaints the whole plot. Ranges the user sets are kept as given."""
+
+    def setRange(self, rect=None, xRange=None, yRange=None, *args, **kw):
+        if self._updatingRange and rect is None:  # called by updateAutoRange
+            view = self.viewRange()
+            xRange, yRange = (_sticky(view[0], xRange), _sticky(view[1], yRange))
+            if xRange is None and yRange is None:
+                return
+        super().setRange(rect, xRange, yRange, *args, **kw)
+
+
+def _sticky(current, wanted):
+    """The range to set for ``wanted`` given ``current`` (None: keep ``current``)."""
+    if wanted is None:
+        return None
+    (a, b), (c, d) = current, wanted
+    if a <= c and d <= b and (d - c) >= KEEP_SHARE * (b - a):
+        return None
+    m = HEADROOM * (d - c)
+    return (c - m, d + m)
+
+
 class MeteredPlotWidget(pg.PlotWidget):
     """A PlotWidget whose paint time is added to :data:`PAINT_CLOCK`."""
 
@@ -142,7 +175,7 @@ def make_plot(
     log_y: bool = False,
 ) -> pg.PlotWidget:
     """A plot with labelled :class:`Axis` axes, a light grid, and optional log axes."""
-    w = MeteredPlotWidget(title=title or None, axisItems=axes())
+    w = MeteredPlotWidget(title=title or None, axisItems=axes(), viewBox=StickyViewBox())
     item = w.getPlotItem()
     style_plot(item, x_label, y_label, x_units, y_units)
     item.setLogMode(log_x, log_y)
@@ -260,18 +293,65 @@ def _density_lut(color) -> np.ndarray:
     return lut
 
 
+class DensityGrid:
+    """A 2-D histogram on a fixed grid: ``counts`` of the points added, ``range`` its
+    ((x0, x1), (y0, y1)), ``bins`` per axis."""
+
+    def __init__(self, range_: tuple, bins: int):
+        self.range, self.bins = range_, bins
+        self.counts = np.zeros((bins, bins))
+
+    @classmethod
+    def around(cls, xy: np.ndarray, n: int) -> DensityGrid:
+        """A grid over the central 99% of the latest half of ``xy`` (the stationary part
+        of a trajectory, from a subsample of at most :data:`GRID_SAMPLE` points) with a
+        margin, for ``n`` points: ``sqrt(n)`` bins per axis, 64 to :data:`MAX_BINS`."""
+        tail = xy[len(xy) // 2 :]
+        tail = tail[:: max(1, len(tail) // GRID_SAMPLE)]
+        tail = tail[np.isfinite(tail).all(axis=1)]
+        if not len(tail):
+            tail = np.zeros((1, 2))
+        lo, hi = np.percentile(tail, [0.5, 99.5], axis=0)
+        span = np.maximum(hi - lo, 1e-12 + 1e-9 * np.abs(hi))
+        lo, hi = lo - 0.5 * span, hi + 0.5 * span
+        return cls(((lo[0], hi[0]), (lo[1], hi[1])), int(np.clip(np.sqrt(n), 64, MAX_BINS)))
+
+    def add(self, block: np.ndarray) -> float:
+        """Histogram ``block`` into the grid; returns the fraction that fell outside."""
+        block = block[np.isfinite(block).all(axis=1)]
+        if not len(block):
+            return 0.0
+        bins = self.bins
+        (x0, x1), (y0, y1) = self.range
+        ix = np.floor((block[:, 0] - x0) * (bins / (x1 - x0))).astype(np.int64)
+        iy = np.floor((block[:, 1] - y0) * (bins / (y1 - y0))).astype(np.int64)
+        inside = (ix >= 0) & (ix < bins) & (iy >= 0) & (iy < bins)
+        # bincount on flat bin numbers: ~10x faster than np.histogram2d
+        self.counts += np.bincount(ix[inside] * bins + iy[inside], minlength=bins * bins).reshape(bins, bins)
+        return 1.0 - inside.sum() / len(block)
+
+
+#: bins per axis of a density image, at most
+MAX_BINS = 256
+#: points a new grid's extent is taken from, at most
+GRID_SAMPLE = 20_000
+#: points a grid being rebuilt takes per redraw: a rebuild of a million points (100 ms
+#: at once) is spread over redraws of a few milliseconds each
+REBUILD_SLICE = 100_000
+#: milliseconds between two slices, for the events waiting
+REBUILD_GAP_MS = 15
+
+
 class DensityCloud:
     """A scatter that becomes a density image (log counts of an incremental 2-D
-    histogram) once it holds more than :data:`SCATTER_MAX` points.
+    histogram, :class:`DensityGrid`) once it holds more than :data:`SCATTER_MAX` points.
 
-    The histogram grid covers the central 99% of the latest half of the points (the
-    stationary part of a trajectory) with a margin; it is rebuilt when more than 1% of
-    a new block falls outside it or when the number of points has doubled since the
-    last build, so the total cost stays O(n log n). Bins per axis grow as ``sqrt(n)``
-    (64 to :data:`MAX_BINS`): fine grains for a young cloud, a smooth density later.
+    New points are added to the grid shown. A new grid is made when more than 1% of a
+    new block falls outside it or when the number of points has doubled since it was
+    made, so the total cost stays O(n log n); it is filled :data:`REBUILD_SLICE` points
+    at a time, between events, while the old one stays on screen, and replaces it once
+    it holds every point.
     """
-
-    MAX_BINS = 256
 
     def __init__(self, plot: pg.PlotItem, name: str, color):
         self.image = pg.ImageItem()
@@ -280,16 +360,29 @@ class DensityCloud:
         plot.addItem(self.image)
         self.scatter = pg.ScatterPlotItem(size=3, pen=None, brush=pg.mkBrush(color), name=name)
         plot.addItem(self.scatter)
+        self._slices = QTimer()
+        self._slices.setSingleShot(True)
+        self._slices.setInterval(REBUILD_GAP_MS)
+        self._slices.timeout.connect(self._fill_next)
         self.reset()
 
     def reset(self) -> None:
-        self.hist: np.ndarray | None = None
-        self.range: tuple | None = None
+        self.grid: DensityGrid | None = None
+        self.next: tuple[DensityGrid, int] | None = None  # a grid being filled, and its points so far
+        self.xy = np.zeros((0, 2))  # the points last given
         self.n = 0
         self.n_built = 0
         self.image.clear()
         self.image.setVisible(False)
         self.scatter.clear()
+
+    @property
+    def hist(self) -> np.ndarray | None:
+        return None if self.grid is None else self.grid.counts
+
+    @property
+    def range(self) -> tuple | None:
+        return None if self.grid is None else self.grid.range
 
     def update(self, xy: np.ndarray) -> None:
         n = len(xy)
@@ -303,41 +396,38 @@ class DensityCloud:
             return
         recent = xy[-RECENT:]
         self.scatter.setData(recent[:, 0], recent[:, 1])
-        if self.hist is None or n >= 2 * self.n_built or self._add(xy[self.n : n]) > 0.01:
-            self._build(xy)
-        self.n = n
-        counts = np.log1p(self.hist)
+        if self.grid is None:
+            self.grid = DensityGrid.around(xy, n)
+            self.grid.add(xy[:n])
+            self.n_built = n
+        elif self.grid.add(xy[self.n : n]) > 0.01 or n >= 2 * self.n_built:
+            if self.next is None:
+                self.next = (DensityGrid.around(xy, n), 0)
+        self.n, self.xy = n, xy
+        self._show()
+        if self.next is not None and not self._slices.isActive():
+            self._slices.start()
+
+    def _show(self) -> None:
+        counts = np.log1p(self.grid.counts)
         self.image.setImage(counts, autoLevels=False, levels=(0.0, max(float(counts.max()), 1e-9)))
-        (x0, x1), (y0, y1) = self.range
+        (x0, x1), (y0, y1) = self.grid.range
         self.image.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
         self.image.setVisible(True)
 
-    def _add(self, block: np.ndarray) -> float:
-        """Histogram ``block`` into the grid; returns the fraction that fell outside."""
-        block = block[np.isfinite(block).all(axis=1)]
-        if not len(block):
-            return 0.0
-        bins = self.hist.shape[0]
-        (x0, x1), (y0, y1) = self.range
-        ix = np.floor((block[:, 0] - x0) * (bins / (x1 - x0))).astype(np.int64)
-        iy = np.floor((block[:, 1] - y0) * (bins / (y1 - y0))).astype(np.int64)
-        inside = (ix >= 0) & (ix < bins) & (iy >= 0) & (iy < bins)
-        # bincount on flat bin numbers: ~10x faster than np.histogram2d
-        self.hist += np.bincount(ix[inside] * bins + iy[inside], minlength=bins * bins).reshape(bins, bins)
-        return 1.0 - inside.sum() / len(block)
-
-    def _build(self, xy: np.ndarray) -> None:
-        finite = xy[np.isfinite(xy).all(axis=1)]
-        tail = finite[len(finite) // 2 :]
-        tail = tail[:: max(1, len(tail) // 100_000)]  # percentiles of a subsample suffice
-        lo, hi = np.percentile(tail, [0.5, 99.5], axis=0)
-        span = np.maximum(hi - lo, 1e-12 + 1e-9 * np.abs(hi))
-        lo, hi = lo - 0.5 * span, hi + 0.5 * span
-        self.range = ((lo[0], hi[0]), (lo[1], hi[1]))
-        bins = int(np.clip(np.sqrt(len(finite)), 64, self.MAX_BINS))
-        self.hist = np.zeros((bins, bins))
-        self._add(finite)
-        self.n_built = len(xy)
+    def _fill_next(self) -> None:
+        """One slice of the grid being rebuilt; it is shown once it holds every point."""
+        if self.next is None:
+            return
+        grid, done = self.next
+        upto = min(done + REBUILD_SLICE, self.n)
+        grid.add(self.xy[done:upto])
+        self.next = (grid, upto)
+        if upto == self.n:
+            self.grid, self.next, self.n_built = grid, None, self.n
+            self._show()
+        else:
+            self._slices.start()
 
 
 def find_plots(widget: QWidget) -> dict[str, pg.PlotItem]:

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import gzip
+import importlib.util
+import os
 from functools import lru_cache
 
 import numpy as np
 
-from .source import Source
+from .source import DataError, Source
 
 DIGITS_TEST_FRACTION = 0.25
+
+
+def digits_file() -> str:
+    """The digits as scikit-learn ships them: ``datasets/data/digits.csv.gz`` in its
+    package (one image per row, 64 grey levels then the label), found without importing
+    scikit-learn, whose import pulls in some 2,000 modules (seconds, holding the GIL
+    while a window paints)."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or spec.origin is None:
+        raise DataError("the built-in digits come with scikit-learn, which is not installed (pip install scikit-learn)")
+    path = os.path.join(os.path.dirname(spec.origin), "datasets", "data", "digits.csv.gz")
+    if not os.path.exists(path):
+        raise DataError(f"scikit-learn's digits file is missing: {path}")
+    return path
 
 
 @lru_cache(maxsize=1)
@@ -16,11 +33,10 @@ def digits() -> Source:
     """scikit-learn's handwritten digits: 1,797 real 8x8 images (grey levels 0..16),
     10 classes; a fixed 25 % test split (the same for every run and seed). Cached: callers
     copy before changing the arrays."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    x = d.images.astype(np.uint8)[:, None]  # (N, 1, 8, 8)
-    y = d.target.astype(np.int64)
+    with gzip.open(digits_file(), "rt") as f:
+        table = np.loadtxt(f, delimiter=",")
+    x = table[:, :64].astype(np.uint8).reshape(-1, 1, 8, 8)  # (N, 1, 8, 8)
+    y = table[:, 64].astype(np.int64)
     order = np.random.default_rng(0).permutation(len(y))
     n_test = int(round(DIGITS_TEST_FRACTION * len(y)))
     te, tr = order[:n_test], order[n_test:]

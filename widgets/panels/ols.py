@@ -46,11 +46,14 @@ from . import View
 NOISY, CLEAN = VERMILLION, BLUE
 NOISY_STAR, CLEAN_STAR = ORANGE, SKY  # distances to β*: lighter shades, dashed
 EXACT, PAPER = (0, 0, 0), GREEN
+#: the theory's covariances, drawn as ellipses around β_hat
+THEORY = ("theory/cov_exact", "theory/cov_paper")
 #: the noisy path is drawn through this many log-spaced iterates: its transient, not
 #: lines across the cloud (the cloud itself is the scatter or density image)
 NOISY_PATH_POINTS = 300
-#: iterates per distance curve (log-spaced)
-DIST_POINTS = 4000
+#: iterates per distance curve (log-spaced) per pixel of the plot's width: on the log
+#: axis they fall about evenly, so more points only cost stroking (dashed pens most)
+DIST_POINTS_PER_PX = 1.0
 
 
 def empirical_se(run: RunData) -> np.ndarray | None:
@@ -193,18 +196,24 @@ class Panel(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(split)
         self._run: RunData | None = None
+        self._drawn_fixed: tuple = ()
+        self._drawn_table: tuple = ()
 
     def plots(self) -> dict[str, pg.PlotItem]:
         return {"trajectory": self.traj.getPlotItem(), "distances": self.dist.getPlotItem()}
 
     # -- protocol ---------------------------------------------------------------------------
     def show_run(self, run: RunData) -> None:
+        self._drawn_fixed = self._drawn_table = ()
         self.cloud.reset()
         self.traj.getPlotItem().enableAutoRange()
         span_x(self.dist.getPlotItem(), 1, float(run.header.params.get("steps", np.nan)))
         self.refresh(run)
 
     def refresh(self, run: RunData) -> None:
+        """Draw what changed: the growing series always; the markers, ellipses and the
+        table only when what they show changed (a live run redraws several times a
+        second, and each setData costs its plot a new layout and paint)."""
         self._run = run
         steps, noisy, clean = run.series("series/step", "series/beta_noisy", "series/beta_clean")
         if noisy.ndim == 2:
@@ -214,22 +223,28 @@ class Panel(QWidget):
         if clean.ndim == 2:
             idx = log_indices(len(clean))
             self.clean_path.setData(clean[idx, 0], clean[idx, 1], connect="finite")
-        b_star, b_hat = _point(run, "data/beta_star"), _point(run, "data/beta_hat")
-        _set_marker(self.star, b_star)
-        _set_marker(self.hat, b_hat)
-        e = ellipse_points(b_hat, run.get("theory/cov_exact", np.nan))
-        self.ell_exact.setData(e[:, 0], e[:, 1])
-        e = ellipse_points(b_hat, run.get("theory/cov_paper", np.nan))
-        self.ell_paper.setData(e[:, 0], e[:, 1])
+        fixed = (id(run), *(id(run.get(k)) for k in ("data/beta_star", "data/beta_hat", *THEORY)))
+        if fixed != self._drawn_fixed:
+            self._drawn_fixed = fixed
+            b_star, b_hat = _point(run, "data/beta_star"), _point(run, "data/beta_hat")
+            _set_marker(self.star, b_star)
+            _set_marker(self.hat, b_hat)
+            for item, key in zip((self.ell_exact, self.ell_paper), THEORY):
+                e = ellipse_points(b_hat, run.get(key, np.nan))
+                item.setData(e[:, 0], e[:, 1])
         self._refresh_distances(run, steps, {"series/beta_noisy": noisy, "series/beta_clean": clean})
-        self._refresh_table(run)
+        table = (fixed, run.header.status, id(run.header.summary), len(run.get("stats/cov_noisy", ())))
+        if table != self._drawn_table:
+            self._drawn_table = table
+            self._refresh_table(run)
 
     # -- parts ------------------------------------------------------------------------------
     def _refresh_distances(self, run: RunData, steps: np.ndarray, trajs: dict) -> None:
-        """Distances at :data:`DIST_POINTS` log-spaced iterates: even in iteration on the
-        log axis, and O(DIST_POINTS) per redraw however long the run."""
+        """Distances at log-spaced iterates, :data:`DIST_POINTS_PER_PX` per pixel: even
+        in iteration on the log axis, and O(width) per redraw however long the run."""
         first = int(np.searchsorted(steps, 0, side="right"))  # iteration 0 has no place on a log axis
-        idx = first + log_indices(len(steps) - first, DIST_POINTS)
+        points = max(256, int(DIST_POINTS_PER_PX * self.dist.width()))
+        idx = first + log_indices(len(steps) - first, points)
         x = steps[idx].astype(float)
         for (traj_path, ref_path), curve in self.d_curves.items():
             traj = trajs[traj_path]
