@@ -86,9 +86,10 @@ def test_a_new_file_and_a_status_change_update_one_row_each(qtbot, tmp_path):
     b.model.dataChanged.connect(lambda tl, br, *_: events.append(("data", tl.row(), br.row())))
     b.model.layoutChanged.connect(lambda *_: events.append(("layout",)))
     b.model.modelReset.connect(lambda: events.append(("reset",)))
+    b.model.rowsInserted.connect(lambda _parent, first, last: events.append(("insert", first, last)))
     new = make_runs(folder, 1, sweep_every=0, start=30)[0]
     settle(qtbot, b)
-    assert events == [("layout",)] and len(b.model.records) == 31  # one row inserted
+    assert events == [("insert", 0, 0)] and len(b.model.records) == 31  # one row inserted, the newest on top
     assert b.row_of(new)[:3] == ["ols-00030.h5", "ols", "completed"]
     events.clear()
     set_attrs(paths[7], status="failed")

@@ -33,6 +33,8 @@ KeyRole = int(Qt.UserRole.value) + 1
 _ROLES = frozenset((DISPLAY, EDIT, TOOLTIP, FONT, ALIGNMENT, FOREGROUND, KeyRole))
 _RIGHT = int((Qt.AlignRight | Qt.AlignVCenter).value)
 GROUP_SUFFIX = "/"
+#: new rows landing in more places than this are shown by one layout change instead
+INSERT_BLOCKS = 32
 #: the invisible root of the table (Qt's default parent of every row)
 ROOT = QModelIndex()
 _RED, _ORANGE, _GREY = QColor(176, 0, 0), QColor(190, 100, 0), QColor(110, 110, 110)
@@ -127,7 +129,42 @@ class RunTableModel(QAbstractTableModel):
             self.before_publish()
             self.endResetModel()
         else:
-            self._relayout(add, full=False)
+            self._insert(records, add)
+
+    def _insert(self, records: list[Record], add) -> None:
+        """Apply ``add()`` (records added or replaced, as for ``_relayout(full=False)``)
+        as row insertions when the rows shown keep their order, as they do while a first
+        scan, read newest first, puts each batch below the others: views and the proxy
+        then take only the new rows (a layout change makes the proxy test every row).
+        Otherwise, or when the new rows fall in more than :data:`INSERT_BLOCKS` places,
+        one layout change."""
+        old = self.keys
+        add()
+        keys = self._rebuild(full=False, assign=False)
+        shown = set(old)
+        blocks, start = [], None
+        for i, k in enumerate(keys):
+            if k not in shown and start is None:
+                start = i
+            elif k in shown and start is not None:
+                blocks.append((start, i))
+                start = None
+        if start is not None:
+            blocks.append((start, len(keys)))
+        if len(blocks) > INSERT_BLOCKS or [k for k in keys if k in shown] != old:
+            self._relayout(lambda: None, full=False, keys=keys)
+            return
+        self.before_publish()
+        self.keys = list(old)
+        for a, b in blocks:  # in order: each lands where the final order puts it
+            self.beginInsertRows(ROOT, a, b - 1)
+            self.keys[a:a] = keys[a:b]
+            self.endInsertRows()
+        self._set_keys(keys)
+        last = self.columnCount() - 1
+        for g in {r.group for r in records if r.group} & {k[:-1] for k in shown if self.is_group(k)}:
+            row = self._row[g + GROUP_SUFFIX]  # a sweep's counts changed
+            self.dataChanged.emit(self.index(row, 0), self.index(row, last))
 
     def _counts(self, r: Record) -> bool:
         """Whether ``r``'s summary values make columns (it is of the shown experiment)."""
@@ -159,16 +196,20 @@ class RunTableModel(QAbstractTableModel):
     def sort(self, column: int, order=Qt.AscendingOrder) -> None:
         self._relayout(lambda: setattr(self, "_sort", (column, order)))
 
-    def _relayout(self, change, full: bool = True) -> None:
+    def _relayout(self, change, full: bool = True, keys: list[str] | None = None) -> None:
         """Apply ``change()`` and re-sort as one layout change; selections and other
         persistent indexes follow their rows (or vanish with them). ``full=False``:
         ``change`` only added or replaced records (and forgot what it replaced), so the
-        texts and sort keys of the others still hold."""
+        texts and sort keys of the others still hold. ``keys``: the new order, already
+        computed for the records as they are."""
         self.layoutAboutToBeChanged.emit()
         old = self.persistentIndexList()
         old_keys = [self.keys[i.row()] for i in old]
         change()
-        self._rebuild(full)
+        if keys is None:
+            self._rebuild(full)
+        else:
+            self._set_keys(keys)
         self.changePersistentIndexList(
             old,
             [self.index(self._row[k], i.column()) if k in self._row else QModelIndex() for i, k in zip(old, old_keys)],
@@ -203,9 +244,10 @@ class RunTableModel(QAbstractTableModel):
             self._text.pop(key, None)
             self.dataChanged.emit(self.index(row, NAME), self.index(row, NAME))
 
-    def _rebuild(self, full: bool = True) -> None:
+    def _rebuild(self, full: bool = True, assign: bool = True) -> list[str]:
         """Groups, columns and the sorted row order (callers announce the change);
-        see :meth:`_relayout` for ``full``."""
+        see :meth:`_relayout` for ``full``. Returns the order; ``assign=False`` leaves
+        the rows as they are (the caller inserts the new ones)."""
         if full:
             self._text.clear()
             self._sort_keys.clear()
@@ -219,9 +261,17 @@ class RunTableModel(QAbstractTableModel):
             if r.group:
                 groups.setdefault(r.group, []).append(rel)
         self._groups = groups
-        self._order()
+        keys = self._order()
+        if assign:
+            self._set_keys(keys)
+        return keys
 
-    def _order(self) -> None:
+    def _set_keys(self, keys: list[str]) -> None:
+        self.keys = keys
+        self._row = {k: i for i, k in enumerate(keys)}
+
+    def _order(self) -> list[str]:
+        """The keys of every row in display order (sweeps followed by their runs)."""
         column, order = self._sort
         rev = order == Qt.DescendingOrder
         cache = self._sort_keys
@@ -243,8 +293,7 @@ class RunTableModel(QAbstractTableModel):
             keys.append(k)
             if k.endswith(GROUP_SUFFIX):
                 keys += sorted(self._groups[k[:-1]], key=own.__getitem__, reverse=rev)
-        self.keys = keys
-        self._row = {k: i for i, k in enumerate(keys)}
+        return keys
 
     def _key_function(self, column: int):
         """A run's sort key for ``column``: (missing-last flag, value), numbers as numbers,
