@@ -281,7 +281,8 @@ class RunBrowser(QWidget):
             with self._indexer_waiting():
                 self.model.reset(records)
             self._update_count()
-            self._applied_at = time.monotonic()  # the rest waits for the next event-loop turns
+            if records:
+                self._applied_at = time.monotonic()  # the rest waits for the next event-loop turns
             if len(records) >= FREEZE_FROM:
                 gc.freeze()
 
