@@ -98,6 +98,23 @@ def test_a_new_file_and_a_status_change_update_one_row_each(qtbot, tmp_path):
     assert events == [("data", row, row)] and b.row_of(paths[7])[2] == "failed"
 
 
+def test_a_run_added_to_a_sweep_is_inserted_under_it_and_its_row_counts_it(qtbot, tmp_path):
+    folder = str(tmp_path)
+    make_runs(folder, 31, sweep_every=3)  # sweep-0: runs 0, 3, ..., 27; sweep-1: run 30 (the newest)
+    b = browser_on(qtbot, folder)
+    assert b.model.cells("sweep-1/")[0].endswith("sweep-1/ (1 runs)")
+    b.proxy.toggle("sweep-1/")  # expanded: its runs are shown under it
+    before = b.keys()
+    events = []
+    b.model.layoutChanged.connect(lambda *_: events.append(("layout",)))
+    b.model.rowsInserted.connect(lambda _parent, first, last: events.append(("insert", first, last)))
+    make_runs(folder, 1, sweep_every=3, start=33)  # into sweep-1, newer than all
+    settle(qtbot, b)
+    assert events == [("insert", 1, 1)]  # right under its sweep's row, nothing else moved
+    assert b.keys() == [before[0], "sweep-1/ols-00033.h5", *before[1:]]
+    assert b.model.cells("sweep-1/")[0].endswith("sweep-1/ (2 runs)")
+
+
 WRITER = """
 import os, sys, time
 sys.path.insert(0, {root!r})
