@@ -153,7 +153,7 @@ class RunWriter:
             ) from None
         # built under a hidden name and renamed once it is in SWMR mode: a kill before
         # that leaves no run file, never one that cannot be opened
-        tmp = os.path.join(folder, f".{os.path.basename(self.path)}.partial")
+        tmp = partial_path(self.path)
         try:
             if os.path.lexists(self.path):
                 raise FileExistsError(f"{self.path} exists")
@@ -433,14 +433,57 @@ def _kill_point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def partial_path(path: str | os.PathLike) -> str:
+    """The hidden name a run file is built under, and its finished copy too:
+    ``.<name>.partial`` beside it. One is left behind only by a writer killed while
+    building it (:func:`leftover_partials`)."""
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.path.join(folder, f".{name}.partial")
+
+
+#: a hidden partial file untouched this long has no writer left (building one takes seconds)
+LEFTOVER_AFTER_S = 600.0
+
+
+def leftover_partials(folder: str) -> list[str]:
+    """Hidden partial files in ``folder`` (not below it) that no writer will finish: a
+    copy beside a file that has ended, or a file never published, untouched for
+    :data:`LEFTOVER_AFTER_S`. A reader needs neither: the run is in the file beside it,
+    or never began."""
+    out = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return out
+    now = time.time()
+    for e in entries:
+        if not (e.name.startswith(".") and e.name.endswith(".partial")) or not e.is_file(follow_symlinks=False):
+            continue
+        try:
+            if now - e.stat(follow_symlinks=False).st_mtime < LEFTOVER_AFTER_S:
+                continue
+        except OSError:
+            continue
+        run = os.path.join(folder, e.name[1 : -len(".partial")])
+        try:
+            ended = (
+                not os.path.exists(run) or read_header(run, ("format", "format_version", "status")).status != "running"
+            )
+        except RunFileError:
+            ended = False  # a file that cannot be read now keeps whatever lies beside it
+        if ended:
+            out.append(e.path)
+    return out
+
+
 def publish(path: str) -> bool:
     """Replace a closed run file by its finished copy: journal notes as root attributes,
     journal arrays as datasets, the end record's status, summary and times in the root
     attributes. The copy is built beside the file and renamed over it, so a reader
     holding the file keeps its (complete) old copy and a kill leaves one of the two.
     False (the file unchanged) when the copy cannot be made, e.g. on a full disk."""
-    folder, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{name}.partial")
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = partial_path(path)
     try:
         if free_bytes(folder) < os.path.getsize(path) + 2 * RESERVE:
             return False  # HDF5 must never meet a full disk: it cannot close a file then

@@ -22,7 +22,7 @@ import time
 from typing import Any, Callable, Mapping, Sequence
 
 from .interrupts import cancel_on_signals
-from .runfile import RunFileError, read_header, utc_now
+from .runfile import RunFileError, partial_path, read_header, utc_now
 from .runner import prepare
 from .sweeps.backends import Backend, Finished, LocalBackend, Progress, RunTask, make_backend
 from .sweeps.space import MAX_POINTS, Axis, Space, grid_points, parse_axis, parse_values, replicate
@@ -134,7 +134,7 @@ def _resumed_doc(sweep_path: str, fresh: dict) -> dict:
         # a writer killed while building its finished copy leaves that copy half made beside
         # the (complete) file: the dead coordinator's runs have no writer left to finish it
         with contextlib.suppress(OSError):
-            os.remove(os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.partial"))
+            os.remove(partial_path(path))
         try:
             header = read_header(path) if os.path.exists(path) else None
         except RunFileError:

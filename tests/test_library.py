@@ -3,6 +3,7 @@ trash and CSV export."""
 
 import csv
 import os
+import time
 
 import pytest
 
@@ -150,3 +151,27 @@ def test_many_new_files_are_read_alike_by_other_processes(tmp_path):
         k: (r.status, r.params, r.summary, r.group) for k, r in here.records.items()
     }
     there.close()
+
+
+def test_the_first_scan_removes_partial_files_that_killed_writers_left(tmp_path):
+    from lab import runfile
+
+    folder = str(tmp_path)
+    paths = make_runs(folder, 3, sweep_every=0)
+    os.makedirs(os.path.join(folder, "sweep-x"))
+    old = time.time() - 2 * runfile.LEFTOVER_AFTER_S
+    made = {
+        "beside an ended run": runfile.partial_path(paths[0]),
+        "never published": os.path.join(folder, "sweep-x", ".ols-lost.h5.partial"),
+        "recent": runfile.partial_path(paths[1]),
+    }
+    for name, p in made.items():
+        with open(p, "wb") as f:
+            f.write(b"\x89HDF half a copy")
+        if name != "recent":
+            os.utime(p, (old, old))
+    c = Catalog(folder)
+    synced(c)
+    left = {name for name, p in made.items() if os.path.exists(p)}
+    assert left == {"recent"}  # a partial file touched lately may still have its writer
+    assert len(c.records) == 3 and all(os.path.exists(p) for p in paths)

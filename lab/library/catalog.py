@@ -1,6 +1,8 @@
 """The runs of a folder kept in step with its files: a recursive scan (sweep folders
 included; dot folders such as ``.trash`` left out), headers read only for files that are
-new or whose size or modification time changed, every change saved to the index.
+new or whose size or modification time changed, every change saved to the index; the
+hidden partial files that killed writers left are removed on the way
+(:func:`lab.runfile.leftover_partials`).
 
 One bad file never stops indexing: whatever reading its header raises, it is listed as
 unreadable with the reason. Files that a writer of this process holds are skipped by the
@@ -8,6 +10,7 @@ caller (``skip``): HDF5 must not open them a second time."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import shutil
@@ -20,7 +23,7 @@ from typing import Iterable
 
 import h5py
 
-from ..runfile import RunFileError, read_header
+from ..runfile import RunFileError, leftover_partials, read_header
 from .index import RunIndex
 from .records import FIELDS, Record, from_header, unreadable
 
@@ -28,13 +31,18 @@ RUN_SUFFIXES = (".h5", ".hdf5")
 TRASH, ARCHIVE = ".trash", ".archive"
 
 
-def scan_files(folder: str, gate: threading.Event | None = None) -> dict[str, tuple[int, int]]:
+def scan_files(
+    folder: str, gate: threading.Event | None = None, folders: list[str] | None = None
+) -> dict[str, tuple[int, int]]:
     """Every run file under ``folder``: relative path -> (mtime in ns, size); waits at
-    ``gate`` (when given) between folders and every 256 entries."""
+    ``gate`` (when given) between folders and every 256 entries. ``folders``, if given,
+    receives every folder scanned (relative)."""
     out: dict[str, tuple[int, int]] = {}
     stack = [""]
     while stack:
         rel_dir = stack.pop()
+        if folders is not None:
+            folders.append(rel_dir)
         try:
             entries = list(os.scandir(os.path.join(folder, rel_dir)))
         except OSError:  # vanished or unreadable folder: nothing in it to list
@@ -122,6 +130,7 @@ class Catalog:
         self.records: dict[str, Record] = {rel: r.prepared() for rel, r in self.index.records().items()}
         self._unread: list | None = None  # files of the last scan still to read
         self._queued: deque[Future] = deque()  # their records being read by the processes
+        self._swept = False  # leftover partial files removed (on the first scan)
 
     def close(self) -> None:
         self.index.close()
@@ -144,8 +153,16 @@ class Catalog:
         Files in ``skip`` (relative) keep their old record. Reading stops after
         ``budget_s`` seconds and the next call goes on without rescanning (a first scan
         of thousands of files reaches the window in steps)."""
+        skip = set(skip)
         if self._unread is None:
-            files = scan_files(self.folder, self.gate)
+            folders: list[str] | None = [] if not self._swept else None
+            files = scan_files(self.folder, self.gate, folders)
+            for rel_dir in folders or ():  # once: what killed writers left half made (hidden)
+                for leftover in leftover_partials(os.path.join(self.folder, rel_dir)):
+                    if os.path.join(rel_dir, os.path.basename(leftover)[1 : -len(".partial")]) not in skip:
+                        with contextlib.suppress(OSError):
+                            os.remove(leftover)
+            self._swept = True
             gone = [rel for rel in self.records if rel not in files]
             for rel in gone:
                 del self.records[rel]
@@ -157,7 +174,6 @@ class Catalog:
             self._unread.sort(key=lambda item: item[1][0])  # popped from the end: the newest first
         else:
             gone = []
-        skip = set(skip)
         changed, t0 = [], time.monotonic()
         while (self._unread or self._queued) and time.monotonic() - t0 <= budget_s:
             if self.gate is not None:
