@@ -68,7 +68,7 @@ def test_short_run_draws_its_points_and_reopens_identically(qtbot, window):
     src = start(qtbot, window, SHORT)
     assert isinstance(src, LiveRun)
     qtbot.waitUntil(lambda: not src.running, timeout=60_000)
-    qtbot.waitUntil(lambda: not src.dirty, timeout=30_000)  # the timer has drawn the final state
+    qtbot.waitUntil(lambda: not src.dirty and not tab.drawing, timeout=30_000)  # the final state drawn
     assert src.status == "completed"
     assert read_header(src.path).status == "completed"
     run = read_run(src.path)
@@ -104,6 +104,18 @@ def test_short_run_draws_its_points_and_reopens_identically(qtbot, window):
     assert reopened.keys() == live.keys()
     for k in live:
         np.testing.assert_array_equal(reopened[k], live[k], err_msg=k)
+    # a redraw of a run already shown: its parts on successive event-loop turns, all drawn in the end
+    tab.panel.table.clearContents()
+    tab.panel._drawn_table = ()
+    for curve in tab.panel.d_curves.values():
+        curve.clear()
+    tab.current.dirty = True
+    tab.redraw()
+    assert tab.drawing and np.isnan(plotted(tab.panel)["table"]).all()  # the plane drawn, not yet the rest
+    qtbot.waitUntil(lambda: not tab.drawing)
+    again = plotted(tab.panel)
+    for k in live:
+        np.testing.assert_array_equal(again[k], live[k], err_msg=k)
 
 
 def test_cancel_stops_a_long_run_quickly(qtbot, window):

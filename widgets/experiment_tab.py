@@ -93,6 +93,7 @@ class ExperimentTab(QWidget):
         self.sources: list[RunSource] = []
         self.current: RunSource | None = None
         self._drawn: tuple | None = None
+        self._parts: list[tuple[RunSource, Callable[[], object]]] = []  # a redraw's parts still to draw
         self._draw_cost = (0.0, 0.0)  # (refresh seconds, PAINT_CLOCK after it) of the last redraw
 
         self.form = ParamForm(experiment.spec, check=experiment.check if runnable else None)
@@ -315,9 +316,12 @@ class ExperimentTab(QWidget):
 
     # -- drawing ----------------------------------------------------------------------------
     def redraw(self) -> None:
-        """Draw the shown run if it changed: ``show_run`` for a new one, else ``refresh``."""
+        """Draw the shown run if it changed: ``show_run`` for a new one, else ``refresh``
+        (or, for a panel with ``refresh_parts``, its parts one event-loop turn each, so
+        that each part's plots are painted before the next is drawn: no turn holds the
+        GUI for a whole panel)."""
         s = self.current
-        if s is None or s.run is None:
+        if s is None or s.run is None or self.drawing:
             return
         self._pace()
         if s.dirty and not self.behind():
@@ -325,18 +329,41 @@ class ExperimentTab(QWidget):
             t0 = time.perf_counter()
             problem = self._draw(s)
             self._draw_cost = (time.perf_counter() - t0, PAINT_CLOCK.seconds)
-            self._update_info(s, problem)
-            if problem:
-                self.message.emit(f"{os.path.basename(s.path)}: {problem}")
+            self._drawn_problem(s, problem)
         self._update_progress(s)
+
+    @property
+    def drawing(self) -> bool:
+        """Parts of a redraw are still to be drawn."""
+        return bool(self._parts)
+
+    def _drawn_problem(self, s: RunSource, problem: str) -> None:
+        self._update_info(s, problem)
+        if problem:
+            self.message.emit(f"{os.path.basename(s.path)}: {problem}")
+
+    def _next_part(self) -> None:
+        """Draw the next part of a redraw (its time counts in the redraw's cost)."""
+        if not self._parts:
+            return
+        s, part = self._parts.pop(0)
+        t0 = time.perf_counter()
+        problem = self._guarded(part)
+        self._draw_cost = (self._draw_cost[0] + time.perf_counter() - t0, self._draw_cost[1])
+        if problem:
+            self._parts.clear()
+            self._drawn_problem(s, problem)
+        elif self._parts:
+            QTimer.singleShot(0, self._next_part)
 
     def behind(self) -> bool:
         """Whether the window is shown with this tab behind another: nothing to draw."""
         return not self.isVisible() and self.window().isVisible()
 
     def _pace(self) -> None:
-        """Set the timer's period from the last redraw's cost: its ``refresh`` and the
-        painting since (all plots' paint time counts: other views paint too)."""
+        """Set the timer's period from the last redraw's cost: its ``refresh`` (all its
+        parts) and the painting since (all plots' paint time counts: other views paint
+        too)."""
         refresh_s, painted = self._draw_cost
         cost = refresh_s + PAINT_CLOCK.seconds - painted
         self._draw_cost = (0.0, PAINT_CLOCK.seconds)
@@ -344,14 +371,30 @@ class ExperimentTab(QWidget):
             self.timer.setInterval(int(min(max(1e3 * cost / DRAW_SHARE, REDRAW_MS), REDRAW_MAX_MS)))
 
     def _draw(self, s: RunSource) -> str:
-        """Draw ``s`` on the panel; returns why it could not be drawn ("" if it was)."""
+        """Draw ``s`` on the panel (the first of its parts, the others queued); returns
+        why it could not be drawn ("" if it was)."""
         drawn = (id(s), id(s.run))
+        run = s.run
+        if drawn != self._drawn:
+            self._drawn = drawn
+            return self._guarded(lambda: self.panel.show_run(run))
+        parts = getattr(self.panel, "refresh_parts", None)
+        if parts is None:
+            return self._guarded(lambda: self.panel.refresh(run))
+        first, *rest = parts(run)
+        self._parts = [(s, part) for part in rest]
+        problem = self._guarded(first)
+        if problem:
+            self._parts.clear()
+        elif self._parts:
+            QTimer.singleShot(0, self._next_part)
+        return problem
+
+    @staticmethod
+    def _guarded(draw: Callable[[], object]) -> str:
+        """Run ``draw``; why it failed on this run's data ("" if it did not)."""
         try:
-            if drawn != self._drawn:
-                self._drawn = drawn
-                self.panel.show_run(s.run)
-            else:
-                self.panel.refresh(s.run)
+            draw()
         except KeyError as e:  # a damaged file, or one from a version with other datasets
             return f"cannot draw this run: the file has no '{e.args[0]}'"
         except (IndexError, ValueError) as e:  # a dataset of another shape than the panel draws

@@ -173,17 +173,34 @@ class Panel(QWidget):
         return table
 
     def refresh(self, run: RunData) -> None:
+        for part in self.refresh_parts(run):
+            part()
+
+    def refresh_parts(self, run: RunData) -> list:
+        """:meth:`refresh` as the parts a live window draws one event-loop turn each,
+        a plot or two per part."""
         self._dataset = run.header.params.get("dataset", "cifar10")
 
         def cols(*names):
             return run.series("series/step", *[f"series/{n}" for n in names])
 
-        for stack in self.stacks.values():
-            x, *c = cols(*stack.keys)
-            stack.set(x.astype(float), c)
+        def stack(s):
+            x, *c = cols(*s.keys)
+            s.set(x.astype(float), c)
+
+        return [
+            *(lambda s=s: stack(s) for s in self.stacks.values()),
+            lambda: self._refresh_p_true(cols),
+            lambda: self._refresh_coefficients(cols),
+            lambda: self._refresh_accuracy_and_loss(cols),
+        ]
+
+    def _refresh_p_true(self, cols) -> None:
         x, pc, pn = cols("clean_p_true", "noisy_p_true")
         self.p_true["clean"].setData(x, pc, connect="finite")
         self.p_true["wrong"].setData(x, pn, connect="finite")
+
+    def _refresh_coefficients(self, cols) -> None:
         for s, key in (("clean", "clean"), ("wrong", "noisy")):
             x, m, sd, ce, rg = cols(f"{key}_coef", f"{key}_coef_std", f"{key}_ce_term", f"{key}_reg_term")
             self.coef[s].setData(x, m, connect="finite")
@@ -192,6 +209,8 @@ class Panel(QWidget):
             hi.setData(x, np.nan_to_num(m + sd))
             self.terms[s][0].setData(x, ce, connect="finite")
             self.terms[s][1].setData(x, rg, connect="finite")
+
+    def _refresh_accuracy_and_loss(self, cols) -> None:
         x, acc, tc = cols("test_acc", "train_acc_clean")
         self.test.setData(x, acc, connect="finite")
         self.train_clean.setData(x, tc, connect="finite")

@@ -117,6 +117,12 @@ def _entry(cov: np.ndarray, i: int, j: int) -> str:
     return "0" if abs(v) < 1e-12 * np.abs(cov).max() else f"{v:.4g}"
 
 
+def _fixed_arrays(run: RunData) -> tuple:
+    """What identifies the arrays a run saves once (β*, β_hat, the theory): a new run or
+    a new array is a new object."""
+    return (id(run), *(id(run.get(k)) for k in ("data/beta_star", "data/beta_hat", *THEORY)))
+
+
 def _set_marker(item: pg.ScatterPlotItem, p: np.ndarray) -> None:
     if np.isfinite(p).all():
         item.setData([p[0]], [p[1]])
@@ -211,11 +217,21 @@ class Panel(QWidget):
         self.refresh(run)
 
     def refresh(self, run: RunData) -> None:
-        """Draw what changed: the growing series always; the markers, ellipses and the
-        table only when what they show changed (a live run redraws several times a
-        second, and each setData costs its plot a new layout and paint)."""
+        for part in self.refresh_parts(run):
+            part()
+
+    def refresh_parts(self, run: RunData) -> list:
+        """:meth:`refresh` as the parts a live window draws one event-loop turn each:
+        the plane, then the distances and the table. Each draws what changed: the
+        growing series always; the markers, ellipses and the table only when what they
+        show changed (a live run redraws several times a second, and each setData costs
+        its plot a new layout and paint)."""
         self._run = run
         steps, noisy, clean = run.series("series/step", "series/beta_noisy", "series/beta_clean")
+        trajs = {"series/beta_noisy": noisy, "series/beta_clean": clean}
+        return [lambda: self._refresh_plane(run, noisy, clean), lambda: self._refresh_rest(run, steps, trajs)]
+
+    def _refresh_plane(self, run: RunData, noisy: np.ndarray, clean: np.ndarray) -> None:
         if noisy.ndim == 2:
             self.cloud.update(noisy)
             idx = log_indices(len(noisy), NOISY_PATH_POINTS)
@@ -223,7 +239,7 @@ class Panel(QWidget):
         if clean.ndim == 2:
             idx = log_indices(len(clean))
             self.clean_path.setData(clean[idx, 0], clean[idx, 1], connect="finite")
-        fixed = (id(run), *(id(run.get(k)) for k in ("data/beta_star", "data/beta_hat", *THEORY)))
+        fixed = _fixed_arrays(run)
         if fixed != self._drawn_fixed:
             self._drawn_fixed = fixed
             b_star, b_hat = _point(run, "data/beta_star"), _point(run, "data/beta_hat")
@@ -232,8 +248,10 @@ class Panel(QWidget):
             for item, key in zip((self.ell_exact, self.ell_paper), THEORY):
                 e = ellipse_points(b_hat, run.get(key, np.nan))
                 item.setData(e[:, 0], e[:, 1])
-        self._refresh_distances(run, steps, {"series/beta_noisy": noisy, "series/beta_clean": clean})
-        table = (fixed, run.header.status, id(run.header.summary), len(run.get("stats/cov_noisy", ())))
+
+    def _refresh_rest(self, run: RunData, steps: np.ndarray, trajs: dict) -> None:
+        self._refresh_distances(run, steps, trajs)
+        table = (_fixed_arrays(run), run.header.status, id(run.header.summary), len(run.get("stats/cov_noisy", ())))
         if table != self._drawn_table:
             self._drawn_table = table
             self._refresh_table(run)
