@@ -88,13 +88,14 @@ def stream(app, window, probe, experiment, preset, overrides, seconds) -> dict:
     tab.form.set_values(resolve_preset(tab.experiment.spec, tab.experiment.presets, preset, overrides))
     draws = [0]
     panel = tab.panel
-    refresh = panel.refresh
+    method = "refresh_parts" if hasattr(panel, "refresh_parts") else "refresh"  # what the tab calls
+    refresh = getattr(panel, method)
 
     def counted(run):
         draws[0] += 1
-        refresh(run)
+        return refresh(run)
 
-    panel.refresh = counted
+    setattr(panel, method, counted)
     source = tab.start_run()
     spin(app, 1.0)  # start-up: data, first blocks
     steps = {True: 0.0, False: 0.0}
@@ -119,7 +120,7 @@ def stream(app, window, probe, experiment, preset, overrides, seconds) -> dict:
         shown = not shown
     source.cancel()
     spin(app, 30, until=lambda: not source.running)
-    del panel.refresh
+    delattr(panel, method)
     stalls = np.concatenate(stalls)
     return {
         "shown": steps[True] / wall[True],

@@ -450,7 +450,7 @@ def leftover_partials(folder: str) -> list[str]:
     copy beside a file that has ended, or a file never published, untouched for
     :data:`LEFTOVER_AFTER_S`. A reader needs neither: the run is in the file beside it,
     or never began."""
-    out = []
+    out: list[str] = []
     try:
         entries = list(os.scandir(folder))
     except OSError:

@@ -141,7 +141,8 @@ class Catalog:
 
     def _take(self, n: int, skip: set) -> list:
         """Up to ``n`` of the files still to read, newest first, leaving out ``skip``."""
-        items = [self._unread.pop() for _ in range(min(n, len(self._unread)))]
+        unread = self._unread or []
+        items = [unread.pop() for _ in range(min(n, len(unread)))]
         return [item for item in items if item[0] not in skip]
 
     def path(self, rel: str) -> str:
