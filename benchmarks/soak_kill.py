@@ -7,11 +7,16 @@ Each trial forks a child (from a parent that imported everything but never ran t
 that runs one experiment into a fresh folder; the parent waits until the run file
 exists, then sends SIGKILL after a random fraction of the experiment's measured run
 time: [0, 0.2) start, [0.2, 0.8) middle, [0.8, 1.05) end (past the end it has finished).
-Seconds lost: for a file shown interrupted, the kill's wall time minus the last
-heartbeat (the last flush that wrote data); for nin-phase-map, the time since the
-start minus the share of the measured run time its finished rows stand for (its rows
-are written block by block). The baseline is the same run not killed (its time sets
-the windows). Last lines: ``unreadable=<k>/<N>``, ``max_lost_s=<float>``.
+Seconds lost, for a trial whose file is shown interrupted: the kill's wall time minus
+the time the last written data stands for. Network runs record their progress within
+epochs (``batches/time``: the wall time of each record); their data stands for the last
+record, or for the last heartbeat (the last flush that wrote data) when an epoch row or
+nothing at all came after it (evaluation, set-up); over the files of the trial
+(distill's teacher has its own), the latest. ols: the last heartbeat. nin-phase-map: the
+time since the start minus the share of the measured run time that its written steps
+stand for (``phase_map/steps_done``: finished rows and the partial results of the block
+in progress). The baseline is the same run not killed (its time sets the windows).
+Last lines: ``unreadable=<k>/<N>``, ``max_lost_s=<float>``.
 """
 
 from __future__ import annotations
@@ -70,10 +75,22 @@ def lost_seconds(name: str, paths: list[str], t_kill: float, t0: float, duration
     if not any(r.header.interrupted for r in runs):
         return 0.0
     if name == "nin-phase-map":
-        done = runs[0]["series/rows_done"]
-        share = (int(done[-1]) if len(done) else 0) / EXPERIMENTS[name]["n_y"]
+        p = EXPERIMENTS[name]
+        share = float(runs[0]["phase_map/steps_done"].sum()) / (p["n_y"] * p["steps"])
         return max(0.0, (t_kill - t0) - share * duration)
-    return t_kill - max(float(r["heartbeat"][-1]) for r in runs)
+    return t_kill - max(data_time(r) for r in runs)
+
+
+def data_time(run) -> float:
+    """The wall time a run's written data stands for (module docstring)."""
+    beat = float(run["heartbeat"][-1])
+    records, epochs = run.series("batches/time", "batches/epoch")
+    if not len(records):
+        return beat
+    steps = run["series/step"]
+    if len(steps) and steps[-1] >= np.ceil(epochs[-1]):  # an epoch row came after the last record
+        return beat
+    return float(records[-1])
 
 
 def main(n: int) -> None:
