@@ -39,7 +39,8 @@ EXPERIMENTS = {
     "ols": {"steps": 1_000_000},
     "elr": {"epochs": 3, "mlp_widths": "32"},
     "distill": {"epochs": 2, "mlp_widths": "32", "pgd_steps": 0},
-    "nin-phase-map": {"n_sigma": 20, "n_y": 12, "rows_per_block": 4, "steps": 3000},
+    # blocks of about 2 s (4 rows x 50 columns x 600,000 steps), so that kills land mid-block
+    "nin-phase-map": {"n_sigma": 50, "n_y": 8, "rows_per_block": 4, "steps": 600_000},
 }
 PHASES = {"start": (0.0, 0.2), "middle": (0.2, 0.8), "end": (0.8, 1.05)}
 
