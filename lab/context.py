@@ -6,8 +6,8 @@ An experiment writes through the context only; it never sees threads, files or Q
     ctx.append("series/beta", rows)       # a block of rows for one declared series
     ctx.save("theory/cov_exact", M)       # an array (in place if declared)
     ctx.progress(done, total)             # drives progress bars
-    pace = ctx.pacer()                    # pace.due(): time to record progress within a
-                                          # long stretch (an epoch, a block of a phase map)
+    pace = ctx.pacer()                    # pace.due(): time to record progress within a long
+    ctx.flush()                           # stretch (an epoch, a phase-map block), then flush it
     if ctx.cancelled: return              # cooperative cancel, checked between steps
     raise Diverged(step, "loss is NaN")   # ends the run with status 'diverged'
     ctx.child_run("supervised", values)   # a nested run (a teacher): own file, shared cancel
@@ -135,8 +135,14 @@ class RunContext:
 
     def pacer(self) -> Pacer:
         """A :class:`Pacer` at the writer's flush interval: progress recorded when it is
-        due reaches the file within about two intervals (what a kill can lose)."""
+        due, then flushed (:meth:`flush`), is in the file within one interval (what a
+        kill can lose)."""
         return Pacer(self.writer.flush_interval if self.writer is not None else RunWriter.FLUSH_INTERVAL)
+
+    def flush(self) -> None:
+        """Write every buffered row to the file now (a progress record, see :meth:`pacer`)."""
+        if self.writer is not None:
+            self.writer.flush()
 
     def save(self, name: str, array: Any, index: Any = None) -> None:
         """Store an array (data set, theory, final weights); ``index`` fills part of a

@@ -1,8 +1,8 @@
 """What a kill -9 can lose: network runs record their progress within every epoch
 (``batches/*``) and the phase map its block's partial results (``phase_map/steps_done``),
 so a run killed mid-epoch or mid-block keeps all but about a second of its work
-(the writer's flush interval is 0.5 s: a record is due every 0.5 s and reaches the file
-at the next flush, so the bound asserted, 3 s, leaves room for a loaded machine).
+(the writer's flush interval is 0.5 s: a record is made and flushed every 0.5 s, so the
+bound asserted, 3 s, leaves room for a loaded machine).
 
 Each kill test runs the experiment in a child process whose steps are slowed by a sleep
 (no numbers change), waits for the child to report the step to kill after, kills it with

@@ -10,8 +10,8 @@ reached), the theory's phase ``phase_map/theory_phase`` (divergent above the two
 estimate ``sigma_eps2_div_uv``), the paper's ``phase_map/paper_phase`` and the boundaries
 ``theory/sigma_eps2_*`` per row. Rows are written as their block finishes
 (``series/rows_done`` counts them), so a viewer fills the map in live. While a block is
-trained, its rows' summaries so far are written into the same arrays whenever the
-writer's flush interval has passed, and ``phase_map/steps_done`` (per row) says how many
+trained, its rows' summaries so far are written into the same arrays (and flushed)
+whenever the writer's flush interval has passed, and ``phase_map/steps_done`` (per row) says how many
 steps they stand for (``steps`` once the row is done, when its ``phase`` is set too), so
 a killed run keeps all but about a second of its work.
 """
@@ -160,6 +160,7 @@ def run(p: dict, ctx) -> dict:
         ctx.progress(block.start * p["steps"] + (block.stop - block.start) * done, total)
         if done < p["steps"] and pace.due():  # the block's work so far, in case of a kill
             save_rows(block, partial(), SUMMARIES, done)
+            ctx.flush()
 
     for r0 in range(0, len(y), p["rows_per_block"]):
         r1 = min(r0 + p["rows_per_block"], len(y))

@@ -43,9 +43,10 @@ A split left out of ``eval_splits`` logs NaN. Training losses and accuracies sta
 the device during the epoch; the row is synchronised once, at the end of the epoch.
 
 Within an epoch the engine also records its progress, so that a killed run loses at
-most about a second of training (:meth:`lab.context.RunContext.pacer`: a row whenever
-the writer's flush interval has passed, and one at the end of every epoch), on an axis
-of its own (``batches/*``, one row per record, declared by :func:`network_layout`):
+most about a second of training (:meth:`lab.context.RunContext.pacer`: a row, flushed
+at once, whenever the writer's flush interval has passed, and one at the end of every
+epoch), on an axis of its own (``batches/*``, one row per record, declared by
+:func:`network_layout`):
 
 =================  ==========================================================
 ``batches/step``   optimisation steps taken since the start of training
@@ -317,9 +318,10 @@ class Trainer:
             self.ctx.progress(self.step, total)
             if self._pace.due():
                 self._record_progress(epoch, loss_sum, done)
+                self.ctx.flush()
         if done:
             self._check_finite(loss_sum, epoch)
-            self._record_progress(epoch, loss_sum, done)
+            self._record_progress(epoch, loss_sum, done)  # flushed with the epoch's row
         return loss_sum, done
 
     def _record_progress(self, epoch: int, loss_sum: torch.Tensor, done: int) -> None:
