@@ -9,13 +9,14 @@ exists, then sends SIGKILL after a random fraction of the experiment's measured 
 time: [0, 0.2) start, [0.2, 0.8) middle, [0.8, 1.05) end (past the end it has finished).
 Seconds lost, for a trial whose file is shown interrupted: the kill's wall time minus
 the time the last written data stands for. Network runs record their progress within
-epochs (``batches/time``: the wall time of each record); their data stands for the last
-record, or for the last heartbeat (the last flush that wrote data) when an epoch row or
-nothing at all came after it (evaluation, set-up); over the files of the trial
-(distill's teacher has its own), the latest. ols: the last heartbeat. nin-phase-map: the
-time since the start minus the share of the measured run time that its written steps
-stand for (``phase_map/steps_done``: finished rows and the partial results of the block
-in progress). The baseline is the same run not killed (its time sets the windows).
+epochs and flush each record at once (``batches/time``: the wall time of each record);
+their data stands for the last record, or for the last heartbeat (the last flush that
+wrote data) when an epoch row or nothing at all came after it (evaluation, set-up).
+ols and nin-phase-map: the last heartbeat (the phase map writes and flushes its block's
+partial results every flush interval, so its last data flush is the moment its data
+stands for; its ``phase_map/steps_done`` says how many steps that is). Over the files of
+a trial (distill's teacher has its own), the latest. The baseline is the same run not
+killed (its time sets the windows).
 Last lines: ``unreadable=<k>/<N>``, ``max_lost_s=<float>``.
 """
 
@@ -69,16 +70,12 @@ def baseline(name: str, root: str) -> float:
     return time.time() - t0
 
 
-def lost_seconds(name: str, paths: list[str], t_kill: float, t0: float, duration: float) -> float:
+def lost_seconds(paths: list[str], t_kill: float) -> float:
     """Seconds of work a kill lost, over the files of one trial (distill's teacher has
     its own file); raises RunFileError for a file that cannot be read."""
     runs = [read_run(p) for p in paths]
     if not any(r.header.interrupted for r in runs):
         return 0.0
-    if name == "nin-phase-map":
-        p = EXPERIMENTS[name]
-        share = float(runs[0]["phase_map/steps_done"].sum()) / (p["n_y"] * p["steps"])
-        return max(0.0, (t_kill - t0) - share * duration)
     return t_kill - max(data_time(r) for r in runs)
 
 
@@ -105,7 +102,7 @@ def main(n: int) -> None:
         phase = list(PHASES)[(i // len(EXPERIMENTS)) % len(PHASES)]
         lo, hi = PHASES[phase]
         out = os.path.join(root, f"t{i:04d}")
-        proc, t0 = _start(name, out)
+        proc, _ = _start(name, out)
         time.sleep(float(rng.uniform(lo, hi)) * durations[name])
         t_kill = time.time()
         if proc.is_alive():
@@ -113,7 +110,7 @@ def main(n: int) -> None:
         proc.join()
         paths = sorted(glob.glob(os.path.join(out, "*.h5")))
         try:
-            s = lost_seconds(name, paths, t_kill, t0, durations[name])
+            s = lost_seconds(paths, t_kill)
         except RunFileError as e:
             unreadable += 1
             print(f"UNREADABLE {name} {phase}: {e}", flush=True)
