@@ -7,11 +7,17 @@ Each trial forks a child (from a parent that imported everything but never ran t
 that runs one experiment into a fresh folder; the parent waits until the run file
 exists, then sends SIGKILL after a random fraction of the experiment's measured run
 time: [0, 0.2) start, [0.2, 0.8) middle, [0.8, 1.05) end (past the end it has finished).
-Seconds lost: for a file shown interrupted, the kill's wall time minus the last
-heartbeat (the last flush that wrote data); for nin-phase-map, the time since the
-start minus the share of the measured run time its finished rows stand for (its rows
-are written block by block). The baseline is the same run not killed (its time sets
-the windows). Last lines: ``unreadable=<k>/<N>``, ``max_lost_s=<float>``.
+Seconds lost, for a trial whose file is shown interrupted: the kill's wall time minus
+the time the last written data stands for. Network runs record their progress within
+epochs and flush each record at once (``batches/time``: the wall time of each record);
+their data stands for the last record, or for the last heartbeat (the last flush that
+wrote data) when an epoch row or nothing at all came after it (evaluation, set-up).
+ols and nin-phase-map: the last heartbeat (the phase map writes and flushes its block's
+partial results every flush interval, so its last data flush is the moment its data
+stands for; its ``phase_map/steps_done`` says how many steps that is). Over the files of
+a trial (distill's teacher has its own), the latest. The baseline is the same run not
+killed (its time sets the windows).
+Last lines: ``unreadable=<k>/<N>``, ``max_lost_s=<float>``.
 """
 
 from __future__ import annotations
@@ -34,7 +40,8 @@ EXPERIMENTS = {
     "ols": {"steps": 1_000_000},
     "elr": {"epochs": 3, "mlp_widths": "32"},
     "distill": {"epochs": 2, "mlp_widths": "32", "pgd_steps": 0},
-    "nin-phase-map": {"n_sigma": 20, "n_y": 12, "rows_per_block": 4, "steps": 3000},
+    # blocks of about 2 s (4 rows x 50 columns x 600,000 steps), so that kills land mid-block
+    "nin-phase-map": {"n_sigma": 50, "n_y": 8, "rows_per_block": 4, "steps": 600_000},
 }
 PHASES = {"start": (0.0, 0.2), "middle": (0.2, 0.8), "end": (0.8, 1.05)}
 
@@ -63,17 +70,25 @@ def baseline(name: str, root: str) -> float:
     return time.time() - t0
 
 
-def lost_seconds(name: str, paths: list[str], t_kill: float, t0: float, duration: float) -> float:
+def lost_seconds(paths: list[str], t_kill: float) -> float:
     """Seconds of work a kill lost, over the files of one trial (distill's teacher has
     its own file); raises RunFileError for a file that cannot be read."""
     runs = [read_run(p) for p in paths]
     if not any(r.header.interrupted for r in runs):
         return 0.0
-    if name == "nin-phase-map":
-        done = runs[0]["series/rows_done"]
-        share = (int(done[-1]) if len(done) else 0) / EXPERIMENTS[name]["n_y"]
-        return max(0.0, (t_kill - t0) - share * duration)
-    return t_kill - max(float(r["heartbeat"][-1]) for r in runs)
+    return t_kill - max(data_time(r) for r in runs)
+
+
+def data_time(run) -> float:
+    """The wall time a run's written data stands for (module docstring)."""
+    beat = float(run["heartbeat"][-1])
+    records, epochs = run.series("batches/time", "batches/epoch")
+    if not len(records):
+        return beat
+    steps = run["series/step"]
+    if len(steps) and steps[-1] >= np.ceil(epochs[-1]):  # an epoch row came after the last record
+        return beat
+    return float(records[-1])
 
 
 def main(n: int) -> None:
@@ -87,7 +102,7 @@ def main(n: int) -> None:
         phase = list(PHASES)[(i // len(EXPERIMENTS)) % len(PHASES)]
         lo, hi = PHASES[phase]
         out = os.path.join(root, f"t{i:04d}")
-        proc, t0 = _start(name, out)
+        proc, _ = _start(name, out)
         time.sleep(float(rng.uniform(lo, hi)) * durations[name])
         t_kill = time.time()
         if proc.is_alive():
@@ -95,7 +110,7 @@ def main(n: int) -> None:
         proc.join()
         paths = sorted(glob.glob(os.path.join(out, "*.h5")))
         try:
-            s = lost_seconds(name, paths, t_kill, t0, durations[name])
+            s = lost_seconds(paths, t_kill)
         except RunFileError as e:
             unreadable += 1
             print(f"UNREADABLE {name} {phase}: {e}", flush=True)

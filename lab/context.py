@@ -6,6 +6,8 @@ An experiment writes through the context only; it never sees threads, files or Q
     ctx.append("series/beta", rows)       # a block of rows for one declared series
     ctx.save("theory/cov_exact", M)       # an array (in place if declared)
     ctx.progress(done, total)             # drives progress bars
+    pace = ctx.pacer()                    # pace.due(): time to record progress within a long
+    ctx.flush()                           # stretch (an epoch, a phase-map block), then flush it
     if ctx.cancelled: return              # cooperative cancel, checked between steps
     raise Diverged(step, "loss is NaN")   # ends the run with status 'diverged'
     ctx.child_run("supervised", values)   # a nested run (a teacher): own file, shared cancel
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import numpy as np
@@ -39,6 +42,23 @@ def scalar_series(*names: str) -> list[Dataset]:
     """The layout of what :meth:`RunContext.log` writes: ``series/step`` (int64) plus one
     float64 series per name."""
     return [Dataset("series/step", (), "i8")] + [Dataset(f"series/{n}", ()) for n in names]
+
+
+class Pacer:
+    """Says when a long computation should record its progress so far (a within-epoch
+    row, a phase-map block's partial results): :meth:`due` is true at most once per
+    ``interval`` seconds of wall time, the first time ``interval`` after creation."""
+
+    def __init__(self, interval: float):
+        self.interval = float(interval)
+        self._next = time.monotonic() + self.interval
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now < self._next:
+            return False
+        self._next = now + self.interval
+        return True
 
 
 class Cancelled(Exception):
@@ -112,6 +132,17 @@ class RunContext:
         self.append("series/step", np.asarray([step], dtype=np.int64))
         for k, v in scalars.items():
             self.append(f"series/{k}", np.asarray([v], dtype=np.float64))
+
+    def pacer(self) -> Pacer:
+        """A :class:`Pacer` at the writer's flush interval: progress recorded when it is
+        due, then flushed (:meth:`flush`), is in the file within one interval (what a
+        kill can lose)."""
+        return Pacer(self.writer.flush_interval if self.writer is not None else RunWriter.FLUSH_INTERVAL)
+
+    def flush(self) -> None:
+        """Write every buffered row to the file now (a progress record, see :meth:`pacer`)."""
+        if self.writer is not None:
+            self.writer.flush()
 
     def save(self, name: str, array: Any, index: Any = None) -> None:
         """Store an array (data set, theory, final weights); ``index`` fills part of a

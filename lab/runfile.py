@@ -120,6 +120,9 @@ def _attr_value(v: Any) -> Any:
 class RunWriter:
     """Creates a run file and streams rows into it; see the module docstring."""
 
+    #: default seconds between flushes of buffered rows
+    FLUSH_INTERVAL = 0.5
+
     def __init__(
         self,
         path: str | os.PathLike,
@@ -130,7 +133,7 @@ class RunWriter:
         device: str,
         layout: Iterable[Dataset] = (),
         attrs: Mapping[str, Any] | None = None,
-        flush_interval: float = 0.5,
+        flush_interval: float = FLUSH_INTERVAL,
         block_rows: int = 1000,
     ):
         self.path = os.fspath(path)

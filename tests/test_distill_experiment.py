@@ -2,6 +2,7 @@
 the student reaching the teacher's accuracy, the teacher link and its hash check, the
 methods' losses, and clear errors for teachers that cannot serve."""
 
+import json
 import math
 import os
 import shutil
@@ -14,9 +15,10 @@ from torch import nn
 
 from lab.distill.losses import kd_loss, logit_mse
 from lab.distill.methods import DistillHooks
-from lab.distill.teachers import TeacherError, load_teacher, verify_teacher
+from lab.distill.teachers import TeacherError, load_teacher, teacher_params, teacher_weights, verify_teacher
+from lab.experiments import get
 from lab.params import ParamError
-from lab.runfile import read_run
+from lab.runfile import read_header, read_run, set_attrs
 from lab.runner import run_experiment
 
 STUDENT = {
@@ -230,3 +232,47 @@ def test_cancelling_while_the_teacher_trains_cancels_the_student_too(tmp_path):
     assert res.status == "cancelled"
     teacher = [p for p in tmp_path.iterdir() if p.name.startswith("supervised-teacher")]
     assert len(teacher) == 1 and read_run(teacher[0]).header.status == "cancelled"
+
+
+def _crafted_teacher(chain, tmp_path, **params):
+    """A copy of the chain's teacher whose recorded parameters say ``params``."""
+    teacher = read_run(chain.path).header.attrs["teacher_path"]
+    path = str(tmp_path / "crafted-teacher.h5")
+    shutil.copy(teacher, path)
+    set_attrs(path, params=json.dumps({**read_header(path).params, **params}))
+    assert read_header(path).params["mlp_widths"] == params.get("mlp_widths", STUDENT["mlp_widths"])
+    return path
+
+
+def test_a_teacher_whose_network_cannot_fit_in_memory_is_refused_with_the_estimate(chain, tmp_path, monkeypatch):
+    monkeypatch.setenv("NOISELAB_MEMORY_MB", "16384")  # 16 GiB available, whatever the machine has
+    path = _crafted_teacher(chain, tmp_path, mlp_widths=[80000, 80000])  # 6.4e9 weights: 25.6 GB of float32
+    out = tmp_path / "student"
+    with pytest.raises(ParamError) as e:
+        run_experiment("distill", {**STUDENT, "epochs": 1, "teacher": path}, out_dir=str(out))
+    n = 64 * 80000 + 80000 + 80000 * 80000 + 80000 + 80000 * 10 + 10  # digits 8x8 -> 80000 -> 80000 -> 10
+    assert e.value.name == "teacher"
+    assert f"the teacher's {n:,} weights" in str(e.value)
+    assert f"about {8 * n / 2**30:,.1f} GiB" in str(e.value) and "16.0 GiB are available" in str(e.value)
+    assert not out.exists()  # refused in check: no file of the student's run
+
+
+def test_a_teacher_whose_recorded_parameters_are_invalid_is_refused_naming_the_parameter(chain, tmp_path):
+    path = _crafted_teacher(chain, tmp_path, mlp_widths=[0])
+    with pytest.raises(ParamError) as e:
+        run_experiment("distill", {**STUDENT, "epochs": 1, "teacher": path}, out_dir=str(tmp_path / "student"))
+    assert e.value.name == "teacher"
+    assert "'supervised' experiment does not accept" in str(e.value) and "parameter 'mlp_widths'" in str(e.value)
+    assert not (tmp_path / "student").exists()
+
+
+def test_a_good_teacher_file_passes_the_check_and_its_estimate_is_its_stored_weights(chain, tmp_path, monkeypatch):
+    teacher = load_teacher(read_run(chain.path).header.attrs["teacher_path"])
+    stored = sum(teacher.run[f"weights/{k}"].size for k in teacher.keys)
+    assert teacher_weights(teacher_params(teacher.path, teacher.run.header, lambda e: get(e).spec)) == stored
+    monkeypatch.setenv("NOISELAB_MEMORY_MB", str(8 * stored / 2**20 * 1.01))  # just enough
+    values = {**STUDENT, "epochs": 1, "teacher": teacher.path}
+    get("distill").validate(values)
+    monkeypatch.setenv("NOISELAB_MEMORY_MB", str(8 * stored / 2**20 * 0.99))  # just too little
+    with pytest.raises(ParamError, match="settings that fit in memory"):
+        get("distill").validate(values)

@@ -10,7 +10,7 @@ from .corruption import (
     parse_pairs,
     randomise_labels,
 )
-from .dataset import Data, check_data, data_layout, load_data, load_source, split_sizes
+from .dataset import Data, check_data, data_layout, data_shape, load_data, load_source, split_sizes
 from .folders import FORMATS, FolderStatus, download, read_folder, scan
 from .loader import DeviceLoader
 from .params import DATA_PARAMS, DATASETS, NOISE_PARAMS
@@ -29,6 +29,7 @@ __all__ = [
     "Data",
     "check_data",
     "data_layout",
+    "data_shape",
     "load_data",
     "load_source",
     "split_sizes",

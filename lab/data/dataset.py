@@ -58,11 +58,16 @@ def split_sizes(params: Mapping[str, Any]) -> tuple[int, int, int]:
     return n_train, n - n_train, n_test
 
 
-def _num_classes(params: Mapping[str, Any]) -> int:
+def data_shape(params: Mapping[str, Any]) -> tuple[tuple, int]:
+    """``(input_shape, num_classes)`` of the data set ``params`` name, without reading a
+    folder: what a model for it is built from (:func:`lab.models.model_from_params`)."""
     name = params["dataset"]
     if name == "gaussian":
-        return params["gaussian_classes"]
-    return FORMATS[name].num_classes if name in FORMATS else load_source(params).num_classes
+        return (int(params["gaussian_dim"]),), int(params["gaussian_classes"])
+    if name in FORMATS:
+        return FORMATS[name].input_shape, FORMATS[name].num_classes
+    s = load_source(params)
+    return s.input_shape, s.num_classes
 
 
 def _train_count(n: int, fraction: float) -> int:
@@ -74,7 +79,7 @@ def check_data(params: Mapping[str, Any]) -> None:
     raises :class:`ParamError` (``data_root`` or ``noise_pairs``) before a run starts."""
     split_sizes(params)
     if params["noise_type"] == "asymmetric" and params["noise_rate"] > 0:
-        asymmetric_map(params["dataset"], params["noise_pairs"], _num_classes(params))
+        asymmetric_map(params["dataset"], params["noise_pairs"], data_shape(params)[1])
 
 
 def data_layout(params: Mapping[str, Any]) -> list[Dataset]:

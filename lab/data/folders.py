@@ -36,6 +36,7 @@ class FolderFormat:
     augment: str
     read: Callable[[dict], tuple]  # {file name: path} -> (x_train, y_train, x_test, y_test)
     gz_ok: bool = False
+    input_shape: tuple = (3, 32, 32)  # (C, H, W) of the images ``read`` gives
 
     def layout(self) -> str:
         """The expected layout, for messages."""
@@ -222,6 +223,7 @@ FORMATS = {
             "none",
             _read_fashion,
             gz_ok=True,
+            input_shape=(1, 28, 28),
         ),
         FolderFormat(
             "cifar10",

@@ -5,6 +5,13 @@
 A student records the teacher's absolute path and the SHA-256 of its weights (root
 attributes ``teacher_path`` and ``teacher_sha256``), so the chain teacher -> student can
 always be traced; :func:`verify_teacher` re-checks it when the student is reopened.
+
+Before anything is built (:func:`check_teacher_file`, from the experiment's ``check``) a
+teacher file's parameters are validated by its experiment's spec, and the memory its
+network needs is estimated from them: :data:`BYTES_PER_WEIGHT` bytes per state-dict
+entry (its float32 weights as read from the file, and again in the model), the entries
+counted by building the network on PyTorch's meta device (nothing allocated). A file
+whose parameters are invalid, or ask for more memory than is available, is refused then.
 """
 
 from __future__ import annotations
@@ -13,16 +20,23 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from typing import Any, Mapping
+from types import SimpleNamespace
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
 
-from ..data import DATA_PARAMS
+from ..data import DATA_PARAMS, data_shape
+from ..memory import refuse_over
+from ..models import model_from_params
+from ..params import ParamError, Spec
 from ..runfile import RunData, RunFileError, RunHeader, read_header, read_run
 from ..training import rebuild_model
+from ..training.trained import model_values
 
 PREFIX = "weights"
+#: bytes a teacher needs per weight: float32 read from its file, and float32 in its model
+BYTES_PER_WEIGHT = 8
 
 
 class TeacherError(RunFileError):
@@ -113,10 +127,43 @@ def check_teacher_fits(path: str, teacher_params: Mapping[str, Any], params: Map
         )
 
 
-def check_teacher_file(params: Mapping[str, Any]) -> None:
-    """Everything about ``params['teacher']`` that can be known from its header alone."""
+def teacher_params(path: str, header: RunHeader, spec_of: Callable[[str], Spec]) -> dict:
+    """The teacher's recorded parameters validated by its experiment's spec (names the
+    spec does not know, left by older versions, are ignored); :class:`TeacherError`
+    naming the parameter that is not allowed."""
+    try:
+        spec = spec_of(header.experiment)
+        return spec.validate({k: v for k, v in header.params.items() if k in spec})
+    except ParamError as e:
+        raise TeacherError(
+            f"teacher file {path} records parameters its '{header.experiment}' experiment does not accept ({e}); "
+            "it was edited or damaged, choose another teacher"
+        ) from None
+
+
+def teacher_weights(params: Mapping[str, Any]) -> int:
+    """Entries of the state dict of the network ``params`` describe (what
+    :func:`lab.training.rebuild_model` builds), counted on the meta device."""
+    shape, classes = data_shape(params)
+    with torch.device("meta"):
+        model = model_from_params(model_values(params), SimpleNamespace(input_shape=shape, num_classes=classes))
+    return sum(v.numel() for v in model.state_dict().values())
+
+
+def check_teacher_file(params: Mapping[str, Any], spec_of: Callable[[str], Spec]) -> None:
+    """Everything about ``params['teacher']`` that can be known from its header alone:
+    it fits the student, its parameters are valid (``spec_of(experiment)`` is the spec
+    of its experiment) and its network fits in memory (else a :class:`ParamError` for
+    ``teacher`` with the estimate, from :func:`lab.memory.refuse_over`)."""
     path, header = _teacher_header(params["teacher"])
     check_teacher_fits(path, header.params, params)
+    n = teacher_weights(teacher_params(path, header, spec_of))
+    refuse_over(
+        "teacher",
+        path,
+        BYTES_PER_WEIGHT * n,
+        f"the teacher's {n:,} weights, read from its file and built into its model",
+    )
 
 
 def build_teacher(teacher: Teacher, params: Mapping[str, Any], data, device) -> torch.nn.Module:

@@ -318,7 +318,7 @@ def check_teacher(params: Mapping[str, Any]) -> None:
             )
         return
     try:
-        check_teacher_file(params)
+        check_teacher_file(params, lambda experiment: get(experiment).spec)
     except RunFileError as e:  # TeacherError included: the header says the file cannot serve
         raise ParamError("teacher", params["teacher"], f"a teacher run file that fits this student: {e}") from None
 

@@ -9,7 +9,11 @@ loss_final, wni_max, wni_final, decay_step, blowup_step; steps are NaN when neve
 reached), the theory's phase ``phase_map/theory_phase`` (divergent above the two-layer
 estimate ``sigma_eps2_div_uv``), the paper's ``phase_map/paper_phase`` and the boundaries
 ``theory/sigma_eps2_*`` per row. Rows are written as their block finishes
-(``series/rows_done`` counts them), so a viewer fills the map in live.
+(``series/rows_done`` counts them), so a viewer fills the map in live. While a block is
+trained, its rows' summaries so far are written into the same arrays (and flushed)
+whenever the writer's flush interval has passed, and ``phase_map/steps_done`` (per row) says how many
+steps they stand for (``steps`` once the row is done, when its ``phase`` is set too), so
+a killed run keeps all but about a second of its work.
 """
 
 from __future__ import annotations
@@ -116,6 +120,7 @@ def layout(p: dict) -> list[Dataset]:
             Dataset("phase_map/phase", (ny, ns), "i1", growable=False, attrs=names),
             Dataset("phase_map/theory_phase", (ny, ns), "i1", growable=False, attrs=names),
             Dataset("phase_map/paper_phase", (ny, ns), "i1", growable=False, attrs=names),
+            Dataset("phase_map/steps_done", (ny,), "i8", growable=False),
         ]
         + [Dataset(f"phase_map/{k}", (ny, ns), growable=False) for k in SUMMARIES]
         + [Dataset(f"theory/{k}", (ny,), growable=False) for k in THEORY]
@@ -144,21 +149,34 @@ def run(p: dict, ctx) -> dict:
     draws = draws_for(p, p["y_param"], y, p["seed"])
     total, t_start = len(y) * p["steps"], time.monotonic()
     counts = np.zeros(len(PHASES), dtype=int)
+    pace = ctx.pacer()
+
+    def save_rows(block: slice, out: dict, keys: tuple, done: int) -> None:
+        for k in keys:
+            ctx.save(f"phase_map/{k}", out[k], index=block)
+        ctx.save("phase_map/steps_done", np.full(block.stop - block.start, done, dtype=np.int64), index=block)
+
+    def on_chunk(block: slice, done: int, partial) -> None:
+        ctx.progress(block.start * p["steps"] + (block.stop - block.start) * done, total)
+        if done < p["steps"] and pace.due():  # the block's work so far, in case of a kill
+            save_rows(block, partial(), SUMMARIES, done)
+            ctx.flush()
+
     for r0 in range(0, len(y), p["rows_per_block"]):
         r1 = min(r0 + p["rows_per_block"], len(y))
+        block = slice(r0, r1)
         out = run_block(
             p,
             p["y_param"],
-            y[r0:r1],
+            y[block],
             sig,
             draws,
             p["steps"],
             device=ctx.device,
             check_cancel=ctx.check_cancel,
-            on_chunk=lambda done, r0=r0, r1=r1: ctx.progress(r0 * p["steps"] + (r1 - r0) * done, total),
+            on_chunk=lambda done, partial, block=block: on_chunk(block, done, partial),
         )
-        for k in SUMMARIES + ("phase",):
-            ctx.save(f"phase_map/{k}", out[k], index=np.s_[r0:r1])
+        save_rows(block, out, SUMMARIES + ("phase",), p["steps"])
         ctx.append("series/rows_done", np.asarray([r1]))
         counts += np.bincount(out["phase"].ravel(), minlength=len(PHASES))
         ctx.summary.update({f"n_{name}": int(counts[i]) for i, name in enumerate(PHASES) if i != PHASE_CODE["pending"]})

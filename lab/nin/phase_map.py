@@ -49,11 +49,15 @@ def run_block(
     steps: int,
     device="cpu",
     check_cancel=lambda: None,
-    on_chunk=lambda done: None,
+    on_chunk=lambda done, partial: None,
     compiled: bool | None = None,
 ) -> dict:
     """Train every point of ``y_values x sigma_eps``; returns summaries and ``phase``
-    shaped ``(len(y_values), len(sigma_eps))``. ``compiled``: see :class:`MomentStepper`."""
+    shaped ``(len(y_values), len(sigma_eps))``. ``compiled``: see :class:`MomentStepper`.
+
+    ``on_chunk(done, partial)`` is called after each chunk of steps; ``partial()`` gives
+    the summaries of the ``done`` steps so far, shaped as the result (what a killed run
+    keeps of its block: maxima and first steps so far, the current loss and ``|wNI|``)."""
     p = point_params(base, y_name, y_values, sigma_eps)
     G = p["sigma_eps"].size
     cfg = ToyConfig(
@@ -65,12 +69,14 @@ def run_block(
     st = MomentStepper(cfg, tuple(p[k] for k in ("w0_0", "w1_0", "w_NI0")), G, device=device, compiled=compiled)
     batches = np.unique(np.asarray(p["batch"], dtype=int))
     bidx = torch.as_tensor(np.searchsorted(batches, np.asarray(p["batch"], dtype=int)), device=device)
+    shape = (len(y_values), len(sigma_eps))
+    shaped = lambda done: {k: v.reshape(shape) for k, v in st.summaries(done).items()}
     for t0, u, z in draws.chunks(steps):
         check_cancel()
         st.run(ToyDraws.moments(u, z, batches).to(device), None if len(batches) == 1 else bidx)
-        on_chunk(t0 + len(u))
-    shape = (len(y_values), len(sigma_eps))
-    out = {k: v.reshape(shape) for k, v in st.summaries(steps).items()}
+        done = t0 + len(u)
+        on_chunk(done, lambda done=done: shaped(done))
+    out = shaped(steps)
     out["phase"] = classify(out)
     return out
 

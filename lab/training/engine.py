@@ -42,6 +42,23 @@ experiment's own scalar series and the training labels), one row per epoch with
 A split left out of ``eval_splits`` logs NaN. Training losses and accuracies stay on
 the device during the epoch; the row is synchronised once, at the end of the epoch.
 
+Within an epoch the engine also records its progress, so that a killed run loses at
+most about a second of training (:meth:`lab.context.RunContext.pacer`: a row, flushed
+at once, whenever the writer's flush interval has passed, and one at the end of every
+epoch), on an axis of its own (``batches/*``, one row per record, declared by
+:func:`network_layout`):
+
+=================  ==========================================================
+``batches/step``   optimisation steps taken since the start of training
+``batches/epoch``  fractional epoch, ``epoch - 1 + batches done / batches per epoch``
+``batches/loss``   mean of the epoch's batch losses so far (at the epoch's end it
+                   equals ``series/loss``)
+``batches/time``   wall-clock time of the record (Unix seconds)
+=================  ==========================================================
+
+Recording reads the loss sum once (one device synchronisation per record); it draws no
+random numbers and changes nothing the epoch computes.
+
 Hooks (override only what you need; every method has a working default)
 -------------------------------------------------------------------------
 ``setup(trainer)``
@@ -106,6 +123,8 @@ ENGINE_SERIES = (
     "epoch_time",
 )
 SPLITS = ("train", "val", "test")
+#: the within-epoch progress records (module docstring), each its own growable series
+BATCH_SERIES = (("batches/step", "i8"), ("batches/epoch", "f8"), ("batches/loss", "f8"), ("batches/time", "f8"))
 
 
 def check_network(params: Mapping[str, Any]) -> None:
@@ -118,8 +137,13 @@ def check_network(params: Mapping[str, Any]) -> None:
 
 def network_layout(params: Mapping[str, Any], *extra_series: str) -> list[Dataset]:
     """The layout of a network experiment: ``series/step``, the engine's series, the
-    experiment's own scalar series and the training labels (:func:`lab.data.data_layout`)."""
-    return scalar_series(*ENGINE_SERIES, *extra_series) + data_layout(params)
+    experiment's own scalar series, the within-epoch records ``batches/*`` and the
+    training labels (:func:`lab.data.data_layout`)."""
+    return (
+        scalar_series(*ENGINE_SERIES, *extra_series)
+        + [Dataset(path, (), dtype) for path, dtype in BATCH_SERIES]
+        + data_layout(params)
+    )
 
 
 @dataclass
@@ -235,6 +259,7 @@ class Trainer:
         self.steps_per_epoch = len(self.loader)
         self.epoch = 0
         self.step = 0  # optimisation steps taken
+        self._pace = ctx.pacer()  # when to record progress within an epoch
 
     # -- helpers for hooks -------------------------------------------------------------------
     def autocast(self):
@@ -291,9 +316,21 @@ class Trainer:
             if done % self.nan_check_every == 0:
                 self._check_finite(loss_sum, epoch)
             self.ctx.progress(self.step, total)
+            if self._pace.due():
+                self._record_progress(epoch, loss_sum, done)
+                self.ctx.flush()
         if done:
             self._check_finite(loss_sum, epoch)
+            self._record_progress(epoch, loss_sum, done)  # flushed with the epoch's row
         return loss_sum, done
+
+    def _record_progress(self, epoch: int, loss_sum: torch.Tensor, done: int) -> None:
+        """One ``batches/*`` row: the epoch's progress so far (module docstring)."""
+        ctx = self.ctx
+        ctx.append("batches/step", np.asarray([self.step], dtype=np.int64))
+        ctx.append("batches/epoch", np.asarray([epoch - 1 + done / self.steps_per_epoch]))
+        ctx.append("batches/loss", np.asarray([float(loss_sum / done)]))
+        ctx.append("batches/time", np.asarray([time.time()]))
 
     def _row(self, epoch: int, lr: float, loss: Any, seconds: float) -> dict:
         evals = {s: self.evaluate(s) for s in self.eval_splits}

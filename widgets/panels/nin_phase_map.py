@@ -81,9 +81,16 @@ class Panel(QWidget):
         rows = run.get("series/rows_done")
         done = int(rows[-1]) if rows is not None and len(rows) else 0
         self.note.setText(
-            f"{done} of {len(y)} rows computed · boundaries are thresholds on σ_ε², drawn as σ_ε · "
-            "phase rules: lab/nin/toy.py · click a cell to run its trajectory (nin-toy)"
+            f"{done} of {len(y)} rows computed{self._block_text(run)} · boundaries are thresholds on σ_ε², "
+            "drawn as σ_ε · phase rules: lab/nin/toy.py · click a cell to run its trajectory (nin-toy)"
         )
+
+    @staticmethod
+    def _block_text(run: RunData) -> str:
+        """`` (4 more at step 3,000 of 200,000)`` while a block is trained (its partial results)."""
+        steps, total = run.get("phase_map/steps_done"), run.header.params.get("steps", 0)
+        partial = steps[(steps > 0) & (steps < total)] if steps is not None else ()
+        return f" ({len(partial)} more at step {int(partial[0]):,} of {int(total):,})" if len(partial) else ""
 
     def cell_values(self, row: int, col: int) -> dict:
         """``nin-toy`` parameters of a cell of the shown run."""
