@@ -6,6 +6,7 @@ file never depends on who started it.
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 import traceback
@@ -89,6 +90,8 @@ def run_experiment(
     provenance (default: this process's command line; the window passes ``window``).
     """
     exp, params = prepare(name, values)
+    for module in getattr(exp, "preload", ()):
+        importlib.import_module(module)
     device = resolve_device(params["device"])
     path = os.path.abspath(path or new_run_path(out_dir or default_run_dir(), name, tag))
     seed = int(params["seed"])

@@ -137,3 +137,30 @@ def test_cancelling_a_parent_during_its_child_cancels_both(tmp_path):
 
     assert 5 <= len(read_run(child)["series/step"]) < 100_000  # stopped mid-way, rows kept
     assert len(read_run(res.path)["series/step"]) == 0  # the parent never started its own rows
+
+
+def test_a_training_run_imports_the_optimizer_stack_before_its_file_exists(tmp_path):
+    """A kill during the ~1.4 s torch.optim's first optimizer spends importing must not
+    fall after the file exists (it would lose that time): the runner imports the
+    experiment's ``preload`` first."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys, glob\n"
+        "import lab.runfile as rf\n"
+        "seen = []\n"
+        "orig = rf.RunWriter.__init__\n"
+        "def init(self, *a, **k):\n"
+        "    seen.append('torch._dynamo' in sys.modules)\n"
+        "    orig(self, *a, **k)\n"
+        "rf.RunWriter.__init__ = init\n"
+        "from lab.runner import run_experiment\n"
+        "run_experiment('supervised', {'epochs': 1, 'dataset': 'gaussian', 'gaussian_train': 64, 'gaussian_test': 32},"
+        f" out_dir={str(tmp_path)!r})\n"
+        "print(seen)\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-1] == "[True]"

@@ -16,13 +16,16 @@ import gc
 import importlib
 import threading
 
+from lab.training.optim import OPTIMIZER_MODULES
+
 
 def _twice(x: float) -> float:
     return 2.0 * x
 
 
 def _load_torch_optimizers() -> None:
-    importlib.import_module("torch._dynamo")
+    for module in OPTIMIZER_MODULES:
+        importlib.import_module(module)
 
 
 def _load_numba_dispatch() -> None:

@@ -76,6 +76,9 @@ class Experiment:
     order: int = 100
     #: a line saying what a preset is for, by preset name (shown by ``noiselab list``)
     preset_notes: Mapping[str, str] = field(default_factory=dict)
+    #: modules the run imports lazily (seconds), imported by the runner before the run file
+    #: exists: a kill meanwhile then loses nothing the file would have shown as begun
+    preload: Sequence[str] = ()
 
     def check(self, params: Values) -> None:
         """Every cross-parameter and environment check; raises ParamError."""

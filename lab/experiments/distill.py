@@ -53,6 +53,7 @@ from ..training import (
     check_network,
     network_layout,
 )
+from ..training.optim import OPTIMIZER_MODULES
 from . import get
 from ._common import RUN_PARAMS
 from .base import Experiment
@@ -444,4 +445,5 @@ EXPERIMENT = Experiment(
     layout=layout,
     run=run,
     order=30,
+    preload=OPTIMIZER_MODULES,
 )

@@ -30,6 +30,7 @@ from ..elr.memorization import KEYS, to_host
 from ..models import MODEL_PARAMS, model_from_params, n_parameters
 from ..params import Param, Spec, with_defaults
 from ..training import TRAINING_PARAMS, Trainer, check_network, network_layout, save_weights
+from ..training.optim import OPTIMIZER_MODULES
 from ._common import RUN_PARAMS
 from .base import Experiment
 
@@ -307,4 +308,5 @@ EXPERIMENT = Experiment(
     layout=layout,
     run=run,
     order=20,
+    preload=OPTIMIZER_MODULES,
 )

@@ -36,6 +36,7 @@ from ..nin.mlp import FITS, TABLE1, NINHooks, classify_run, fit_decays, table1_s
 from ..params import Param, ParamError, Spec, with_defaults
 from ..runfile import Dataset
 from ..training import TRAINING_PARAMS, Trainer, check_network, network_layout
+from ..training.optim import OPTIMIZER_MODULES
 from ._common import RUN_PARAMS
 from .base import Experiment
 
@@ -258,4 +259,5 @@ EXPERIMENT = Experiment(
     run=run,
     order=12,
     preset_notes=PRESET_NOTES,
+    preload=OPTIMIZER_MODULES,
 )

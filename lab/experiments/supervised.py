@@ -26,6 +26,7 @@ from ..training import (
     network_layout,
     rebuild_model,
 )
+from ..training.optim import OPTIMIZER_MODULES
 from ._common import RUN_PARAMS
 from .base import Experiment
 
@@ -79,4 +80,5 @@ EXPERIMENT = Experiment(
     layout=layout,
     run=run,
     order=40,
+    preload=OPTIMIZER_MODULES,
 )

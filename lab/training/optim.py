@@ -19,6 +19,10 @@ import torch
 
 from ..params import ParamError
 
+#: what the first optimizer of a process imports (torch.optim loads its compiler stack,
+#: ~1.4 s): an experiment that trains with one lists these as its ``preload``
+OPTIMIZER_MODULES = ("torch._dynamo",)
+
 
 def make_optimizer(parameters: Iterable[torch.nn.Parameter], params: Mapping[str, Any]) -> torch.optim.SGD:
     """SGD with the ``lr``, ``momentum`` and ``weight_decay`` parameters."""
