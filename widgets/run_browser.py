@@ -56,6 +56,20 @@ WIDTHS = {NAME: 30, STATUS: 16, DATE: 22, PARAMS: 40, TAGS: 14, NOTE: 20}
 ALL = "all"
 
 
+class _Table(QTableView):
+    """The run table; while it paints, the indexer waits (``pause``): a paint calls the
+    model's ``data()`` thousands of times, and each call would first wait for the GIL
+    held by an indexer thread in the middle of a scan."""
+
+    def __init__(self, pause: Callable[[], contextlib.AbstractContextManager]):
+        super().__init__()
+        self.pause = pause
+
+    def paintEvent(self, event) -> None:
+        with self.pause():
+            super().paintEvent(event)
+
+
 class RunBrowser(QWidget):
     """Signals: ``open_requested(path)`` on double-click of a run; ``selection_changed(paths)``;
     ``folder_changed(folder)``; ``synced()`` after each scan of the folder."""
@@ -89,7 +103,7 @@ class RunBrowser(QWidget):
 
         self.model = RunTableModel(self)
         self.proxy = RunFilterProxy(self.model, self)
-        self.table = QTableView()
+        self.table = _Table(self._indexer_waiting)
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(DATE, Qt.DescendingOrder)

@@ -35,7 +35,7 @@ def scan_files(
     folder: str, gate: threading.Event | None = None, folders: list[str] | None = None
 ) -> dict[str, tuple[int, int]]:
     """Every run file under ``folder``: relative path -> (mtime in ns, size); waits at
-    ``gate`` (when given) between folders and every 256 entries. ``folders``, if given,
+    ``gate`` (when given) between folders and every 64 entries. ``folders``, if given,
     receives every folder scanned (relative)."""
     out: dict[str, tuple[int, int]] = {}
     stack = [""]
@@ -48,7 +48,7 @@ def scan_files(
         except OSError:  # vanished or unreadable folder: nothing in it to list
             continue
         for i, e in enumerate(entries):
-            if gate is not None and i % 256 == 0:
+            if gate is not None and i % 64 == 0:
                 gate.wait()
             if e.name.startswith("."):
                 continue
@@ -89,6 +89,9 @@ def read_records(folder: str, items: list[tuple[str, tuple[int, int]]]) -> list[
 POOL_FROM = 50
 #: files per task of a reading process
 CHUNK = 64
+#: niceness of the reading processes: they keep every core busy, and the window's thread
+#: must still get one at once when it wakes (a scheduler tick later is a visible stall)
+READER_NICE = 10
 #: tasks queued per reading process, so that none waits while this thread takes results
 QUEUED = 3
 
@@ -182,7 +185,9 @@ class Catalog:
             if self._queued or (self.processes and len(self._unread) >= POOL_FROM):
                 if self._pool is None:  # a first part is read here and goes to the window at once,
                     read = read_records(self.folder, self._take(CHUNK, skip))  # while the processes start
-                    self._pool = ProcessPoolExecutor(self.processes, mp_context=_reading_context())
+                    self._pool = ProcessPoolExecutor(
+                        self.processes, mp_context=_reading_context(), initializer=os.nice, initargs=(READER_NICE,)
+                    )
                     budget_s = 0.0
                 else:
                     while self._unread and len(self._queued) < QUEUED * self.processes:
