@@ -190,3 +190,20 @@ def test_a_corrupt_file_is_listed_as_unreadable_and_indexing_goes_on(qtbot, tmp_
         assert b.row_of(os.path.join(folder, name))[2].startswith(UNREADABLE + ": ")
     assert "not valid JSON" in b.row_of(os.path.join(folder, "b-bad-json.h5"))[2]
     assert all(b.row_of(p)[1] == "ols" for p in paths)
+
+
+def test_a_sweep_row_shows_the_date_it_is_sorted_by(qtbot, tmp_path):
+    from PySide6.QtCore import Qt
+
+    from widgets.run_table import DATE, local_time
+
+    folder = str(tmp_path)
+    make_runs(folder, 31, sweep_every=3)  # sweep-0 holds runs 0, 3, ..., 27 (minutes 0 to 27 after t0)
+    b = browser_on(qtbot, folder)
+    keys = b.keys()  # newest first: sweep-0 comes where its newest run, 27, would
+    assert keys.index("sweep-0/") == keys.index("ols-00028.h5") + 1
+    runs = b.model.records
+    assert b.model.cells("sweep-0/")[DATE] == local_time(runs["sweep-0/ols-00027.h5"].created)
+    b.table.sortByColumn(DATE, Qt.AscendingOrder)  # oldest first: by its first run, and dated so
+    assert b.keys()[0] == "sweep-0/"
+    assert b.model.cells("sweep-0/")[DATE] == local_time(runs["sweep-0/ols-00000.h5"].created)

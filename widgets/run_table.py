@@ -363,8 +363,9 @@ class RunTableModel(QAbstractTableModel):
                 s = UNREADABLE if r.status == UNREADABLE else self.status(r)
                 counts[s] = counts.get(s, 0) + 1
             return ", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda kv: -kv[1]))
-        if column == DATE:
-            return local_time(min((r.created for r in runs if r.created), default=""))
+        if column == DATE:  # its start; sorted newest first, its newest run (where it sorts)
+            newest_first = self._sort == (DATE, Qt.DescendingOrder)
+            return local_time((max if newest_first else min)((r.created for r in runs if r.created), default=""))
         return ""
 
     def cells(self, key: str) -> list[str]:
