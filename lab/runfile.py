@@ -448,12 +448,12 @@ def partial_path(path: str | os.PathLike) -> str:
 LEFTOVER_AFTER_S = 600.0
 
 
-def leftover_partials(folder: str) -> list[str]:
-    """Hidden partial files in ``folder`` (not below it) that no writer will finish: a
-    copy beside a file that has ended, or a file never published, untouched for
-    :data:`LEFTOVER_AFTER_S`. A reader needs neither: the run is in the file beside it,
-    or never began."""
-    out: list[str] = []
+def leftover_partials(folder: str) -> list[tuple[str, str]]:
+    """Hidden partial files in ``folder`` (not below it) that no writer will finish, each
+    as ``(partial file, the run file it is of)``: a copy beside a file that has ended, or
+    a file never published, untouched for :data:`LEFTOVER_AFTER_S`. A reader needs
+    neither: the run is in the file beside it, or never began."""
+    out: list[tuple[str, str]] = []
     try:
         entries = list(os.scandir(folder))
     except OSError:
@@ -475,7 +475,7 @@ def leftover_partials(folder: str) -> list[str]:
         except RunFileError:
             ended = False  # a file that cannot be read now keeps whatever lies beside it
         if ended:
-            out.append(e.path)
+            out.append((e.path, run))
     return out
 
 

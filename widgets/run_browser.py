@@ -56,6 +56,12 @@ WIDTHS = {NAME: 30, STATUS: 16, DATE: 22, PARAMS: 40, TAGS: 14, NOTE: 20}
 ALL = "all"
 
 
+def _freeze_if_many(records: list) -> None:
+    """``gc.freeze()`` after a batch of at least :data:`FREEZE_FROM` records."""
+    if len(records) >= FREEZE_FROM:
+        gc.freeze()
+
+
 class _Table(QTableView):
     """The run table; while it paints, the indexer waits (``pause``): a paint calls the
     model's ``data()`` thousands of times, and each call would first wait for the GIL
@@ -297,8 +303,7 @@ class RunBrowser(QWidget):
             self._update_count()
             if records:
                 self._applied_at = time.monotonic()  # the rest waits for the next event-loop turns
-            if len(records) >= FREEZE_FROM:
-                gc.freeze()
+            _freeze_if_many(records)
 
     def _on_changed(self, records: list) -> None:
         """Records arrive in batches while the indexer reads; they are applied together
@@ -326,8 +331,7 @@ class RunBrowser(QWidget):
             self._update_count()
             self._apply_timer.setInterval(max(APPLY_MS, int(5e3 * (time.perf_counter() - t0))))
             self._applied_at = time.monotonic()
-            if len(records) >= FREEZE_FROM:
-                gc.freeze()  # see FREEZE_FROM
+            _freeze_if_many(records)
 
     def _on_removed(self, rels: list) -> None:
         self._apply_pending()

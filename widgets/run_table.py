@@ -230,8 +230,8 @@ class RunTableModel(QAbstractTableModel):
         order of first appearance."""
         keys: dict[str, None] = {}
         runs = self.records.values()
-        if self.experiment:
-            runs = [r for r in runs if r.experiment == self.experiment]
+        if self.experiment:  # a test per run only where there is something to test
+            runs = [r for r in runs if self._counts(r)]
         for names in dict.fromkeys(tuple(r.scalars) for r in runs):
             keys.update(dict.fromkeys(names))
         return list(keys)

@@ -162,8 +162,8 @@ class Catalog:
             folders: list[str] | None = [] if not self._swept else None
             files = scan_files(self.folder, self.gate, folders)
             for rel_dir in folders or ():  # once: what killed writers left half made (hidden)
-                for leftover in leftover_partials(os.path.join(self.folder, rel_dir)):
-                    if os.path.join(rel_dir, os.path.basename(leftover)[1 : -len(".partial")]) not in skip:
+                for leftover, run in leftover_partials(os.path.join(self.folder, rel_dir)):
+                    if os.path.relpath(run, self.folder) not in skip:
                         with contextlib.suppress(OSError):
                             os.remove(leftover)
             self._swept = True
