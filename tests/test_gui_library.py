@@ -207,3 +207,22 @@ def test_a_sweep_row_shows_the_date_it_is_sorted_by(qtbot, tmp_path):
     b.table.sortByColumn(DATE, Qt.AscendingOrder)  # oldest first: by its first run, and dated so
     assert b.keys()[0] == "sweep-0/"
     assert b.model.cells("sweep-0/")[DATE] == local_time(runs["sweep-0/ols-00000.h5"].created)
+
+
+def test_a_folder_reopened_from_its_index_shows_its_newest_runs_first_then_all(qtbot, tmp_path, monkeypatch):
+    from workers import index_worker
+
+    folder = str(tmp_path)
+    make_runs(folder, 12, sweep_every=0)
+    first = browser_on(qtbot, folder)
+    order = first.keys()
+    first.shutdown()
+    monkeypatch.setattr(index_worker, "FIRST_SHOWN", 4)
+    b = RunBrowser(folder)
+    qtbot.addWidget(b)
+    loaded = []
+    b.indexer.loaded.connect(lambda _folder, records: loaded.append([r.rel for r in records]))
+    b.set_folder(folder)  # opened again, now with the signal watched
+    settle(qtbot, b)
+    assert loaded[-1] == order[:4]  # the newest four at once, from the index
+    assert b.keys() == order and len(b.model.records) == 12  # the others below them
